@@ -1,0 +1,61 @@
+"""Build and runtime configuration report (``mfcore.show_config`` / ``mfcore info``)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+
+def config_info() -> dict:
+    """Return versions, OpenMP status, thread counts and BLAS pools as a dict."""
+    import numpy
+    import scipy
+    from threadpoolctl import threadpool_info
+
+    from . import __version__
+    from ._openmp import omp_max_threads, openmp_enabled
+    from ._threads import available_cores, resolve_num_threads
+
+    return {
+        "mfcore": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "openmp": openmp_enabled(),
+        "omp_max_threads": omp_max_threads(),
+        "available_cores": available_cores(),
+        "default_num_threads": resolve_num_threads(0),
+        "threadpools": [
+            {k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
+            for p in threadpool_info()
+        ],
+    }
+
+
+def show_config(file=None) -> None:
+    """Print mfcore's build and runtime configuration.
+
+    Shows the mfcore, NumPy and SciPy versions, whether the kernels were built
+    with OpenMP, the default thread count, and every BLAS/OpenMP thread pool
+    loaded in the process (through threadpoolctl).
+    """
+    info = config_info()
+    out = file or sys.stdout
+    w = lambda s="": print(s, file=out)  # noqa: E731
+    w(f"mfcore {info['mfcore']}  (python {info['python']}, {info['platform']})")
+    w(f"  numpy  {info['numpy']}")
+    w(f"  scipy  {info['scipy']}")
+    if info["openmp"]:
+        w(f"  OpenMP: on   (omp_get_max_threads={info['omp_max_threads']}, cores available={info['available_cores']})")
+    else:
+        w("  OpenMP: OFF  (built without OpenMP: kernels run on one thread)")
+    w(f"  default num_threads (0 = all cores): {info['default_num_threads']}")
+    w("  thread pools (threadpoolctl):")
+    if not info["threadpools"]:
+        w("    none loaded")
+    for p in info["threadpools"]:
+        w(
+            f"    {p['user_api']:<7} {p['internal_api']:<10} {p['version'] or '?':<10} "
+            f"threads={p['num_threads']}  {p['filepath']}"
+        )

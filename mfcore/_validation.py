@@ -1,0 +1,110 @@
+"""Argument and array checks shared by the whole package.
+
+Python validates, Cython computes: every public entry point checks its
+arguments here, so compiled kernels only ever see C-contiguous arrays of the
+right dtype and shape. Error messages name the argument and say what was
+expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_int(value, name, *, min_value=None, max_value=None):
+    """Return ``value`` as a Python int, checking type and range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if min_value is not None and value < min_value:
+        raise ValueError(f"{name} must be >= {min_value}, got {value}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{name} must be <= {max_value}, got {value}")
+    return value
+
+
+def check_float(value, name, *, min_value=None, max_value=None, min_inclusive=True):
+    """Return ``value`` as a finite Python float, checking type and range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if min_value is not None:
+        if min_inclusive and value < min_value:
+            raise ValueError(f"{name} must be >= {min_value}, got {value}")
+        if not min_inclusive and value <= min_value:
+            raise ValueError(f"{name} must be > {min_value}, got {value}")
+    if max_value is not None and value > max_value:
+        raise ValueError(f"{name} must be <= {max_value}, got {value}")
+    return value
+
+
+def check_choice(value, name, choices):
+    """Check that ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)!r}, got {value!r}")
+    return value
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return np.float32 or np.float64 from a dtype-like (default float32 elsewhere)."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from None
+    if resolved not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be float32 or float64, got {resolved}")
+    return resolved.type
+
+
+def check_random_state(random_state, name="random_state"):
+    """Return a ``numpy.random.Generator`` from None, an int seed or a Generator."""
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(f"{name} must be None, an int seed or a numpy Generator, got {random_state!r}")
+    if int(random_state) < 0:
+        raise ValueError(f"{name} must be a non-negative seed, got {random_state}")
+    return np.random.default_rng(int(random_state))
+
+
+def check_csr(matrix, name, *, dtype=np.float32, shape=None):
+    """Return a canonical CSR matrix: int32 sorted indices, no duplicates, finite ``dtype`` data.
+
+    Raises instead of summing duplicate entries or dropping non-finite values.
+    """
+    if not sp.issparse(matrix):
+        raise TypeError(f"{name} must be a scipy.sparse matrix (users x items), got {type(matrix).__name__}")
+    if matrix.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional, got shape {matrix.shape}")
+    if shape is not None and tuple(matrix.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {matrix.shape}")
+    csr = sp.csr_matrix(matrix)  # copies COO/CSC; a CSR input is shared until we convert
+    if csr.nnz and not csr.has_canonical_format:
+        csr = csr.copy()
+        csr.sort_indices()
+        row_of = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+        dup = (np.diff(csr.indices) == 0) & (np.diff(row_of) == 0)
+        if dup.any():
+            k = int(np.flatnonzero(dup)[0])
+            raise ValueError(
+                f"{name} has duplicate entries, e.g. row {row_of[k]}, column {csr.indices[k]}; "
+                "combine them explicitly before passing the matrix"
+            )
+    data = np.asarray(csr.data)
+    if data.size and not np.all(np.isfinite(data)):
+        bad = int(np.flatnonzero(~np.isfinite(data))[0])
+        row = int(np.searchsorted(csr.indptr, bad, side="right") - 1)
+        raise ValueError(f"{name} has a non-finite value at row {row}, column {csr.indices[bad]}")
+    out = sp.csr_matrix(
+        (data.astype(dtype, copy=False), csr.indices.astype(np.int32, copy=False), csr.indptr.astype(np.int32, copy=False)),
+        shape=csr.shape,
+    )
+    out.has_sorted_indices = True
+    return out

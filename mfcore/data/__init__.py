@@ -1,0 +1,1 @@
+"""MovieLens ingestion, the Interactions container, synthetic data and splits."""

@@ -1,0 +1,1 @@
+"""Matrix-factorization models: ExplicitALS, GenreALS, BPR, ImplicitALS."""

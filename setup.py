@@ -1,0 +1,129 @@
+"""Build script: compiles every ``pyx/*.pyx`` into an extension ``mfcore._<stem>``.
+
+OpenMP is detected by test-compiling a tiny program. Without it the build still
+succeeds (kernels run serially) unless ``MFCORE_REQUIRE_OPENMP=1`` is set.
+
+Environment switches
+--------------------
+MFCORE_REQUIRE_OPENMP=1  fail the build when OpenMP cannot be used.
+MFCORE_CYTHON_DEBUG=1    turn bounds/wraparound checks back on (slow; for debugging).
+MFCORE_EXTENSIONS=a,b    build only these modules (e.g. ``_als,_topk``); developer use.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).parent.resolve()
+
+OPENMP_PROBE = textwrap.dedent(
+    """
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+    """
+)
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def openmp_flags(compiler):
+    """Return (compile_args, link_args) enabling OpenMP, or None if it does not work."""
+    ctype = getattr(compiler, "compiler_type", "")
+    if ctype == "msvc":
+        candidates = [(["/openmp"], [])]
+    elif sys.platform == "darwin":
+        candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"]), (["-fopenmp"], ["-fopenmp"])]
+    else:
+        candidates = [(["-fopenmp"], ["-fopenmp"])]
+    tmp = tempfile.mkdtemp(prefix="mfcore-omp-")
+    try:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as fh:
+            fh.write(OPENMP_PROBE)
+        for cflags, lflags in candidates:
+            try:
+                objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+                compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=lflags)
+            except Exception:  # any compiler/linker failure means "not this flag set"
+                continue
+            return cflags, lflags
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class BuildExt(build_ext):
+    """build_ext that adds optimisation and (if available) OpenMP flags."""
+
+    def build_extensions(self):
+        flags = openmp_flags(self.compiler)
+        if flags is None:
+            if _env_flag("MFCORE_REQUIRE_OPENMP"):
+                raise RuntimeError(
+                    "MFCORE_REQUIRE_OPENMP=1 but the C compiler cannot build OpenMP code "
+                    "(tried -fopenmp). Install an OpenMP-capable compiler or unset the variable."
+                )
+            print("mfcore: OpenMP NOT available; kernels will run on one thread.", file=sys.stderr)
+            cflags, lflags = [], []
+        else:
+            print(f"mfcore: building with OpenMP ({' '.join(flags[0])})", file=sys.stderr)
+            cflags, lflags = flags
+        opt = ["/O2"] if self.compiler.compiler_type == "msvc" else ["-O3"]
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + opt + cflags
+            ext.extra_link_args = list(ext.extra_link_args or []) + lflags
+        super().build_extensions()
+
+
+def extensions():
+    wanted = {s.strip() for s in os.environ.get("MFCORE_EXTENSIONS", "").split(",") if s.strip()}
+    exts = []
+    for pyx in sorted((HERE / "pyx").glob("*.pyx")):
+        stem = pyx.stem
+        if wanted and stem not in wanted:
+            continue
+        exts.append(
+            Extension(
+                f"mfcore.{stem}",
+                [str(pyx.relative_to(HERE))],
+                include_dirs=[numpy.get_include(), str(HERE / "pyx")],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+            )
+        )
+    return exts
+
+
+debug = _env_flag("MFCORE_CYTHON_DEBUG")
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "cdivision": not debug,
+    "embedsignature": True,
+}
+
+setup(
+    ext_modules=cythonize(
+        extensions(),
+        compiler_directives=directives,
+        include_path=[str(HERE / "pyx")],
+        annotate=False,
+    ),
+    cmdclass={"build_ext": BuildExt},
+)
