@@ -1,0 +1,239 @@
+"""Genre-ALS: explicit ALS whose item vectors (and biases) lean toward their genres.
+
+Objective = the ExplicitALS objective plus::
+
+    tau   * ( sum_i ||v_i - c_i||^2 + gamma * ||W||^2 ),   c_i  = (G W)_i
+    tau_b * ( sum_i (b_i - d_i)^2   + gamma * ||w_b||^2 ), d_i  = (G w_b)_i
+
+where G (n_items, n_genres) is the genre multi-hot with rows normalised to sum
+to 1 (items without genres: a zero row), W (n_genres, K) maps genres to a
+centroid vector and w_b (n_genres,) to a centroid bias. tau is
+``genre_weight``, tau_b ``genre_bias_weight`` (0 switches the bias prior off:
+then b_i of an unrated item is 0, as in the reference paper) and gamma
+``genre_regularization``.
+
+Each epoch: users (as ExplicitALS); items with the prior (kernel adds tau to the
+factor diagonal and tau*c_i to the right-hand side, tau_b and tau_b*d_i for the
+bias); then W and w_b in closed form, the ridge regression of the item vectors /
+biases on G: W = (G^T G + gamma I)^-1 G^T V. An item with no ratings gets
+v_i = tau c_i / (s*lambda + tau), b_i = tau_b d_i / (s*lambda_b + tau_b):
+brand-new movies are scored from their genres alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._validation import check_float
+from .als import ExplicitALS
+from .base import register_model
+
+
+def normalised_genres(item_genres, n_items, dtype):
+    """Row-normalised genre matrix G (CSR, rows sum to 1 or are empty)."""
+    if not sp.issparse(item_genres):
+        item_genres = sp.csr_matrix(np.asarray(item_genres))
+    G = sp.csr_matrix(item_genres, dtype=np.float64)
+    if G.shape[0] != n_items:
+        raise ValueError(f"item_genres must have one row per item ({n_items}), got {G.shape[0]} rows")
+    if G.nnz and (not np.all(np.isfinite(G.data)) or G.data.min() < 0):
+        raise ValueError("item_genres must hold non-negative finite weights (a multi-hot matrix)")
+    sums = np.asarray(G.sum(axis=1)).ravel()
+    scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
+    return sp.csr_matrix(sp.diags(scale) @ G, dtype=dtype)
+
+
+@register_model
+class GenreALS(ExplicitALS):
+    """ExplicitALS with a genre prior on item vectors and (optionally) item biases.
+
+    Parameters
+    ----------
+    genre_weight : float, default 1.0
+        tau, the pull of each item vector toward its genre centroid.
+    genre_bias_weight : float, default 1.0
+        tau_b, the pull of each item bias toward its genres' average bias;
+        0 disables the bias prior.
+    genre_regularization : float, default 1.0
+        gamma, ridge penalty of the genre projections W and w_b.
+    **kwargs
+        Every :class:`ExplicitALS` parameter.
+    """
+
+    _param_names = ExplicitALS._param_names + ("genre_weight", "genre_bias_weight", "genre_regularization")
+
+    def __init__(self, factors=64, regularization=5.0, bias_regularization=5.0, iterations=15, solver="cholesky",
+                 cg_steps=3, regularization_scaling="none", init_scale=0.1, dtype="float32", num_threads=0,
+                 random_state=0, genre_weight=1.0, genre_bias_weight=1.0, genre_regularization=1.0):
+        super().__init__(factors=factors, regularization=regularization, bias_regularization=bias_regularization,
+                         iterations=iterations, solver=solver, cg_steps=cg_steps,
+                         regularization_scaling=regularization_scaling, init_scale=init_scale, dtype=dtype,
+                         num_threads=num_threads, random_state=random_state)
+        self.genre_weight = genre_weight
+        self.genre_bias_weight = genre_bias_weight
+        self.genre_regularization = genre_regularization
+        self.genre_names = None
+
+    def _validate_params(self):
+        super()._validate_params()
+        check_float(self.genre_weight, "genre_weight", min_value=0.0)
+        check_float(self.genre_bias_weight, "genre_bias_weight", min_value=0.0)
+        check_float(self.genre_regularization, "genre_regularization", min_value=0.0, min_inclusive=False)
+
+    # ------------------------------------------------------------ genre math
+    def _prepare_genres(self, meta, item_genres, n_items):
+        genres = item_genres if item_genres is not None else meta.get("item_genres")
+        if genres is None:
+            raise ValueError("GenreALS needs item genres: pass item_genres= or fit on Interactions with genres")
+        dtype = self.item_factors.dtype
+        self._G = normalised_genres(genres, n_items, np.float64)
+        self._genre_matrix = sp.csr_matrix(genres, dtype=np.float32)
+        names = meta.get("genre_names") if item_genres is None else None
+        self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(self._G.shape[1])]
+        self._update_projection()
+        self._prior_dtype = dtype
+
+    def _update_projection(self):
+        G = self._G
+        gram = (G.T @ G).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
+        rhs = np.column_stack([G.T @ self.item_factors.astype(np.float64), G.T @ self.item_bias.astype(np.float64)])
+        sol = np.linalg.solve(gram, rhs)
+        self.genre_factors = sol[:, :-1]          # W, (n_genres, K), float64
+        self.genre_bias = sol[:, -1]              # w_b, (n_genres,)
+
+    def _centroids(self):
+        return (self._G @ self.genre_factors), (self._G @ self.genre_bias)
+
+    def _item_priors(self):
+        dtype = self.item_factors.dtype
+        c, d = self._centroids()
+        tau_b = float(self.genre_bias_weight)
+        return (np.ascontiguousarray(c, dtype=dtype), float(self.genre_weight),
+                np.ascontiguousarray(d, dtype=dtype) if tau_b > 0 else None, tau_b)
+
+    def _after_epoch(self):
+        self._update_projection()
+
+    def _prior_penalty(self) -> float:
+        c, d = self._centroids()
+        gamma = float(self.genre_regularization)
+        v = self.item_factors.astype(np.float64)
+        pen = float(self.genre_weight) * (np.sum((v - c) ** 2) + gamma * np.sum(self.genre_factors ** 2))
+        if float(self.genre_bias_weight) > 0:
+            pen += float(self.genre_bias_weight) * (
+                np.sum((self.item_bias.astype(np.float64) - d) ** 2) + gamma * np.sum(self.genre_bias ** 2))
+        return float(pen)
+
+    # ------------------------------------------------------------ cold items
+    def _genre_rows(self, genres):
+        """Multi-hot rows from a (n, n_genres) matrix or from lists of genre names."""
+        if sp.issparse(genres) or (isinstance(genres, np.ndarray) and genres.ndim == 2):
+            M = sp.csr_matrix(genres, dtype=np.float64)
+        else:
+            lookup = {name: g for g, name in enumerate(self.genre_names)}
+            rows = [[genres]] if isinstance(genres, str) else [[g] if isinstance(g, str) else list(g) for g in genres]
+            data, indices, indptr = [], [], [0]
+            for row in rows:
+                for name in row:
+                    if name not in lookup:
+                        raise KeyError(f"unknown genre {name!r}; known genres: {', '.join(self.genre_names)}")
+                    indices.append(lookup[name])
+                    data.append(1.0)
+                indptr.append(len(indices))
+            M = sp.csr_matrix((data, indices, indptr), shape=(len(rows), len(self.genre_names)))
+        if M.shape[1] != self.genre_factors.shape[0]:
+            raise ValueError(f"genres must have {self.genre_factors.shape[0]} columns, got {M.shape[1]}")
+        return M
+
+    def item_factors_from_genres(self, genres):
+        """Vectors and biases the model gives an item with these genres and no ratings.
+
+        Parameters
+        ----------
+        genres : (n, n_genres) multi-hot matrix, or a list of genre-name lists
+
+        Returns
+        -------
+        vectors : numpy.ndarray (n, K), biases : numpy.ndarray (n,)
+            ``tau c / (s*lambda + tau)`` and ``tau_b d / (s*lambda_b + tau_b)``
+            with s = 1 ("none" scaling) or 0 ("count": an unrated row has no count).
+        """
+        self._check_fitted()
+        rows = self._genre_rows(genres)
+        G = normalised_genres(rows, rows.shape[0], np.float64)
+        s = 0.0 if self.regularization_scaling == "count" else 1.0
+        tau, tau_b = float(self.genre_weight), float(self.genre_bias_weight)
+        lam, lam_b = float(self.regularization) * s, float(self.bias_regularization) * s
+        vec = (G @ self.genre_factors) * (tau / (lam + tau) if lam + tau > 0 else 0.0)
+        bias = (G @ self.genre_bias) * (tau_b / (lam_b + tau_b) if lam_b + tau_b > 0 else 0.0)
+        dtype = self.item_factors.dtype
+        return vec.astype(dtype), bias.astype(dtype)
+
+    def add_items(self, item_ids, genres):
+        """Append brand-new items (no ratings) scored from their genres.
+
+        Parameters
+        ----------
+        item_ids : array-like
+            New raw ids (or, for a model fitted on a bare matrix, ignored beyond
+            their count: the new items get the next indices).
+        genres : as in :meth:`item_factors_from_genres`, one row per new item.
+        """
+        self._check_fitted()
+        new_ids = np.atleast_1d(np.asarray(item_ids))
+        rows = self._genre_rows(genres)
+        if rows.shape[0] != len(new_ids):
+            raise ValueError(f"got {len(new_ids)} item ids but {rows.shape[0]} genre rows")
+        if self._items.uses_raw_ids:
+            known = self._items.lookup(new_ids, missing="mask")
+            if (known >= 0).any():
+                raise ValueError(f"item {new_ids[np.flatnonzero(known >= 0)[0]]!r} is already in the model")
+        vec, bias = self.item_factors_from_genres(rows)
+        self.item_factors = np.ascontiguousarray(np.vstack([self.item_factors, vec]))
+        self.item_bias = np.concatenate([self.item_bias, bias])
+        self._items = self._items.extend(new_ids)
+        self._G = sp.vstack([self._G, normalised_genres(rows, rows.shape[0], np.float64)]).tocsr()
+        self._genre_matrix = sp.vstack([self._genre_matrix, sp.csr_matrix(rows, dtype=np.float32)]).tocsr()
+        if self._seen is not None:
+            self._seen = sp.csr_matrix((self._seen.data, self._seen.indices, self._seen.indptr),
+                                       shape=(self._seen.shape[0], self.item_factors.shape[0]))
+        return self
+
+    # --------------------------------------------------------------- explain
+    def explain(self, userid, itemid):
+        """As :meth:`ExplicitALS.explain`, plus each genre's share of the score.
+
+        ``genre_dot[g] = G_ig * (u . W_g)`` (the item centroid's share of the
+        dot product, per genre), ``residual_dot = u . (v_i - c_i)``,
+        ``genre_bias[g] = G_ig * w_b[g]``.
+        """
+        out = super().explain(userid, itemid)
+        u, i = self._users.lookup(userid), self._items.lookup(itemid)
+        g_row = self._G.getrow(i)
+        uvec = self.user_factors[u].astype(np.float64)
+        per_genre = self.genre_factors @ uvec
+        out["genre_dot"] = {self.genre_names[g]: float(w * per_genre[g]) for g, w in zip(g_row.indices, g_row.data)}
+        out["genre_bias"] = {self.genre_names[g]: float(w * self.genre_bias[g])
+                             for g, w in zip(g_row.indices, g_row.data)}
+        centroid = g_row @ self.genre_factors
+        out["residual_dot"] = float(uvec @ (self.item_factors[i].astype(np.float64) - np.ravel(centroid)))
+        return out
+
+    # ------------------------------------------------------------ persistence
+    def _extra_arrays(self):
+        G = self._genre_matrix
+        return {"genre_factors": self.genre_factors, "genre_bias": self.genre_bias,
+                "genre_indptr": G.indptr.astype(np.int64), "genre_indices": G.indices.astype(np.int32),
+                "genre_data": G.data.astype(np.float32), "genre_names": np.asarray(self.genre_names, dtype=str)}
+
+    def _restore_extra(self, arrays, attributes):
+        n_items = self.item_factors.shape[0]
+        names = [str(x) for x in arrays["genre_names"]]
+        G = sp.csr_matrix((arrays["genre_data"], arrays["genre_indices"], arrays["genre_indptr"]),
+                          shape=(n_items, len(names)))
+        self.genre_names = names
+        self._genre_matrix = G
+        self._G = normalised_genres(G, n_items, np.float64)
+        self.genre_factors = arrays["genre_factors"]
+        self.genre_bias = arrays["genre_bias"]

@@ -1,0 +1,353 @@
+"""ExplicitALS and GenreALS: wiring against the NumPy reference, and the model contract."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from threadpoolctl import threadpool_info
+
+from mfcore import _reference as ref
+from mfcore.models import ExplicitALS, FactorModel, GenreALS, NotFittedError
+from mfcore._persist import ModelFileError
+
+MODELS = [ExplicitALS, GenreALS]
+
+
+def _initial_items(model, n_items):
+    rng = np.random.default_rng(model.random_state)
+    return rng.standard_normal((n_items, model.factors)) * model.init_scale
+
+
+@pytest.mark.parametrize("scaling", ["none", "count"])
+def test_explicit_als_epochs_equal_reference_half_sweeps(planted, scaling):
+    R, _ = planted
+    model = ExplicitALS(factors=4, regularization=0.7, bias_regularization=0.3, iterations=2,
+                        regularization_scaling=scaling, dtype="float64", random_state=3, num_threads=2)
+    model.fit(R, show_progress=False)
+    mu = R.data.mean(dtype=np.float64)
+    V, bi = _initial_items(model, R.shape[1]), np.zeros(R.shape[1])
+    count = scaling == "count"
+    for _ in range(2):
+        U, bu = ref.als_half_sweep(R, V, bi, mu, 0.7, 0.3, scale_by_count=count)
+        V, bi = ref.als_half_sweep(R.T.tocsr(), U, bu, mu, 0.7, 0.3, scale_by_count=count)
+    np.testing.assert_allclose(model.user_factors, U, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.user_bias, bu, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.item_factors, V, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.item_bias, bi, rtol=1e-8, atol=1e-10)
+    assert model.global_mean == pytest.approx(mu)
+    # the logged objective is the reference objective
+    obj = ref.als_objective(R, mu, U, bu, V, bi, 0.7, 0.3, scale_by_count=count)
+    assert model.history_[-1]["objective"] == pytest.approx(obj, rel=1e-9)
+
+
+@pytest.mark.parametrize("tau_b", [0.0, 2.0])
+def test_genre_als_epochs_equal_reference(planted, tau_b):
+    R, genres = planted
+    model = GenreALS(factors=3, regularization=1.0, bias_regularization=0.5, iterations=2, dtype="float64",
+                     genre_weight=3.0, genre_bias_weight=tau_b, genre_regularization=0.2, random_state=1)
+    model.fit(R, item_genres=genres, show_progress=False)
+    mu = R.data.mean(dtype=np.float64)
+    G = ref.genre_centroid_matrix(genres)
+    V, bi = _initial_items(model, R.shape[1]), np.zeros(R.shape[1])
+    W, wb = ref.genre_projection(V, G, 0.2), ref.genre_bias_projection(bi, G, 0.2)
+    for _ in range(2):
+        U, bu = ref.als_half_sweep(R, V, bi, mu, 1.0, 0.5)
+        V, bi = ref.als_half_sweep(R.T.tocsr(), U, bu, mu, 1.0, 0.5, prior=G @ W, prior_weight=3.0,
+                                   bias_prior=G @ wb if tau_b else None, bias_prior_weight=tau_b)
+        W, wb = ref.genre_projection(V, G, 0.2), ref.genre_bias_projection(bi, G, 0.2)
+    np.testing.assert_allclose(model.item_factors, V, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.item_bias, bi, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.genre_factors, W, rtol=1e-8, atol=1e-10)
+    obj = ref.genre_als_objective(R, G, mu, U, bu, V, bi, W, wb if tau_b else None, 1.0, 0.5, 3.0, tau_b, 0.2)
+    assert model.history_[-1]["objective"] == pytest.approx(obj, rel=1e-9)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_objective_never_rises_and_beats_bias_baseline(planted, cls):
+    R, genres = planted
+    model = cls(factors=3, regularization=1.0, iterations=8, random_state=0)
+    model.fit(R, item_genres=genres if cls is GenreALS else None, show_progress=False)
+    obj = [h["objective"] for h in model.history_]
+    assert all(b <= a * (1 + 1e-5) for a, b in zip(obj, obj[1:])), obj   # float32 rounding slack only
+    mu, bu, bi = ref.bias_baseline(R)
+    rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+    base_rmse = np.sqrt(np.mean((R.data - (mu + bu[rows] + bi[R.indices])) ** 2))
+    assert model.history_[-1]["train_rmse"] < base_rmse
+
+
+def test_cholesky_results_identical_for_thread_counts(planted):
+    R, _ = planted
+    a = ExplicitALS(factors=5, iterations=3, num_threads=1).fit(R, show_progress=False)
+    b = ExplicitALS(factors=5, iterations=3, num_threads=2).fit(R, show_progress=False)
+    assert np.array_equal(a.user_factors, b.user_factors)
+    assert np.array_equal(a.item_factors, b.item_factors)
+    assert np.array_equal(a.item_bias, b.item_bias)
+
+
+def test_blas_is_single_threaded_during_fit(planted):
+    R, _ = planted
+    seen = []
+
+    def callback(epoch, record, model):
+        seen.append([p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"])
+
+    ExplicitALS(factors=3, iterations=2).fit(R, callback=callback, show_progress=False)
+    assert seen and all(threads and all(t == 1 for t in threads) for threads in seen), seen
+
+
+def test_callback_can_stop_and_history_fields(planted):
+    R, _ = planted
+    eval_set = R.copy()
+    model = ExplicitALS(factors=3, iterations=10).fit(R, eval_set=eval_set, show_progress=False,
+                                                      callback=lambda e, rec, m: e == 3)
+    assert [h["epoch"] for h in model.history_] == [1, 2, 3]
+    for h in model.history_:
+        assert set(h) >= {"epoch", "seconds", "train_rmse", "eval_rmse", "objective"}
+        assert h["eval_rmse"] == pytest.approx(h["train_rmse"], rel=1e-5)
+
+
+def test_keyboard_interrupt_leaves_a_usable_model(planted):
+    R, _ = planted
+    model = ExplicitALS(factors=3, iterations=10)
+
+    def interrupt(epoch, record, m):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="interrupted after 2 complete epoch"), pytest.raises(KeyboardInterrupt):
+        model.fit(R, callback=interrupt, show_progress=False)
+    assert len(model.history_) == 2
+    ids, scores = model.recommend(0, N=5)
+    assert len(ids) == 5 and np.all(np.isfinite(scores))
+
+
+def test_failed_factorization_names_row_and_epoch():
+    # user 1 rated a single item; with no regularization its 2x2 augmented system
+    # [v v^T, v; v^T, 1] is singular -> Cholesky fails for that user in epoch 1.
+    R = sp.csr_matrix(np.array([[4.0, 3.0, 5.0], [0.0, 2.0, 0.0], [1.0, 0.0, 4.0]], np.float32))
+    model = ExplicitALS(factors=1, regularization=0.0, bias_regularization=0.0, iterations=1, dtype="float64")
+    with pytest.raises(FloatingPointError, match=r"epoch 1: .* failed for user 1 \(index 1\)"):
+        model.fit(R, show_progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"factors": 0}, "factors must be >= 1"),
+    ({"factors": 2.5}, "factors must be an integer"),
+    ({"regularization": -1.0}, "regularization must be >= 0"),
+    ({"solver": "qr"}, "solver must be one of"),
+    ({"iterations": -1}, "iterations must be >= 0"),
+    ({"regularization_scaling": "log"}, "regularization_scaling must be one of"),
+    ({"cg_steps": 0}, "cg_steps must be >= 1"),
+    ({"num_threads": -2}, "num_threads must be >= 0"),
+])
+def test_bad_hyperparameters(planted, kwargs, match):
+    R, _ = planted
+    with pytest.raises((ValueError, TypeError), match=match):
+        ExplicitALS(**kwargs).fit(R, show_progress=False)
+
+
+def test_bad_dtype_rejected_at_construction():
+    with pytest.raises(ValueError, match="dtype must be float32 or float64"):
+        ExplicitALS(dtype="int32")
+
+
+def test_bad_training_input():
+    with pytest.raises(TypeError, match="must be an mfcore.Interactions or a scipy.sparse"):
+        ExplicitALS().fit(np.ones((3, 3)), show_progress=False)
+    R = sp.csr_matrix(np.array([[1.0, np.nan]], np.float32))
+    with pytest.raises(ValueError, match="non-finite value at row 0, column 1"):
+        ExplicitALS().fit(R, show_progress=False)
+    with pytest.raises(ValueError, match="X has no ratings"):
+        ExplicitALS().fit(sp.csr_matrix((2, 2), dtype=np.float32), show_progress=False)
+    with pytest.raises(ValueError, match="GenreALS needs item genres"):
+        GenreALS().fit(sp.csr_matrix(np.eye(3, dtype=np.float32)), show_progress=False)
+
+
+# ----------------------------------------------------------------- contract
+@pytest.fixture(params=MODELS, ids=lambda c: c.__name__)
+def fitted(request, planted_with_ids):
+    model = request.param(factors=4, regularization=1.0, iterations=6, random_state=0)
+    return model.fit(planted_with_ids, show_progress=False), planted_with_ids
+
+
+def test_fit_returns_self_and_dtypes(planted):
+    R, _ = planted
+    for dtype in ("float32", "float64"):
+        model = ExplicitALS(factors=3, iterations=1, dtype=dtype)
+        assert model.fit(R, show_progress=False) is model
+        assert model.user_factors.dtype == model.item_factors.dtype == np.dtype(dtype)
+
+
+def test_not_fitted_errors():
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        ExplicitALS().recommend(0)
+    with pytest.raises(NotFittedError):
+        GenreALS().predict([0], [0])
+
+
+def test_recommend_excludes_seen_and_matches_predict(fitted):
+    model, data = fitted
+    R = data.user_items()
+    for u in (0, 5, 17):
+        uid = data.user_ids[u]
+        ids, scores = model.recommend(uid, N=8)
+        seen = set(data.item_ids[R.indices[R.indptr[u]:R.indptr[u + 1]]])
+        assert len(ids) == 8 and not seen & set(ids.tolist())
+        assert np.all(np.diff(scores) <= 0)
+        np.testing.assert_allclose(scores, model.predict(np.full(8, uid), ids), rtol=1e-5)
+        # brute force over all unseen items
+        all_items = np.array([i for i in data.item_ids if i not in seen])
+        best = np.sort(model.predict(np.full(len(all_items), uid), all_items))[::-1][:8]
+        np.testing.assert_allclose(scores, best, rtol=1e-5)
+
+
+def test_recommend_batch_items_filter_and_bias_weight(fitted):
+    model, data = fitted
+    users = data.user_ids[[1, 2, 3]]
+    ids, scores = model.recommend(users, N=5)
+    assert ids.shape == scores.shape == (3, 5)
+    for row, uid in enumerate(users):
+        single, _ = model.recommend(uid, N=5)
+        np.testing.assert_array_equal(ids[row], single)
+    allowed = data.item_ids[:10]
+    ids, _ = model.recommend(users[0], N=20, items=allowed, filter_already_liked_items=False)
+    assert set(ids.tolist()) == set(allowed.tolist())        # only 10 candidates: list is cut
+    blocked = model.recommend(users[0], N=5)[0][:2]
+    ids, _ = model.recommend(users[0], N=5, filter_items=blocked)
+    assert not set(blocked.tolist()) & set(ids.tolist())
+    # bias_weight=0 ranks by the dot product alone
+    ids0, scores0 = model.recommend(users[0], N=5, bias_weight=0.0)
+    u = model.user_index(users[0])
+    dots = model.item_factors.astype(np.float64) @ model.user_factors[u]
+    R = data.user_items()
+    dots[R.indices[R.indptr[u]:R.indptr[u + 1]]] = -np.inf
+    np.testing.assert_array_equal(model.item_index(ids0), np.argsort(-dots, kind="stable")[:5])
+
+
+def test_recommend_with_user_items_and_recalculate(fitted):
+    model, data = fitted
+    R = data.user_items()
+    u = 4
+    row = R[u]
+    ids_a, _ = model.recommend(data.user_ids[u], user_items=row, N=6)
+    ids_b, _ = model.recommend(data.user_ids[u], N=6)
+    np.testing.assert_array_equal(ids_a, ids_b)
+    ids_c, scores_c = model.recommend(data.user_ids[u], user_items=row, N=6, recalculate_user=True)
+    assert len(ids_c) == 6 and np.all(np.isfinite(scores_c))
+    with pytest.raises(ValueError, match="one row per requested user"):
+        model.recommend(data.user_ids[u], user_items=R, N=6)
+
+
+def test_unknown_ids(fitted):
+    model, data = fitted
+    with pytest.raises(KeyError, match="unknown user id 5"):
+        model.recommend(5)
+    with pytest.raises(KeyError, match="unknown item id 8"):
+        model.predict([data.user_ids[0]], [8])
+    out = model.predict([data.user_ids[0], 5], [8, data.item_ids[0]], unknown="nan")
+    assert np.isnan(out).all()
+    base = model.predict([data.user_ids[0], 5, 5], [8, data.item_ids[0], 8], unknown="baseline")
+    u0, i0 = model.user_index(data.user_ids[0]), model.item_index(data.item_ids[0])
+    np.testing.assert_allclose(base, [model.global_mean + model.user_bias[u0],
+                                      model.global_mean + model.item_bias[i0], model.global_mean], rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown must be one of"):
+        model.predict([data.user_ids[0]], [data.item_ids[0]], unknown="zero")
+
+
+def test_fold_in_reproduces_user_half_sweep(fitted):
+    model, data = fitted
+    R = data.user_items()
+    # one more user half-sweep against the final items, in float64, is what fold-in must give
+    U, bu = ref.als_half_sweep(R, model.item_factors, model.item_bias, model.global_mean,
+                               model.regularization, model.bias_regularization)
+    for u in (0, 9, 33):
+        lo, hi = R.indptr[u], R.indptr[u + 1]
+        vec, bias = model.fold_in(data.item_ids[R.indices[lo:hi]], R.data[lo:hi])
+        np.testing.assert_allclose(vec, U[u], rtol=2e-3, atol=2e-4)
+        assert bias == pytest.approx(bu[u], rel=2e-3, abs=2e-4)
+        # and after convergence it is close to the trained vector
+        np.testing.assert_allclose(vec, model.user_factors[u], atol=0.05)
+    with pytest.raises(ValueError, match="same length"):
+        model.fold_in(data.item_ids[:3], [4.0, 5.0])
+    with pytest.raises(KeyError, match="unknown item"):
+        model.fold_in([123456], [4.0])
+
+
+def test_similar_items_and_users(fitted):
+    model, data = fitted
+    ids, sims = model.similar_items(data.item_ids[3], N=5)
+    assert data.item_ids[3] not in ids and len(ids) == 5
+    unit = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
+    cos = unit @ unit[3]
+    cos[3] = -np.inf
+    np.testing.assert_allclose(sims, np.sort(cos)[::-1][:5], rtol=1e-5)
+    uids, _ = model.similar_users(data.user_ids[0], N=3)
+    assert data.user_ids[0] not in uids and len(uids) == 3
+
+
+def test_explain_sums_to_prediction(fitted):
+    model, data = fitted
+    uid, iid = data.user_ids[2], data.item_ids[5]
+    parts = model.explain(uid, iid)
+    assert parts["prediction"] == pytest.approx(model.predict(uid, iid), rel=1e-5)
+    if isinstance(model, GenreALS):
+        total = sum(parts["genre_dot"].values()) + parts["residual_dot"]
+        assert total == pytest.approx(parts["dot"], rel=1e-5, abs=1e-6)
+        assert set(parts["genre_dot"]) <= set(data.genre_names)
+
+
+def test_save_load_round_trip(fitted, tmp_path):
+    model, data = fitted
+    path = model.save(tmp_path / "model")
+    loaded = FactorModel.load(path)
+    assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+    users, items = data.user_ids[[0, 1, 2]], data.item_ids[[3, 4, 5]]
+    np.testing.assert_array_equal(loaded.predict(users, items), model.predict(users, items))
+    for a, b in zip(loaded.recommend(users, N=4), model.recommend(users, N=4)):
+        np.testing.assert_array_equal(a, b)
+    assert type(model).load(path).n_items == model.n_items
+    other = GenreALS if type(model) is ExplicitALS else ExplicitALS
+    with pytest.raises(ModelFileError, match="not '" + other.__name__):
+        other.load(path)
+
+
+def test_genre_als_cold_items(planted_with_ids):
+    data = planted_with_ids
+    model = GenreALS(factors=4, iterations=5, genre_weight=2.0, genre_bias_weight=2.0).fit(data, show_progress=False)
+    vec, bias = model.item_factors_from_genres([["G0", "G2"], ["G1"]])
+    assert vec.shape == (2, 4) and np.all(np.isfinite(vec)) and np.all(np.isfinite(bias))
+    model.add_items([9001, 9002], [["G0", "G2"], ["G1"]])
+    scores = model.predict([data.user_ids[0]] * 2, [9001, 9002])
+    assert np.all(np.isfinite(scores))
+    np.testing.assert_allclose(model.item_factors[-2:], vec)
+    ids, _ = model.recommend(data.user_ids[0], N=model.n_items)
+    assert {9001, 9002} <= set(ids.tolist())
+    with pytest.raises(KeyError, match="unknown genre 'Nope'"):
+        model.item_factors_from_genres([["Nope"]])
+    with pytest.raises(ValueError, match="already in the model"):
+        model.add_items([9001], [["G0"]])
+
+
+def test_genre_als_zero_rating_item_equals_formula(planted_with_ids):
+    # An item with no ratings gets v = tau c / (lambda + tau), b = tau_b d / (lambda_b + tau_b) from the
+    # half-sweep itself, with c, d the centroids of the W, w_b refreshed at the end of the previous epoch.
+    data = planted_with_ids
+    R = data.user_items().tolil()
+    R[:, 0] = 0
+    R = R.tocsr()
+    R.eliminate_zeros()
+    data0 = type(data)(R, data.user_ids, data.item_ids, data.item_genres, data.genre_names)
+    snapshots = []
+    model = GenreALS(factors=3, iterations=3, dtype="float64", genre_weight=2.0, regularization=1.5,
+                     genre_bias_weight=1.0, bias_regularization=0.5)
+    model.fit(data0, show_progress=False,
+              callback=lambda e, rec, m: snapshots.append((m.genre_factors.copy(), m.genre_bias.copy())))
+    g = ref.genre_centroid_matrix(data.item_genres)[0]
+    W_prev, wb_prev = snapshots[-2]
+    np.testing.assert_allclose(model.item_factors[0], 2.0 / 3.5 * (g @ W_prev), rtol=1e-8)
+    assert model.item_bias[0] == pytest.approx(1.0 / 1.5 * (g @ wb_prev), rel=1e-8)
+    # item_factors_from_genres applies the same formula with the final W
+    vec, bias = model.item_factors_from_genres(data.item_genres[0])
+    np.testing.assert_allclose(vec[0], 2.0 / 3.5 * (g @ model.genre_factors), rtol=1e-8)
+    assert bias[0] == pytest.approx(1.0 / 1.5 * (g @ model.genre_bias), rel=1e-8)
