@@ -19,4 +19,31 @@ if not _openmp_enabled():
         stacklevel=2,
     )
 
-__all__ = ["show_config", "__version__"]
+from .data import (  # noqa: E402
+    Interactions,
+    fetch_movielens,
+    item_cold_start_split,
+    load_movielens,
+    make_movielens_like,
+    random_split,
+    temporal_split,
+)
+from .models import BPR, ExplicitALS, FactorModel, GenreALS, ImplicitALS  # noqa: E402
+
+load_model = FactorModel.load
+
+__all__ = [
+    "ExplicitALS", "GenreALS", "BPR", "ImplicitALS", "load_model",
+    "Interactions", "load_movielens", "fetch_movielens", "make_movielens_like",
+    "temporal_split", "random_split", "item_cold_start_split",
+    "evaluate", "show_config", "__version__",
+]
+
+
+def __getattr__(name):
+    # ``evaluate`` pulls in the metrics module; import it on first use only.
+    if name == "evaluate":
+        from .evaluation import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'mfcore' has no attribute {name!r}")

@@ -1,1 +1,12 @@
 """MovieLens ingestion, the Interactions container, synthetic data and splits."""
+
+from .interactions import Interactions
+from .movielens import MovieLensDownloadError, MovieLensFormatError, fetch_movielens, load_movielens
+from .split import item_cold_start_split, leave_last_k_split, random_split, temporal_split
+from .synthetic import make_movielens_like, write_ratings_csv
+
+__all__ = [
+    "Interactions", "load_movielens", "fetch_movielens", "MovieLensFormatError", "MovieLensDownloadError",
+    "make_movielens_like", "write_ratings_csv",
+    "temporal_split", "random_split", "leave_last_k_split", "item_cold_start_split",
+]

@@ -53,3 +53,23 @@ def planted_with_ids(planted):
     item_ids = np.arange(matrix.shape[1]) * 3 + 7
     names = [f"G{g}" for g in range(genres.shape[1])]
     return RatingsWithIds(matrix, user_ids, item_ids, genres, names)
+
+
+def planted_implicit(rng, n_users=120, n_items=90, k=3, per_user=15):
+    """Implicit interactions with structure: each user picks ``per_user`` items, with
+    probability proportional to exp(2 * u.v). Returns a binary users x items CSR (float32)."""
+    U = rng.normal(0, 1, (n_users, k))
+    V = rng.normal(0, 1, (n_items, k))
+    logits = 2.0 * U @ V.T
+    rows, cols = [], []
+    for u in range(n_users):
+        p = np.exp(logits[u] - logits[u].max())
+        items = rng.choice(n_items, per_user, replace=False, p=p / p.sum())
+        rows.extend([u] * per_user)
+        cols.extend(items)
+    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
+
+
+@pytest.fixture
+def implicit_data(rng):
+    return planted_implicit(rng)

@@ -1,0 +1,161 @@
+"""BPR and ImplicitALS: kernels wired as the reference says, and the shared model contract."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mfcore import _reference as ref
+from mfcore.models import BPR, FactorModel, ImplicitALS
+
+
+def _split_rows(R, rng, frac=0.3):
+    """Random per-user holdout: (train, test) CSR of the same shape."""
+    coo = R.tocoo()
+    test = rng.random(coo.nnz) < frac
+    mk = lambda m: sp.csr_matrix((coo.data[m], (coo.row[m], coo.col[m])), shape=R.shape)  # noqa: E731
+    return mk(~test), mk(test)
+
+
+def _mean_auc(user_vecs, item_factors, item_bias, train, test):
+    """Mean over users of the AUC of their test items among items not in train (brute force)."""
+    aucs = []
+    for u in range(train.shape[0]):
+        pos = test.indices[test.indptr[u]:test.indptr[u + 1]]
+        if len(pos) == 0:
+            continue
+        cand = np.setdiff1d(np.arange(train.shape[1]), train.indices[train.indptr[u]:train.indptr[u + 1]])
+        neg = np.setdiff1d(cand, pos)
+        s = item_factors @ user_vecs[u] + item_bias
+        aucs.append(np.mean(s[pos][:, None] > s[neg][None, :]))
+    return float(np.mean(aucs))
+
+
+def test_bpr_single_thread_is_reproducible_and_learns(planted):
+    R, _ = planted
+    kw = dict(factors=8, iterations=30, learning_rate=0.05, positive_threshold=None, num_threads=1, random_state=5)
+    a = BPR(**kw).fit(R, show_progress=False)
+    b = BPR(**kw).fit(R, show_progress=False)
+    assert np.array_equal(a.user_factors, b.user_factors) and np.array_equal(a.item_bias, b.item_bias)
+    c = BPR(**{**kw, "random_state": 6}).fit(R, show_progress=False)
+    assert not np.array_equal(a.item_factors, c.item_factors)
+    losses = [h["loss"] for h in a.history_]
+    assert losses[-1] < losses[0] < np.log(2) + 0.01       # starts near ln 2, then falls
+    d = BPR(**{**kw, "num_threads": 2}).fit(R, show_progress=False)   # Hogwild: not bitwise, still learns
+    assert np.isfinite(d.user_factors).all() and d.history_[-1]["loss"] < losses[0]
+
+
+def test_bpr_positive_threshold_selects_training_pairs(planted):
+    R, _ = planted
+    model = BPR(factors=4, iterations=1, positive_threshold=4.0, num_threads=1).fit(R, show_progress=False)
+    assert model._positives.nnz == int((R.data >= 4.0).sum())
+    assert model.history_[0]["samples_per_second"] > 0
+    with pytest.raises(ValueError, match="no positive interactions"):
+        BPR(positive_threshold=99.0).fit(R, show_progress=False)
+
+
+def test_bpr_divergence_is_reported(planted):
+    R, _ = planted
+    with pytest.raises(FloatingPointError, match="BPR diverged in epoch"):
+        BPR(factors=4, learning_rate=1e30, regularization=1e10, iterations=5, positive_threshold=None,
+            num_threads=1).fit(R, show_progress=False)
+
+
+def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
+    train, test = _split_rows(implicit_data, rng)
+    model = BPR(factors=6, iterations=60, learning_rate=0.05, positive_threshold=None, num_threads=1,
+                random_state=0).fit(train, show_progress=False)
+    folded = np.vstack([model.fold_in(train.indices[train.indptr[u]:train.indptr[u + 1]])[0]
+                        for u in range(train.shape[0])])
+    auc_trained = _mean_auc(model.user_factors, model.item_factors, model.item_bias, train, test)
+    auc_folded = _mean_auc(folded, model.item_factors, model.item_bias, train, test)
+    assert auc_trained > 0.75                            # the model learned something
+    assert auc_folded >= auc_trained - 0.05, (auc_folded, auc_trained)
+    vec, bias = model.fold_in([])
+    assert bias == 0.0 and not vec.any()
+
+
+def test_bpr_early_stopping_keeps_best_epoch(rng, implicit_data):
+    from mfcore import evaluate
+
+    train, test = _split_rows(implicit_data, rng)
+    model = BPR(factors=6, iterations=25, learning_rate=0.3, positive_threshold=None, num_threads=1,
+                eval_threshold=None).fit(train, eval_set=test, eval_k=5, early_stopping_rounds=3,
+                                         show_progress=False)
+    ndcgs = [h["eval_ndcg@5"] for h in model.history_]
+    assert model.best_epoch_ == int(np.argmax(ndcgs)) + 1
+    assert evaluate(model, train, test, k=5, threshold=None)["ndcg@5"] == pytest.approx(max(ndcgs))
+    with pytest.raises(ValueError, match="early_stopping_rounds needs an eval_set"):
+        BPR().fit(train, early_stopping_rounds=2, show_progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"learning_rate": 0.0}, "learning_rate must be > 0"),
+    ({"factors": -1}, "factors must be >= 1"),
+    ({"n_samples": 0}, "n_samples must be >= 1"),
+    ({"learning_rate_decay": 0}, "learning_rate_decay must be > 0"),
+])
+def test_bpr_bad_hyperparameters(planted, kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        BPR(**kwargs).fit(planted[0], show_progress=False)
+
+
+def _initial(model, n_users, n_items):
+    rng = np.random.default_rng(model.random_state)
+    scale = model.init_scale / np.sqrt(model.factors)
+    return rng.standard_normal((n_users, model.factors)) * scale, rng.standard_normal((n_items, model.factors)) * scale
+
+
+def test_implicit_als_cholesky_equals_reference(planted):
+    R, _ = planted
+    model = ImplicitALS(factors=5, regularization=0.3, alpha=2.0, iterations=2, solver="cholesky",
+                        dtype="float64", binarize=False, random_state=2).fit(R, show_progress=False)
+    _, V = _initial(model, *R.shape)
+    conf = R.astype(np.float64) * 2.0
+    for _ in range(2):
+        U = ref.implicit_als_half_sweep(conf, V, 0.3)
+        V = ref.implicit_als_half_sweep(conf.T.tocsr(), U, 0.3)
+    np.testing.assert_allclose(model.user_factors, U, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.item_factors, V, rtol=1e-8, atol=1e-10)
+    # fold-in of a training user = one more user solve against the final items
+    U2 = ref.implicit_als_half_sweep(conf, model.item_factors, 0.3)
+    vec, _ = model.fold_in(R[3].indices, R[3].data)
+    np.testing.assert_allclose(vec, U2[3], rtol=1e-8, atol=1e-10)
+
+
+def test_implicit_als_cg_close_to_cholesky(planted):
+    R, _ = planted
+    kw = dict(factors=5, regularization=0.3, iterations=6, dtype="float64", random_state=1)
+    exact = ImplicitALS(solver="cholesky", **kw).fit(R, show_progress=False)
+    cg = ImplicitALS(solver="cg", cg_steps=5, **kw).fit(R, show_progress=False)
+    pe = exact.user_factors @ exact.item_factors.T
+    pc = cg.user_factors @ cg.item_factors.T
+    assert np.max(np.abs(pe - pc)) < 0.05 * np.max(np.abs(pe))
+
+
+@pytest.fixture(params=["bpr", "ials"])
+def ranking_model(request, planted_with_ids):
+    if request.param == "bpr":
+        model = BPR(factors=6, iterations=10, positive_threshold=None, num_threads=1)
+    else:
+        model = ImplicitALS(factors=6, iterations=4)
+    return model.fit(planted_with_ids, show_progress=False), planted_with_ids
+
+
+def test_ranking_model_contract(ranking_model, tmp_path):
+    model, data = ranking_model
+    R = data.user_items()
+    uid = data.user_ids[7]
+    ids, scores = model.recommend(uid, N=6)
+    seen = set(data.item_ids[R.indices[R.indptr[7]:R.indptr[8]]])
+    assert len(ids) == 6 and not seen & set(ids.tolist()) and np.all(np.diff(scores) <= 0)
+    np.testing.assert_allclose(scores, model.predict(np.full(6, uid), ids), rtol=1e-5)
+    # save / load round-trip
+    loaded = FactorModel.load(model.save(tmp_path / "m.npz"))
+    assert type(loaded) is type(model)
+    np.testing.assert_array_equal(loaded.recommend(uid, N=6)[0], ids)
+    # fold-in for a new user through recommend(recalculate_user=True)
+    row = R[7]
+    ids2, _ = model.recommend(uid, user_items=row, recalculate_user=True, N=6)
+    assert len(ids2) == 6 and not seen & set(ids2.tolist())
+    sims, _ = model.similar_items(data.item_ids[0], N=3)
+    assert data.item_ids[0] not in sims
