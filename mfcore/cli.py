@@ -305,9 +305,9 @@ def build_parser():
     p.set_defaults(func=cmd_data_synth)
 
     def model_args(p):
-        p.add_argument("--factors", type=int, default=32, help="latent dimension K (default 32)")
-        p.add_argument("--regularization", type=float, default=5.0, help="lambda (default 5.0)")
-        p.add_argument("--iterations", type=int, default=15)
+        p.add_argument("--factors", type=int, default=64, help="latent dimension K (default 64)")
+        p.add_argument("--regularization", type=float, default=10.0, help="lambda of the ALS models (default 10)")
+        p.add_argument("--iterations", type=int, default=15, help="epochs (default 15)")
         p.add_argument("--threads", type=int, default=0, help="OpenMP threads (0 = all cores)")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -63,7 +63,7 @@ class GenreALS(ExplicitALS):
 
     _param_names = ExplicitALS._param_names + ("genre_weight", "genre_bias_weight", "genre_regularization")
 
-    def __init__(self, factors=64, regularization=5.0, bias_regularization=5.0, iterations=15, solver="cholesky",
+    def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15, solver="cholesky",
                  cg_steps=3, regularization_scaling="none", init_scale=0.1, dtype="float32", num_threads=0,
                  random_state=0, genre_weight=1.0, genre_bias_weight=1.0, genre_regularization=1.0):
         super().__init__(factors=factors, regularization=regularization, bias_regularization=bias_regularization,
