@@ -85,6 +85,17 @@ def check_csr(matrix, name, *, dtype=np.float32, shape=None):
         raise ValueError(f"{name} must be 2-dimensional, got shape {matrix.shape}")
     if shape is not None and tuple(matrix.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {matrix.shape}")
+    if matrix.format == "coo":
+        # COO -> CSR conversion sums repeated (row, col) entries: check before converting
+        coo = matrix
+        keys = np.asarray(coo.row, np.int64) * coo.shape[1] + np.asarray(coo.col, np.int64)
+        uniq, counts = np.unique(keys, return_counts=True)
+        if uniq.size != keys.size:
+            dup = int(uniq[np.flatnonzero(counts > 1)[0]])
+            raise ValueError(
+                f"{name} has duplicate entries, e.g. row {dup // coo.shape[1]}, column {dup % coo.shape[1]}; "
+                "combine them explicitly before passing the matrix"
+            )
     csr = sp.csr_matrix(matrix)  # copies COO/CSC; a CSR input is shared until we convert
     if csr.nnz and not csr.has_canonical_format:
         csr = csr.copy()
@@ -108,3 +119,38 @@ def check_csr(matrix, name, *, dtype=np.float32, shape=None):
     )
     out.has_sorted_indices = True
     return out
+
+
+def check_csr_pattern(matrix, name, *, shape):
+    """Return ``(indptr, indices)`` int32 of a sparse matrix whose *pattern* matters (values ignored).
+
+    Every stored entry counts, including explicit zeros. Indices come back sorted
+    within each row (a sorted copy is made if needed); duplicate entries are
+    harmless for a pattern and are kept. Raises if the shape differs from
+    ``shape`` or the matrix does not fit int32 indexing.
+    """
+    if not sp.issparse(matrix):
+        raise TypeError(f"{name} must be a scipy.sparse matrix, got {type(matrix).__name__}")
+    if matrix.ndim != 2 or tuple(matrix.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {matrix.shape}")
+    if matrix.nnz > np.iinfo(np.int32).max or max(shape) > np.iinfo(np.int32).max:
+        raise ValueError(f"{name} is too large for int32 indexing (shape {matrix.shape}, nnz {matrix.nnz})")
+    csr = matrix if matrix.format == "csr" else sp.csr_matrix(matrix)
+    indptr = np.asarray(csr.indptr)
+    indices = np.asarray(csr.indices)
+    if indptr[0] != 0 or indptr[-1] > indices.size or np.any(np.diff(indptr) < 0):
+        raise ValueError(f"{name} has an invalid CSR indptr")
+    indices = indices[: indptr[-1]]
+    if indices.size:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= shape[1]:
+            raise ValueError(f"{name} has a column index {lo if lo < 0 else hi} outside [0, {shape[1]})")
+        # A fresh matrix has no cached flag, so scipy computes sortedness from the arrays (C++).
+        probe = sp.csr_matrix((indices, indices, indptr), shape=csr.shape)
+        if not probe.has_sorted_indices:
+            probe = sp.csr_matrix(
+                (np.zeros(indices.size, np.int8), indices.copy(), indptr.copy()), shape=csr.shape
+            )
+            probe.sort_indices()
+            indices = np.asarray(probe.indices)
+    return indptr.astype(np.int32, copy=False), indices.astype(np.int32, copy=False)
