@@ -1,0 +1,524 @@
+# cython: language_level=3
+"""Explicit-feedback ALS half-sweep kernel (biased, optional Genre-ALS priors).
+
+One call of :func:`als_half_sweep` updates every row of one side (all users,
+or all items) with the other side held fixed. The epoch loop, validation and
+error raising live in Python (``mfcore.models``); this module only computes.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+from libc.math cimport NAN
+
+from _linalg cimport (matvec, rmatvec, cholesky_upper, cholesky_solve_upper,
+                      lapack_cholesky_solve, dot_d, gram_block, simd_width)
+
+# Rows per gathered block in the exact (Gram) path: the block (CHUNK x (K+1))
+# stays in L1/L2 while ?syrk consumes it, and scratch does not grow with degree.
+cdef enum:
+    DEFAULT_CHUNK = 128
+
+
+# --------------------------------------------------------------------------- row kernels
+cdef inline void _gather(int m, const int* idx, const floating* rat, const floating* OF,
+                         const floating* OB, int K, double mu, floating* Xb, floating* y,
+                         bint ones) noexcept nogil:
+    """Xb[t, :K] = OF[idx[t]]; Xb[t, K] = 1 (if ones); y[t] = rat[t] - mu - OB[idx[t]]."""
+    cdef int t, k, j
+    cdef int K1 = K + 1
+    cdef const floating* src
+    cdef floating* dst
+    for t in range(m):
+        j = idx[t]
+        src = OF + <size_t> j * K
+        dst = Xb + <size_t> t * K1
+        for k in range(K):
+            dst[k] = src[k]
+        if ones:
+            dst[K] = 1
+        y[t] = <floating> (<double> rat[t] - mu - <double> OB[j])
+
+
+cdef inline int _round_up(int n, int w) noexcept nogil:
+    return ((n + w - 1) // w) * w
+
+
+cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* OF,
+                    const floating* OB, int K, double mu, double dreg, double dbias,
+                    const floating* p, bint has_p, floating* A, floating* x, floating* cs,
+                    floating* Xb, floating* y, int chunk, int dual_max, bint use_lapack) noexcept nogil:
+    """Solve one row exactly; x OUT (K+1,) = [f_r, b_r]. Returns 0 or a positive failure code.
+
+    Scratch: A ((K+1)^2), cs (K+1), Xb (max(chunk * Kp, K * round_up(dual_max, W))),
+    y (max(chunk, dual_max)) with W = simd_width, Kp = round_up(K, W).
+    p : IN (K+1,) prior term [tau * c_r, tau_b * bc_r] (read only if has_p).
+    """
+    cdef int K1 = K + 1
+    cdef int W = simd_width(<floating> 0)
+    cdef int Kp = _round_up(K, W)
+    cdef int i, j, k, t, start, m, info, ld
+    cdef double sum_y
+    cdef floating inv_reg, inv_bias, gk, acc
+    cdef floating* row
+    cdef floating* dst
+    cdef const floating* src
+    if n < dual_max and dreg > 0 and dbias > 0:
+        # Dual (Woodbury) form, an n x n solve. With D = diag(dreg,...,dreg, dbias),
+        # g = D^-1 p and M = I + X D^-1 X.T:   x = g + D^-1 X.T M^-1 (y - X g).
+        # V is gathered transposed, Xt[k, t] = v_{j_t}[k], so M's Gram is over K rows.
+        ld = _round_up(n, W)
+        for k in range(K):
+            row = Xb + <size_t> k * ld
+            for t in range(n, ld):
+                row[t] = 0
+        for t in range(n):
+            j = idx[t]
+            src = OF + <size_t> j * K
+            for k in range(K):
+                Xb[<size_t> k * ld + t] = src[k]
+            y[t] = <floating> (<double> rat[t] - mu - <double> OB[j])
+        inv_reg = <floating> (1.0 / dreg)
+        inv_bias = <floating> (1.0 / dbias)
+        if has_p:
+            # NumPy: g = p / D ;  y -= V @ g[:K] + g[K]
+            for k in range(K):
+                x[k] = p[k] * inv_reg
+            x[K] = p[K] * inv_bias
+            for t in range(n):
+                y[t] = y[t] - x[K]
+            for k in range(K):
+                gk = x[k]
+                row = Xb + <size_t> k * ld
+                for t in range(n):
+                    y[t] = y[t] - gk * row[t]
+        else:
+            for k in range(K1):
+                x[k] = 0
+        # NumPy: M = I + V @ V.T / dreg + 1 / dbias   (upper triangle, stride n)
+        gram_block(K, n, Xb, ld, NULL, A, n, cs, NULL, False)
+        for i in range(n):
+            row = A + <size_t> i * n
+            for j in range(i, n):
+                row[j] = row[j] * inv_reg + inv_bias
+            row[i] = row[i] + 1
+        info = cholesky_upper(n, A, n)
+        if info != 0:
+            return info
+        cholesky_solve_upper(n, A, n, y)           # y <- t = M^-1 (y - X g)
+        # NumPy: x[:K] = g[:K] + V.T @ t / dreg ;  x[K] = g[K] + t.sum() / dbias
+        for k in range(K):
+            row = Xb + <size_t> k * ld
+            acc = 0
+            for t in range(n):
+                acc = acc + row[t] * y[t]
+            x[k] = x[k] + acc * inv_reg
+        sum_y = 0
+        for t in range(n):
+            sum_y += y[t]
+        x[K] = x[K] + <floating> (sum_y / dbias)
+        return 0
+
+    # Primal form: A = X.T X + D (+ prior), (K+1) x (K+1); the bias row/column of the
+    # augmented Gram is [sum_j v_j, n] and its rhs entry sum_j y_j.
+    if n == 0 or K == 0:
+        for i in range(K1):
+            row = A + <size_t> i * K1
+            for j in range(i, K1):
+                row[j] = 0
+            x[i] = 0
+            cs[i] = 0
+    sum_y = 0
+    start = 0
+    while start < n:
+        m = n - start
+        if m > chunk:
+            m = chunk
+        for t in range(m):
+            j = idx[start + t]
+            src = OF + <size_t> j * K
+            dst = Xb + <size_t> t * Kp
+            for k in range(K):
+                dst[k] = src[k]
+            for k in range(K, Kp):
+                dst[k] = 0
+            y[t] = <floating> (<double> rat[start + t] - mu - <double> OB[j])
+            sum_y += y[t]
+        # NumPy: A[:K, :K] (+)= V_blk.T @ V_blk ; cs (+)= V_blk.sum(0) ; x[:K] (+)= V_blk.T @ y_blk
+        gram_block(m, K, Xb, Kp, y, A, K1, cs, x, start > 0)
+        start += m
+    for i in range(K):
+        A[<size_t> i * K1 + i] += <floating> dreg
+        A[<size_t> i * K1 + K] = cs[i]
+    A[<size_t> K * K1 + K] = <floating> (n + dbias)
+    x[K] = <floating> sum_y
+    if has_p:
+        for i in range(K1):
+            x[i] = x[i] + p[i]
+    if use_lapack:
+        return lapack_cholesky_solve(K1, A, K1, x)
+    info = cholesky_upper(K1, A, K1)
+    if info != 0:
+        return info
+    cholesky_solve_upper(K1, A, K1, x)
+    return 0
+
+
+cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
+                 const floating* OB, int K, double mu, double dreg, double dbias,
+                 const floating* p, bint has_p, floating* x, floating* Xb, floating* y,
+                 floating* u, floating* r, floating* d, floating* q, int steps) noexcept nogil:
+    """cg_steps conjugate-gradient steps on A x = rhs from the warm start x (IN/OUT (K+1,)).
+
+    A = X.T X + D is applied as X.T (X v) + D v (no Gram). Returns 0, or 1 if a
+    curvature d.A d was not > 0 (singular system); x is then meaningless.
+    Xb (n*(K+1)), y, u (n), r, d, q (K+1) : scratch.
+    """
+    cdef int K1 = K + 1
+    cdef int i, it
+    cdef double rr, rr_new, dq, alpha, beta
+    _gather(n, idx, rat, OF, OB, K, mu, Xb, y, True)
+    # NumPy: r = X.T @ (y - X @ x) + p - D x
+    for i in range(n):
+        u[i] = y[i]
+    matvec(n, K1, -1, Xb, K1, x, 1, u)
+    rmatvec(n, K1, 1, Xb, K1, u, 0, r)
+    for i in range(K):
+        r[i] = r[i] - <floating> dreg * x[i]
+    r[K] = r[K] - <floating> dbias * x[K]
+    if has_p:
+        for i in range(K1):
+            r[i] = r[i] + p[i]
+    for i in range(K1):
+        d[i] = r[i]
+    rr = dot_d(K1, r, r)
+    for it in range(steps):
+        if rr == 0:
+            break
+        # NumPy: q = X.T @ (X @ d) + D d
+        matvec(n, K1, 1, Xb, K1, d, 0, u)
+        rmatvec(n, K1, 1, Xb, K1, u, 0, q)
+        for i in range(K):
+            q[i] = q[i] + <floating> dreg * d[i]
+        q[K] = q[K] + <floating> dbias * d[K]
+        dq = dot_d(K1, d, q)
+        if not (dq > 0):
+            return 1
+        alpha = rr / dq
+        for i in range(K1):
+            x[i] = x[i] + <floating> alpha * d[i]
+            r[i] = r[i] - <floating> alpha * q[i]
+        rr_new = dot_d(K1, r, r)
+        beta = rr_new / rr
+        rr = rr_new
+        for i in range(K1):
+            d[i] = r[i] + <floating> beta * d[i]
+    return 0
+
+
+# --------------------------------------------------------------------------- public kernel
+def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating[::1] ratings,
+                   const floating[:, ::1] other_factors, const floating[::1] other_bias,
+                   double mu,
+                   floating[:, ::1] factors, floating[::1] bias,
+                   double reg, double reg_bias, bint scale_by_count,
+                   prior, double prior_weight,
+                   bias_prior, double bias_prior_weight,
+                   int solver, int cg_steps, int num_threads,
+                   *, int dual_threshold=-1, int chunk_rows=DEFAULT_CHUNK, bint use_lapack=False):
+    """One ALS half-sweep: re-solve every row of one side with the other side fixed.
+
+    For row r with observed columns J (one CSR row), targets y_j = r_rj - mu - b_j
+    and augmented x_j = [v_j, 1] (length K+1), the row's vector and bias solve
+    jointly::
+
+        A   = sum_j x_j x_j^T + diag(s*reg,..,s*reg, s*reg_bias) + diag(tau,..,tau, tau_b)
+        rhs = sum_j y_j x_j + [tau * c_r, tau_b * bc_r]
+        [f_r, b_r] = A^{-1} rhs            (s = |J| if scale_by_count else 1)
+
+    Rows with no ratings get the prior-only solution ``rhs_k / D_kk`` (0 where
+    ``D_kk == 0``), i.e. zeros without a prior.
+
+    Parameters
+    ----------
+    indptr : IN int32 (n_rows + 1,)
+        CSR row pointer of the ratings (rows = the side being solved).
+    indices : IN int32 (nnz,)
+        CSR column indices into ``other_factors`` (any order; not range-checked here).
+    ratings : IN floating (nnz,)
+        Observed ratings.
+    other_factors : IN floating (n_cols, K), C-contiguous
+        Fixed factors of the other side.
+    other_bias : IN floating (n_cols,)
+        Fixed biases of the other side.
+    mu : float
+        Global mean rating.
+    factors : IN/OUT floating (n_rows, K), C-contiguous
+        Overwritten with the solution (row by row). Read as the warm start by CG.
+    bias : IN/OUT floating (n_rows,)
+        Overwritten likewise.
+    reg, reg_bias : float >= 0
+        Ridge on the factors / on the bias (times |J| if ``scale_by_count``).
+    scale_by_count : bool
+        Multiply reg and reg_bias by the row's rating count.
+    prior : IN floating (n_rows, K) or None
+        Genre-ALS centroid c_r per row; ``prior_weight`` (tau) ignored if None.
+    prior_weight : float >= 0
+        tau.
+    bias_prior : IN floating (n_rows,) or None
+        Bias prior bc_r; ``bias_prior_weight`` (tau_b) ignored if None.
+    bias_prior_weight : float >= 0
+        tau_b.
+    solver : int
+        0 = exact (Cholesky; rows with fewer ratings than ``dual_threshold`` use the
+        equivalent n x n dual form), 1 = ``cg_steps`` conjugate-gradient steps
+        warm-started from the current [f_r, b_r].
+    cg_steps : int >= 0
+        CG steps per row (solver 1 only).
+    num_threads : int >= 1
+        OpenMP threads (rows are scheduled dynamically).
+    dual_threshold : int, keyword-only (tuning/testing)
+        Rows with 1 <= n < dual_threshold ratings use the dual form when every
+        diagonal regulariser is > 0. -1 = K + 1 (default), 0 = never.
+    chunk_rows : int, keyword-only (tuning)
+        Rows gathered per ?syrk block in the primal exact path.
+    use_lapack : bool, keyword-only (benchmark)
+        Solve primal rows with LAPACK ?potrf/?potrs instead of the built-in Cholesky.
+
+    Returns
+    -------
+    int
+        -1 if every row was solved, else the lowest row index whose factorization
+        failed (a pivot not > 0, or a CG curvature not > 0). Failed rows are left
+        unchanged (never written as NaN); the others are updated.
+
+    Notes
+    -----
+    Symmetric matrices are built and read in their row-major **upper** triangle,
+    which is the column-major lower triangle: every BLAS/LAPACK call passes
+    ``uplo='L'`` (see ``_linalg.pxd``); the other triangle of the scratch matrix is
+    filled with NaN at allocation and never read. Each row is solved by one
+    thread with a fixed operation order, so results are bit-identical for any
+    ``num_threads`` -- provided BLAS itself runs single-threaded (call inside
+    ``mfcore._threads.blas_limited()``). Scratch is O(num_threads * ((K+1)^2 +
+    chunk_rows * (K+1))) for the exact solver and O(num_threads * max_degree * (K+1))
+    for CG.
+    """
+    cdef Py_ssize_t n_rows = factors.shape[0]
+    cdef int K = <int> factors.shape[1]
+    cdef int K1 = K + 1
+    cdef Py_ssize_t nnz = indices.shape[0]
+    cdef const floating[:, ::1] prior_mv
+    cdef const floating[::1] bprior_mv
+    cdef const floating* prior_ptr = NULL
+    cdef const floating* bprior_ptr = NULL
+    cdef Py_ssize_t r
+    cdef int t, tid, n, info, k, max_deg = 0, buf_rows, dual_max, chunk
+    cdef size_t per_thread, xb_size = 0
+    cdef int W
+    cdef floating* cs
+    cdef floating* scratch = NULL
+    cdef int* first_fail = NULL
+    cdef floating* A
+    cdef floating* x
+    cdef floating* p
+    cdef floating* Xb
+    cdef floating* y
+    cdef floating* u
+    cdef floating* rv
+    cdef floating* dv
+    cdef floating* qv
+    cdef double s, dreg, dbias, tau = prior_weight, tau_b = bias_prior_weight
+    cdef bint has_prior, has_bprior, has_p
+    cdef const int* ip
+    cdef const int* ix
+    cdef const floating* rt
+    cdef const floating* OF
+    cdef const floating* OB
+    cdef floating* F
+    cdef floating* B
+    cdef int result = -1
+
+    # ---- O(1) consistency checks (full validation is the Python layer's job)
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"indptr must have n_rows + 1 = {n_rows + 1} entries (factors has "
+                         f"{n_rows} rows), got {indptr.shape[0]}")
+    if ratings.shape[0] != nnz:
+        raise ValueError(f"ratings must have len(indices) = {nnz} entries, got {ratings.shape[0]}")
+    if indptr[0] != 0 or indptr[n_rows] != nnz:
+        raise ValueError(f"indptr must start at 0 and end at nnz = {nnz}, got "
+                         f"{indptr[0]} .. {indptr[n_rows]}")
+    if other_factors.shape[1] != K:
+        raise ValueError(f"other_factors must have K = {K} columns like factors, got "
+                         f"{other_factors.shape[1]}")
+    if other_bias.shape[0] != other_factors.shape[0]:
+        raise ValueError(f"other_bias must have {other_factors.shape[0]} entries, got "
+                         f"{other_bias.shape[0]}")
+    if bias.shape[0] != n_rows:
+        raise ValueError(f"bias must have {n_rows} entries like factors, got {bias.shape[0]}")
+    if solver != 0 and solver != 1:
+        raise ValueError(f"solver must be 0 (cholesky) or 1 (cg), got {solver}")
+    if cg_steps < 0:
+        raise ValueError(f"cg_steps must be >= 0, got {cg_steps}")
+    if num_threads < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    has_prior = prior is not None
+    has_bprior = bias_prior is not None
+    if has_prior:
+        try:
+            prior_mv = prior
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"prior must be a C-contiguous {'float32' if floating is float else 'float64'}"
+                            f" array like factors: {exc}") from None
+        if prior_mv.shape[0] != n_rows or prior_mv.shape[1] != K:
+            raise ValueError(f"prior must have shape ({n_rows}, {K}), got "
+                             f"({prior_mv.shape[0]}, {prior_mv.shape[1]})")
+        if n_rows > 0 and K > 0:
+            prior_ptr = &prior_mv[0, 0]
+        else:
+            has_prior = False
+    if has_bprior:
+        try:
+            bprior_mv = bias_prior
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"bias_prior must be a C-contiguous {'float32' if floating is float else 'float64'}"
+                            f" array like bias: {exc}") from None
+        if bprior_mv.shape[0] != n_rows:
+            raise ValueError(f"bias_prior must have shape ({n_rows},), got ({bprior_mv.shape[0]},)")
+        if n_rows > 0:
+            bprior_ptr = &bprior_mv[0]
+        else:
+            has_bprior = False
+    if not has_prior:
+        tau = 0
+    if not has_bprior:
+        tau_b = 0
+    has_p = has_prior or has_bprior
+    if n_rows == 0:
+        return -1
+
+    ip = &indptr[0]
+    ix = &indices[0] if nnz > 0 else NULL
+    rt = &ratings[0] if nnz > 0 else NULL
+    OF = &other_factors[0, 0] if (other_factors.shape[0] > 0 and K > 0) else NULL
+    OB = &other_bias[0] if other_bias.shape[0] > 0 else NULL
+    F = &factors[0, 0] if K > 0 else NULL
+    B = &bias[0]
+
+    dual_max = K1 if dual_threshold < 0 else dual_threshold
+    if dual_max > K1:
+        dual_max = K1          # the n x n matrix must fit in the (K+1)^2 scratch
+    chunk = chunk_rows
+    for r in range(n_rows):
+        n = ip[r + 1] - ip[r]
+        if n > max_deg:
+            max_deg = n
+    W = 16 if floating is float else 8
+    if solver == 0:
+        buf_rows = chunk if chunk > dual_max else dual_max
+        xb_size = <size_t> chunk * (((K + W - 1) // W) * W)
+        if <size_t> K * (((dual_max + W - 1) // W) * W) > xb_size:
+            xb_size = <size_t> K * (((dual_max + W - 1) // W) * W)
+        # A, x, p, cs, Xb, y
+        per_thread = <size_t> K1 * K1 + 3 * K1 + xb_size + buf_rows
+    else:
+        buf_rows = max_deg
+        # x, p, Xb, y, u, r, d, q
+        per_thread = 5 * <size_t> K1 + <size_t> buf_rows * K1 + 2 * <size_t> buf_rows
+    per_thread = (per_thread + 15) & ~(<size_t> 15)      # keep every thread's block 64-byte apart
+
+    scratch = <floating*> malloc(per_thread * num_threads * sizeof(floating))
+    first_fail = <int*> malloc(num_threads * sizeof(int))
+    try:
+        if scratch == NULL or first_fail == NULL:
+            raise MemoryError(f"als_half_sweep: cannot allocate {per_thread * num_threads * sizeof(floating)}"
+                              f" bytes of scratch for {num_threads} threads")
+        for t in range(num_threads):
+            first_fail[t] = -1
+            if solver == 0:
+                A = scratch + <size_t> t * per_thread
+                for k in range(K1 * K1):
+                    A[k] = NAN      # poison: the unused triangle must never be read
+        with nogil:
+            for r in prange(n_rows, schedule='dynamic', chunksize=4, num_threads=num_threads):
+                tid = threadid()
+                n = ip[r + 1] - ip[r]
+                s = n if scale_by_count else 1
+                dreg = s * reg + tau
+                dbias = s * reg_bias + tau_b
+                if solver == 0:
+                    A = scratch + <size_t> tid * per_thread
+                    x = A + <size_t> K1 * K1
+                    p = x + K1
+                    cs = p + K1
+                    Xb = cs + K1
+                    y = Xb + xb_size
+                else:
+                    x = scratch + <size_t> tid * per_thread
+                    p = x + K1
+                    rv = p + K1
+                    dv = rv + K1
+                    qv = dv + K1
+                    Xb = qv + K1
+                    y = Xb + <size_t> buf_rows * K1
+                    u = y + buf_rows
+                if has_p:
+                    for k in range(K):
+                        p[k] = <floating> (tau * prior_ptr[<size_t> r * K + k]) if has_prior else 0
+                    p[K] = <floating> (tau_b * bprior_ptr[r]) if has_bprior else 0
+                if n == 0:
+                    # A = D (diagonal): prior-only solution, 0 where D_kk == 0.
+                    for k in range(K):
+                        F[<size_t> r * K + k] = <floating> (p[k] / dreg) if (has_p and dreg > 0) else 0
+                    B[r] = <floating> (p[K] / dbias) if (has_p and dbias > 0) else 0
+                    continue
+                if solver == 0:
+                    info = _row_exact(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
+                                      A, x, cs, Xb, y, chunk, dual_max, use_lapack)
+                else:
+                    for k in range(K):
+                        x[k] = F[<size_t> r * K + k]
+                    x[K] = B[r]
+                    info = _row_cg(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
+                                   x, Xb, y, u, rv, dv, qv, cg_steps)
+                if info != 0:
+                    if first_fail[tid] < 0 or r < first_fail[tid]:
+                        first_fail[tid] = <int> r
+                    continue
+                for k in range(K):
+                    F[<size_t> r * K + k] = x[k]
+                B[r] = x[K]
+        for t in range(num_threads):
+            if first_fail[t] >= 0 and (result < 0 or first_fail[t] < result):
+                result = first_fail[t]
+    finally:
+        free(scratch)
+        free(first_fail)
+    return result
+
+
+def _spd_solve(floating[:, ::1] A, floating[::1] b, bint use_lapack=False):
+    """Test hook: solve A x = b with the kernel's own SPD solver (or LAPACK).
+
+    A : IN/OUT floating (n, n), C-contiguous; only the row-major upper triangle is
+        read (the strictly lower part may hold anything); overwritten by the factor.
+    b : IN/OUT floating (n,) -> x.
+    Returns the solver's info: 0 on success, k + 1 if pivot k was not > 0.
+    """
+    cdef int n = <int> A.shape[0]
+    cdef int info
+    if A.shape[1] != n or b.shape[0] != n:
+        raise ValueError(f"A must be square (n, n) and b (n,), got A {A.shape[0]}x{A.shape[1]}, b {b.shape[0]}")
+    if n == 0:
+        return 0
+    with nogil:
+        if use_lapack:
+            info = lapack_cholesky_solve(n, &A[0, 0], n, &b[0])
+        else:
+            info = cholesky_upper(n, &A[0, 0], n)
+            if info == 0:
+                cholesky_solve_upper(n, &A[0, 0], n, &b[0])
+    return info
