@@ -147,6 +147,21 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
         Item indices, best first; ties in score go to the lower item index.
     scores : ndarray, dtype of the factors, shape (n_selected_users, N)
         Scores of ``ids`` computed in the factor dtype; -inf where ``ids`` is -1.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument: wrong dtype (the factors and ``item_bias`` must share
+        one), layout, shape, non-finite values, out-of-range ``users`` or
+        ``exclude`` indices, ``item_mask`` values other than 0/1, or factor
+        magnitudes for which a score could overflow the dtype (bound:
+        ``max ||u|| * max ||v|| + |bias_weight| * max |item_bias|``).
+
+    Notes
+    -----
+    The kernel selects with a per-user binary heap over item tiles scored by
+    BLAS gemm (see ``pyx/_topk.pyx``); memory is bounded by the batch and a
+    fixed per-thread scratch, never ``n_users x n_items``.
     """
     U = check_factor_matrix(user_factors, "user_factors")
     V = check_factor_matrix(item_factors, "item_factors", dtype=U.dtype, n_cols=U.shape[1])

@@ -59,7 +59,7 @@ __all__ = [
     "map_at_k", "hit_rate_at_k", "auc_scores", "catalog_coverage", "ranking_metrics",
 ]
 
-# Largest AUC score block, in scores (64 Mi float32 = 256 MiB at most, float64 512 MiB).
+# Largest AUC score block, in scores (16 Mi scores = 64 MiB in float32, 128 MiB in float64).
 _AUC_BLOCK_SCORES = 1 << 24
 
 
@@ -400,7 +400,8 @@ def ranking_metrics(user_factors, item_factors, train, test, *, k=10, item_bias=
     batch_size : int >= 1, default 4096
         Users per top-K kernel call and per AUC pass. The AUC score block is
         further limited to ``2**24`` scores (``min(batch_size, 2**24 // n_items)``
-        users), i.e. at most 64 MiB in float32. Results do not depend on it.
+        users), i.e. at most 64 MiB in float32 (128 MiB in float64). Results do
+        not depend on it.
     num_threads : int >= 0, default 0
         OpenMP threads for the top-K kernel (0 = all cores).
 

@@ -31,10 +31,12 @@ exact test. ``item_mask`` and ``item_bias`` are folded into one per-item
 offset computed once per call (NaN where the mask is 0: such items are
 skipped before their scores are looked at).
 
-``auc_rows`` computes per-user AUC from a dense (bounded) block of scores:
-the relevant scores are sorted, then every non-relevant candidate is placed
-among them with a branch-free binary search (O(n_items log |R|) per user),
-in parallel over users.
+``auc_rows`` computes per-user AUC from a dense (bounded) block of scores,
+in parallel over users: the relevant scores are sorted and every
+non-relevant candidate is placed among them with a branch-free binary search
+(O(n_items log |R|) per user); for float32 rows with at most
+``AUC_LINEAR_MAX`` relevant items, one vectorized counting pass per relevant
+item is faster (O(n_items |R|) simple compares).
 
 Scores are computed in the dtype of the factors (float32 or float64). The
 caller (``mfcore._ranking.top_n``) validates the arguments, guarantees that
@@ -47,7 +49,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport NAN, INFINITY
 from libc.stdlib cimport malloc, free, qsort
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, uint8_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
@@ -56,6 +58,7 @@ import numpy as np
 cdef enum:
     TILE_BYTES = 1048576  # bytes of score tile per thread (B users x T items); fits a 1-2 MiB L2
     MAX_BLOCK = 128       # users per gemm call / OpenMP task
+    AUC_LINEAR_MAX = 64   # float32 AUC: linear vectorized counting up to this many relevant items
 
 
 cdef inline bint _worse(floating sa, int32_t ia, floating sb, int32_t ib) noexcept nogil:
@@ -432,8 +435,11 @@ def auc_rows(const floating[:, ::1] scores,
     if nt < 1:
         nt = 1
     cdef floating* scratch = <floating*>malloc(<size_t>nt * max_rel * sizeof(floating))
-    if scratch == NULL:
-        raise MemoryError(f"auc_rows: cannot allocate {nt} x {max_rel} scores")
+    cdef floating* rowbuf = <floating*>malloc(<size_t>nt * n_items * sizeof(floating))
+    if scratch == NULL or rowbuf == NULL:
+        free(scratch)
+        free(rowbuf)
+        raise MemoryError(f"auc_rows: cannot allocate {nt} x ({max_rel} + {n_items}) scores")
     cdef const int32_t* rp = &rel_indptr[0]
     cdef const int32_t* ri = &rel_indices[0] if rel_indices.shape[0] > 0 else NULL
     cdef const int32_t* ep = &ex_indptr[0]
@@ -441,22 +447,51 @@ def auc_rows(const floating[:, ::1] scores,
     try:
         for b in prange(n_rows, nogil=True, schedule='dynamic', num_threads=nt):
             out[b] = _auc_row(&scores[b, 0], n_items, ri + rp[b], rp[b + 1] - rp[b],
-                              ei + ep[b], ep[b + 1] - ep[b], scratch + <size_t>threadid() * max_rel)
+                              ei + ep[b], ep[b + 1] - ep[b], scratch + <size_t>threadid() * max_rel,
+                              rowbuf + <size_t>threadid() * n_items)
     finally:
         free(scratch)
+        free(rowbuf)
     return out_arr
 
 
 cdef double _auc_row(const floating* row, int n_items, const int32_t* rel, int n_rel,
-                     const int32_t* ex, int n_ex, floating* r) noexcept nogil:
-    """AUC of one row (see auc_rows); r is scratch for n_rel scores."""
-    cdef int i, j, jj, k, nxt, pe = 0, pr = 0
+                     const int32_t* ex, int n_ex, floating* r, floating* buf) noexcept nogil:
+    """AUC of one row (see auc_rows); r is scratch for n_rel scores, buf for n_items scores."""
+    cdef int i, j, jj, k, nxt, c1, c2, pe = 0, pr = 0
     cdef long long lo = 0, hi = 0, n_q = 0
-    cdef floating s, r_min, r_max
+    cdef floating s, ri, r_min, r_max
     if n_rel == 0:
         return NAN
     for i in range(n_rel):
         r[i] = row[rel[i]]
+    if floating is float:
+        if n_rel <= AUC_LINEAR_MAX:
+            # Few relevant items: lo = sum_i #{q > r_i}, hi = sum_i #{q >= r_i}, one vectorized
+            # pass over a copy of the row per relevant item; excluded and relevant items are
+            # NaN in the copy, and NaN compares false.
+            memcpy(buf, row, n_items * sizeof(float))
+            n_q = n_items
+            for i in range(n_ex):
+                if buf[ex[i]] == buf[ex[i]]:
+                    buf[ex[i]] = NAN
+                    n_q -= 1
+            for i in range(n_rel):
+                if buf[rel[i]] == buf[rel[i]]:
+                    buf[rel[i]] = NAN
+                    n_q -= 1
+            if n_q == 0:
+                return NAN
+            for i in range(n_rel):
+                ri = r[i]
+                c1 = 0
+                c2 = 0
+                for j in range(n_items):
+                    c1 = c1 + (buf[j] > ri)
+                    c2 = c2 + (buf[j] >= ri)
+                lo += c1
+                hi += c2
+            return 1.0 - (<double>lo + <double>hi) / (2.0 * n_rel * <double>n_q)
     if floating is float:
         qsort(r, n_rel, sizeof(float), _cmp_float)
     else:

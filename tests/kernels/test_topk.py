@@ -247,12 +247,14 @@ def brute_force_auc(S, rel, ex):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_auc_rows_matches_pairwise_count(rng, dtype, threads):
-    n, n_items = 30, 25
+@pytest.mark.parametrize("n_items", [25, 180])  # 180: > 64 relevant items -> the float32 binary-search path
+def test_auc_rows_matches_pairwise_count(rng, dtype, threads, n_items):
+    n = 30
     S = rng.integers(-3, 4, (n, n_items)).astype(dtype)  # many exact ties
     u = rng.random((n, n_items))
-    rel = u < 0.2
-    ex = (u >= 0.2) & (u < 0.4)
+    frac = 0.2 if n_items == 25 else 0.55
+    rel = u < frac
+    ex = (u >= frac) & (u < frac + 0.2)
     rel[0], ex[0] = False, False  # no relevant item -> NaN
     rel[1], ex[1] = False, True  # everything excluded -> NaN
     rel[2, :] = False
@@ -261,6 +263,8 @@ def test_auc_rows_matches_pairwise_count(rng, dtype, threads):
     rel[3, :], ex[3, :] = False, False
     rel[3, [0, n_items - 1]] = True  # relevant at both ends, nothing excluded
     R, E = sp.csr_matrix(rel), sp.csr_matrix(ex)
+    if n_items == 180:
+        assert np.diff(R.indptr)[4:].min() > 64
     got = topk_auc(S, R, E, threads)
     want = brute_force_auc(S, rel, ex)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
@@ -274,3 +278,15 @@ def topk_auc(S, R, E, threads):
     i32 = lambda a: a.astype(np.int32)  # noqa: E731
     return auc_rows(np.ascontiguousarray(S), i32(R.indptr), i32(R.indices), i32(E.indptr), i32(E.indices),
                     threads)
+
+
+def test_matches_shared_reference_twin(rng, dtype):
+    # The team's executable spec (mfcore._reference.top_n, float64) on an exact-integer problem.
+    from mfcore import _reference
+
+    U, V, bias, ex = integer_problem(rng, 80, 120, 3, dtype, seen_per_user=10)
+    mask = rng.random(120) > 0.25
+    ids, scores = top_n(U, V, item_bias=bias, bias_weight=1.5, exclude=ex, item_mask=mask, N=15)
+    ref_ids, ref_scores = _reference.top_n(U, V, bias, 1.5, ex, mask, N=15)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(scores, ref_scores.astype(dtype))
