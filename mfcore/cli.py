@@ -142,15 +142,17 @@ def _fit_timed(model, *fit_args, **fit_kw):
 def cmd_quickstart(args):
     from ._reference import bias_baseline
     from .data.split import item_cold_start_split, temporal_split
+    from .evaluation import evaluate
     from .metrics import mae, rmse
-    from .models import ExplicitALS, GenreALS
+    from .models import BPR, ExplicitALS, GenreALS, ImplicitALS
 
     t0 = time.perf_counter()
     data, source = _load(args)
     _say(args, f"data: {source}: {len(data):,} ratings, {data.n_users:,} users, {data.n_items:,} items "
                f"(loaded in {time.perf_counter() - t0:.1f} s)")
     train, test = temporal_split(data, test_fraction=0.2)
-    _say(args, f"split: per-user temporal 80/20 -> {len(train):,} train / {len(test):,} test ratings")
+    _say(args, f"split: per-user temporal 80/20 -> {len(train):,} train / {len(test):,} test ratings; "
+               "ranking: relevant = test rating >= 4, candidates = items not in the user's train set")
     ui_test = test.user_items()
     tu = np.repeat(np.arange(ui_test.shape[0]), np.diff(ui_test.indptr))
     ti, truth = ui_test.indices, ui_test.data.astype(np.float64)
@@ -162,27 +164,30 @@ def cmd_quickstart(args):
     pred = mu + bu[tu] + bi[ti]
     rows.append({"model": "bias baseline", "RMSE": rmse(truth, pred), "MAE": mae(truth, pred), "fit s": secs})
 
-    common = dict(factors=args.factors, regularization=args.regularization, iterations=args.iterations,
-                  num_threads=args.threads, random_state=args.seed)
-    models = [("ExplicitALS", ExplicitALS(**common))]
-    if data.item_genres is not None and data.n_genres:
-        models.append(("GenreALS", GenreALS(**common)))
+    threads = dict(num_threads=args.threads, random_state=args.seed)
+    als = dict(factors=args.factors, regularization=args.regularization, iterations=args.iterations, **threads)
+    models = [("ExplicitALS", ExplicitALS(**als))]
+    has_genres = data.item_genres is not None and data.n_genres > 0
+    if has_genres:
+        models.append(("GenreALS", GenreALS(**als)))
+    models += [("BPR", BPR(factors=args.factors, **threads)),
+               ("ImplicitALS", ImplicitALS(factors=args.factors, iterations=args.iterations, **threads))]
     for name, model in models:
         secs = _fit_timed(model, train, show_progress=not args.quiet)
-        pred = model.predict(tu, ti) if not model._users.uses_raw_ids else model.predict(
-            train.user_ids[tu], train.item_ids[ti])
-        rows.append({"model": name, "RMSE": rmse(truth, pred), "MAE": mae(truth, pred), "fit s": secs})
+        scores = evaluate(model, train, test, k=10)
+        rows.append({"model": name, "RMSE": scores.get("rmse"), "MAE": scores.get("mae"),
+                     "P@10": scores["precision@10"], "NDCG@10": scores["ndcg@10"], "fit s": secs})
 
-    print(_table(rows, ["model", "RMSE", "MAE", "fit s"]))
+    print(_table(rows, ["model", "RMSE", "MAE", "P@10", "NDCG@10", "fit s"]))
 
-    if data.item_genres is not None and data.n_genres:
+    if has_genres:
         ctrain, ctest = item_cold_start_split(data, item_fraction=0.1, random_state=args.seed)
         cu = ctest.user_items()
         uu = np.repeat(np.arange(cu.shape[0]), np.diff(cu.indptr))
         ii, cy = cu.indices, cu.data.astype(np.float64)
         mu, bu, bi = bias_baseline(ctrain.user_items())
         base = rmse(cy, mu + bu[uu])
-        g = GenreALS(**common).fit(ctrain, show_progress=False)
+        g = GenreALS(**als).fit(ctrain, show_progress=False)
         gp = g.predict(ctrain.user_ids[uu], ctrain.item_ids[ii])
         print(f"cold start (10% of items unseen in training, {len(ctest):,} ratings): "
               f"bias baseline RMSE {base:.4f} -> GenreALS RMSE {rmse(cy, gp):.4f}")

@@ -1,6 +1,7 @@
 """The ``mfcore`` command line, run in-process through ``main(argv)``."""
 
-import numpy as np
+import re
+
 import pytest
 
 from mfcore.cli import main
@@ -18,15 +19,27 @@ def test_info(capsys):
     assert "OpenMP: on" in out and "numpy" in out and "thread pools" in out
 
 
+def _table_rows(out):
+    """Parse the quickstart table into {model: {column: text}} (model names may contain one space)."""
+    lines = out.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("model"))
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = {}
+    for ln in lines[start + 2:]:
+        if not ln.strip() or ln.startswith("cold start"):
+            break
+        parts = ln.rsplit(None, len(header) - 1)
+        rows[parts[0].strip()] = dict(zip(header[1:], parts[1:]))
+    return rows
+
+
 def test_quickstart_builtin_prints_table(capsys):
     code, out, _ = run(capsys, "quickstart", "--quiet", "--iterations", "4", "--factors", "8")
     assert code == 0, out
-    rows = {line.split()[0]: line.split() for line in out.splitlines() if line[:1].isalpha()}
-    for name in ("ExplicitALS", "GenreALS", "bias"):
-        assert name in rows, out
-    als_rmse = float(rows["ExplicitALS"][1])
-    base_rmse = float(rows["bias"][2])         # "bias baseline RMSE ..."
-    assert als_rmse < base_rmse
+    table = _table_rows(out)
+    assert set(table) == {"bias baseline", "ExplicitALS", "GenreALS", "BPR", "ImplicitALS"}, out
+    assert float(table["ExplicitALS"]["RMSE"]) < float(table["bias baseline"]["RMSE"])
+    assert table["BPR"]["RMSE"] == "-" and float(table["BPR"]["P@10"]) > 0
     assert "cold start" in out
 
 
@@ -34,9 +47,11 @@ def test_quickstart_on_ml_small(capsys, ml_small_path, data_home, monkeypatch):
     monkeypatch.setenv("MFCORE_DATA_HOME", str(data_home))
     code, out, _ = run(capsys, "quickstart", "--dataset", "ml-latest-small", "--iterations", "6")
     assert code == 0, out
-    rmse = {line.split()[0]: float(line.split()[-3]) for line in out.splitlines()
-            if line.startswith(("bias", "ExplicitALS", "GenreALS"))}
-    assert rmse["ExplicitALS"] < rmse["bias"], out
+    table = _table_rows(out)
+    assert float(table["ExplicitALS"]["RMSE"]) < float(table["bias baseline"]["RMSE"]), out
+    assert float(table["GenreALS"]["RMSE"]) < float(table["bias baseline"]["RMSE"]), out
+    for name in ("BPR", "ImplicitALS", "ExplicitALS"):
+        assert 0.0 < float(table[name]["P@10"]) <= 1.0 and 0.0 < float(table[name]["NDCG@10"]) <= 1.0
     assert "100,836 ratings" in out
 
 

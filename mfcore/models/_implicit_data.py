@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from .._validation import check_float
 
 
-def positives(user_items, positive_threshold):
+def positives(user_items, positive_threshold, has_ratings=True):
     """Keep the entries that count as positive feedback.
 
     Parameters
@@ -18,13 +18,16 @@ def positives(user_items, positive_threshold):
     positive_threshold : float or None
         Entries with value >= threshold are positives; None keeps every entry
         (implicit feedback: each stored interaction is a positive).
+    has_ratings : bool
+        False for implicit data (an ``Interactions`` without ratings): every
+        entry is a positive whatever the threshold.
 
     Returns
     -------
     scipy.sparse.csr_matrix
         Same shape and dtype, only the positive entries (values kept).
     """
-    if positive_threshold is None:
+    if positive_threshold is None or not has_ratings:
         return user_items
     threshold = check_float(positive_threshold, "positive_threshold")
     keep = user_items.data >= threshold

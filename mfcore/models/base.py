@@ -45,13 +45,14 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True}
     if hasattr(X, "user_items") and callable(X.user_items):
         matrix = X.user_items()
         meta["user_ids"] = getattr(X, "user_ids", None)
         meta["item_ids"] = getattr(X, "item_ids", None)
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
+        meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
     elif sp.issparse(X):
         matrix = X
     else:

@@ -59,7 +59,7 @@ class BPR(_RankingFitMixin, FactorModel):
     regularization : float, default 0.01
         L2 weight on user and item vectors (per SGD step).
     bias_regularization : float, default 0.01
-    iterations : int, default 30
+    iterations : int, default 100
         Epochs.
     n_samples : int or None, default None
         SGD steps per epoch; None = the number of positive interactions.
@@ -70,7 +70,8 @@ class BPR(_RankingFitMixin, FactorModel):
         Lower-rated items are not positives (so they may be drawn as
         negatives: a disliked movie should rank below a liked one) but are
         still filtered from recommendations as already seen. None: every
-        interaction is a positive (implicit data).
+        interaction is a positive; so is every interaction of an
+        ``Interactions`` without ratings, whatever the threshold.
     eval_threshold : float or None, default 4.0
         Relevance threshold used on ``eval_set`` ratings (None: all are relevant).
     init_scale : float, default 0.1
@@ -85,7 +86,7 @@ class BPR(_RankingFitMixin, FactorModel):
                     "num_threads", "random_state")
 
     def __init__(self, factors=64, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
-                 iterations=30, n_samples=None, learning_rate_decay=1.0, positive_threshold=4.0,
+                 iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold=4.0,
                  eval_threshold=4.0, init_scale=0.1, dtype="float32", num_threads=0, random_state=0):
         self.factors = factors
         self.learning_rate = learning_rate
@@ -145,7 +146,7 @@ class BPR(_RankingFitMixin, FactorModel):
                 raise ValueError("early_stopping_rounds needs an eval_set")
         dtype = np.dtype(self.dtype).type
         user_items, meta = training_matrix(X, dtype)
-        pos = positives(user_items, self.positive_threshold)
+        pos = positives(user_items, self.positive_threshold, meta["has_ratings"])
         if pos.nnz == 0:
             raise ValueError(f"X has no positive interactions (positive_threshold={self.positive_threshold})")
         test = self._eval_setup(eval_set, user_items, dtype)

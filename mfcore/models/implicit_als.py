@@ -38,15 +38,18 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
     Parameters
     ----------
     factors : int, default 64
-    regularization : float, default 0.05
+    regularization : float, default 10.0
+        (With MovieLens-sized data and binarized confidences, values around
+        10 rank best in our grid on ml-latest-small.)
     alpha : float, default 1.0
         Confidence slope: c = 1 + alpha * r on observed cells.
     iterations : int, default 15
     solver : {"cg", "cholesky"}, default "cg"
     cg_steps : int, default 3
-    positive_threshold : float or None, default None
+    positive_threshold : float or None, default 4.0
         Explicit ratings below this are dropped before training (not
-        positives); None keeps every interaction with r = its value.
+        positives); None keeps every interaction with r = its value. An
+        ``Interactions`` without ratings keeps every interaction.
     binarize : bool, default True
         Use r = 1 for every kept interaction (confidence 1 + alpha), rather
         than the rating value.
@@ -59,8 +62,8 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
     _param_names = ("factors", "regularization", "alpha", "iterations", "solver", "cg_steps", "positive_threshold",
                     "binarize", "eval_threshold", "init_scale", "dtype", "num_threads", "random_state")
 
-    def __init__(self, factors=64, regularization=0.05, alpha=1.0, iterations=15, solver="cg", cg_steps=3,
-                 positive_threshold=None, binarize=True, eval_threshold=4.0, init_scale=0.1, dtype="float32",
+    def __init__(self, factors=64, regularization=10.0, alpha=1.0, iterations=15, solver="cg", cg_steps=3,
+                 positive_threshold=4.0, binarize=True, eval_threshold=4.0, init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0):
         self.factors = factors
         self.regularization = regularization
@@ -87,8 +90,8 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         check_int(self.cg_steps, "cg_steps", min_value=1)
         check_float(self.init_scale, "init_scale", min_value=0.0)
 
-    def _confidence(self, user_items):
-        pos = positives(user_items, self.positive_threshold)
+    def _confidence(self, user_items, has_ratings=True):
+        pos = positives(user_items, self.positive_threshold, has_ratings)
         values = np.ones_like(pos.data) if self.binarize else pos.data
         if (values < 0).any():
             raise ValueError("interaction values must be >= 0 for implicit ALS (confidence 1 + alpha * r)")
@@ -106,7 +109,7 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         eval_k = check_int(eval_k, "eval_k", min_value=1)
         dtype = np.dtype(self.dtype).type
         user_items, meta = training_matrix(X, dtype)
-        conf_ui = self._confidence(user_items)
+        conf_ui = self._confidence(user_items, meta["has_ratings"])
         if conf_ui.nnz == 0:
             raise ValueError("X has no positive interactions")
         conf_iu = check_csr(conf_ui.T.tocsr(), "X (transposed)", dtype=dtype)
@@ -163,6 +166,9 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
     def fold_in(self, items, ratings=None):
         """User vector for a new user: one exact user-row solve with items fixed.
 
+        ``items`` are the user's interactions; with ``ratings`` given, only those
+        rated >= ``positive_threshold`` count (as in training).
+
         ``(Y^T Y + Y_u^T (C_u - I) Y_u + reg I) x = Y_u^T c_u`` in float64.
         Returns (vector, 0.0).
         """
@@ -171,7 +177,7 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         r = np.ones(len(idx)) if ratings is None else np.asarray(ratings, dtype=np.float64).reshape(-1)
         if r.shape != idx.shape:
             raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {r.shape[0]}")
-        if self.positive_threshold is not None:
+        if ratings is not None and self.positive_threshold is not None:
             keep = r >= float(self.positive_threshold)
             idx, r = idx[keep], r[keep]
         if self.binarize:

@@ -108,7 +108,7 @@ def _initial(model, n_users, n_items):
 def test_implicit_als_cholesky_equals_reference(planted):
     R, _ = planted
     model = ImplicitALS(factors=5, regularization=0.3, alpha=2.0, iterations=2, solver="cholesky",
-                        dtype="float64", binarize=False, random_state=2).fit(R, show_progress=False)
+                        dtype="float64", binarize=False, positive_threshold=None, random_state=2).fit(R, show_progress=False)
     _, V = _initial(model, *R.shape)
     conf = R.astype(np.float64) * 2.0
     for _ in range(2):
@@ -124,7 +124,7 @@ def test_implicit_als_cholesky_equals_reference(planted):
 
 def test_implicit_als_cg_close_to_cholesky(planted):
     R, _ = planted
-    kw = dict(factors=5, regularization=0.3, iterations=6, dtype="float64", random_state=1)
+    kw = dict(factors=5, regularization=0.3, iterations=6, dtype="float64", positive_threshold=None, random_state=1)
     exact = ImplicitALS(solver="cholesky", **kw).fit(R, show_progress=False)
     cg = ImplicitALS(solver="cg", cg_steps=5, **kw).fit(R, show_progress=False)
     pe = exact.user_factors @ exact.item_factors.T
@@ -159,3 +159,15 @@ def test_ranking_model_contract(ranking_model, tmp_path):
     assert len(ids2) == 6 and not seen & set(ids2.tolist())
     sims, _ = model.similar_items(data.item_ids[0], N=3)
     assert data.item_ids[0] not in sims
+
+
+@pytest.mark.parametrize("cls", [BPR, ImplicitALS])
+def test_implicit_interactions_ignore_the_rating_threshold(cls, implicit_data):
+    from conftest import RatingsWithIds
+
+    data = RatingsWithIds(implicit_data, np.arange(implicit_data.shape[0]), np.arange(implicit_data.shape[1]))
+    data.has_ratings = False                   # all values are 1: no rating reaches 4.0
+    model = cls(factors=4, iterations=2, num_threads=1).fit(data, show_progress=False)
+    assert model.positive_threshold == 4.0 and np.isfinite(model.item_factors).all()
+    with pytest.raises(ValueError, match="no positive interactions"):
+        cls(factors=4, iterations=2).fit(implicit_data, show_progress=False)   # bare matrix: threshold applies
