@@ -182,12 +182,21 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
             idx, r = idx[keep], r[keep]
         if self.binarize:
             r = np.ones_like(r)
-        Y = self.item_factors.astype(np.float64)
-        Yu = Y[idx]
+        Yu = self.item_factors[idx].astype(np.float64)
         c1 = float(self.alpha) * r
-        A = Y.T @ Y + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Y.shape[1])
-        x = np.linalg.solve(A, Yu.T @ (1.0 + c1))
+        with blas_limited():
+            A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Yu.shape[1])
+            x = np.linalg.solve(A, Yu.T @ (1.0 + c1))
         return x.astype(self.item_factors.dtype), 0.0
+
+    def _item_gram(self):
+        """Y^T Y of the current item factors in float64, cached until the factors change."""
+        cached = getattr(self, "_gram_cache", None)
+        if cached is None or cached[0] is not self.item_factors:
+            Y = self.item_factors.astype(np.float64)
+            cached = (self.item_factors, Y.T @ Y)
+            self._gram_cache = cached
+        return cached[1]
 
     def _fold_in_rows(self, user_items):
         K = self.item_factors.shape[1]
