@@ -364,8 +364,8 @@ cdef inline int64_t _kth_negative(const int32_t *row, int64_t n, int64_t k) noex
 cdef enum:
     # Software pipeline depth (samples in flight, power of two): sample s+DEPTH
     # is drawn and its memory prefetched while sample s is updated.
-    DEPTH = 16
-    HALF = 8
+    DEPTH = 8
+    HALF = 4
 
 
 @cython.boundscheck(False)
@@ -458,6 +458,17 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
     skipped_out[0] = skipped
 
 
+cdef int64_t _first_bad_row(const int32_t *indptr, const int32_t *nnz_rows,
+                            int64_t n_users) noexcept nogil:
+    """First p with nnz_rows[p] != its CSR row, or -1."""
+    cdef int64_t r, p
+    for r in range(n_users):
+        for p in range(indptr[r], indptr[r + 1]):
+            if nnz_rows[p] != r:
+                return p
+    return -1
+
+
 # ---------------------------------------------------------------------------
 # Public kernels
 # ---------------------------------------------------------------------------
@@ -519,6 +530,7 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
     cdef int64_t *bounds = NULL
     cdef int32_t *log_ptr = NULL
     cdef const int32_t *rows_ptr = NULL
+    cdef int64_t bad
     cdef double total_loss = 0.0
     cdef int64_t total_skipped = 0
     cdef uint64_t useed = <uint64_t>seed
@@ -549,6 +561,11 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
             raise ValueError(f"nnz_rows has length {nnz_rows.shape[0]}, expected nnz = {nnz}")
         if nnz > 0:
             rows_ptr = &nnz_rows[0]
+            # one sequential pass (~1% of an epoch): a wrong row would index out of bounds
+            bad = _first_bad_row(&indptr[0], rows_ptr, n_users)
+            if bad >= 0:
+                raise ValueError(f"nnz_rows[{bad}] = {nnz_rows[bad]} does not match indptr "
+                                 f"(expected np.repeat(np.arange(n_users), np.diff(indptr)))")
     if n_samples == 0:
         return float("nan"), 0
     if nnz == 0:

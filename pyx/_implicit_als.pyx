@@ -31,8 +31,12 @@ For speed the rows y_j (j in J) of a user are first copied ("gathered") into a
 per-thread contiguous buffer when they fit in it (32 MiB per thread), so the
 CG passes run BLAS gemv on contiguous memory, block by block while a block is
 in cache, instead of jumping around Y; longer rows are processed in place by a
-fused dot/axpy loop (CG). Cholesky accumulates A_u with gemm over gathered
-blocks of at most 4 MiB.
+fused dot/axpy loop (CG) that prefetches the rows a few entries ahead and is
+compiled twice (baseline SSE2 and AVX+FMA, chosen at load time by the CPU,
+GCC/Linux only). Cholesky accumulates A_u with gemm over gathered blocks of at
+most 4 MiB. The sums of the gathered and in-place paths are ordered
+differently, so they agree to rounding, not bit for bit; which path a row takes
+depends only on its length, never on the thread count.
 """
 
 from cython.parallel cimport parallel, prange, threadid
@@ -58,6 +62,57 @@ cdef enum:
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    /* Runtime CPU dispatch for the hot loops: on x86-64 Linux with GCC the
+       loader picks an AVX+FMA build when the CPU has FMA (ifunc), else the
+       baseline SSE2 build; the extension is still compiled for the baseline. */
+    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+        && (__GNUC__ >= 8)
+    #define MFCORE_IALS_CLONES __attribute__((target_clones("fma", "default")))
+    #else
+    #define MFCORE_IALS_CLONES
+    #endif
+    #if defined(__GNUC__) || defined(__clang__)
+    #define MFCORE_IALS_PREFETCH(ptr) __builtin_prefetch((const void *)(ptr))
+    #else
+    #define MFCORE_IALS_PREFETCH(ptr) ((void)0)
+    #endif
+
+    /* One pass over the entries of a row (y_j = Y + cols[j] * K, or Y + j * K
+       when cols is NULL, i.e. a gathered contiguous copy):
+         residual = 0:  out += sum_j c'_j (y_j . v) y_j
+         residual = 1:  out += sum_j (1 + c'_j - c'_j (y_j . v)) y_j
+       dot and axpy of an entry are fused, so y_j is read once per pass. */
+    #define MFCORE_IALS_PASS(NAME, T)                                              \
+    MFCORE_IALS_CLONES static void NAME(const T *Y, const int32_t *cols, int64_t n, \
+                                        int K, const T *conf, const T *v, T *out,   \
+                                        int residual) {                             \
+        int64_t j;                                                                  \
+        int k;                                                                      \
+        for (j = 0; j < n; j++) {                                                   \
+            const T *y;                                                             \
+            T d = 0, c = conf[j], coef;                                             \
+            if (cols) {                                                             \
+                if (j + 4 < n) {                                                    \
+                    const char *q = (const char *)(Y + (int64_t)cols[j + 4] * K);   \
+                    for (k = 0; k < K * (int)sizeof(T); k += 64)                   \
+                        MFCORE_IALS_PREFETCH(q + k);                                \
+                }                                                                   \
+                y = Y + (int64_t)cols[j] * K;                                       \
+            } else {                                                                \
+                y = Y + j * K;                                                      \
+            }                                                                       \
+            _Pragma("omp simd reduction(+:d)")                                      \
+            for (k = 0; k < K; k++) d += y[k] * v[k];                               \
+            coef = residual ? (T)1 + c - c * d : c * d;                             \
+            _Pragma("omp simd")                                                     \
+            for (k = 0; k < K; k++) out[k] += coef * y[k];                          \
+        }                                                                           \
+    }
+    MFCORE_IALS_PASS(mfcore_ials_spass, float)
+    MFCORE_IALS_PASS(mfcore_ials_dpass, double)
+
+
     static inline float mfcore_ials_sdot(const float *a, const float *b, int n) {
         float s = 0.0f;
         int k;
@@ -83,6 +138,10 @@ cdef extern from *:
         for (k = 0; k < n; k++) y[k] += a * x[k];
     }
     """
+    void mfcore_ials_spass(const float *Y, const int32_t *cols, int64_t n, int K,
+                           const float *conf, const float *v, float *out, int residual) nogil
+    void mfcore_ials_dpass(const double *Y, const int32_t *cols, int64_t n, int K,
+                           const double *conf, const double *v, double *out, int residual) nogil
     float mfcore_ials_sdot(const float *a, const float *b, int n) nogil
     double mfcore_ials_ddot(const double *a, const double *b, int n) nogil
     void mfcore_ials_saxpy(float *y, const float *x, float a, int n) nogil
@@ -119,21 +178,16 @@ cdef inline void _symv_reg(const floating *YtY, const floating *p, double reg,
         out[a] += <floating>reg * p[a]
 
 
-cdef inline void _apply_entries(const floating *rows, const int32_t *cols, int64_t ldr,
-                                const floating *conf, int64_t n, const floating *p,
-                                floating *out, int K) noexcept nogil:
-    """out += sum_j conf[j] * (y_j . p) * y_j.
-
-    y_j = rows + j * K when ``cols`` is NULL (gathered), else rows + cols[j] * ldr.
-    """
-    cdef int64_t j
-    cdef const floating *y
-    for j in range(n):
-        if cols == NULL:
-            y = rows + j * K
-        else:
-            y = rows + <int64_t>cols[j] * ldr
-        _axpy(out, y, conf[j] * _dot(y, p, K), K)
+cdef inline void _pass(const floating *rows, const int32_t *cols, int64_t n, int K,
+                       const floating *conf, const floating *v, floating *out,
+                       bint residual) noexcept nogil:
+    """residual=False: out += sum_j c'_j (y_j . v) y_j
+    residual=True:  out += sum_j (1 + c'_j - c'_j (y_j . v)) y_j
+    with y_j = rows + cols[j] * K (rows of Y used in place, next rows prefetched)."""
+    if floating is float:
+        mfcore_ials_spass(rows, cols, n, K, conf, v, out, residual)
+    else:
+        mfcore_ials_dpass(rows, cols, n, K, conf, v, out, residual)
 
 
 cdef inline void _gemv(bint trans, int K, int n, floating alpha, const floating *G,
@@ -213,25 +267,18 @@ cdef int _cg_row_gathered(floating *x, const floating *G, const floating *conf, 
     return 0
 
 
-cdef int _cg_row(floating *x, const floating *rows, const int32_t *cols, int64_t ldr,
+cdef int _cg_row(floating *x, const floating *rows, const int32_t *cols,
                  const floating *conf, int64_t n, const floating *YtY, double reg,
                  int K, int cg_steps, floating *r, floating *p, floating *Ap) noexcept nogil:
-    """Warm-started CG on A_u x = b_u; returns 0, or 1 if A_u is found not positive definite."""
-    cdef int64_t j
-    cdef int step
-    cdef const floating *y
+    """Warm-started CG on A_u x = b_u, rows y_j = rows + cols[j] * K used in place
+    (for rows too long to gather). Returns 0, or 1 if A_u is found not positive definite."""
+    cdef int step, a
     cdef double rs, rs_new, pAp, alpha, beta
-    cdef int a
     # r = b - A x = -(YtY + reg I) x + sum_j [(1 + c'_j) - c'_j (y_j . x)] y_j
     _symv_reg(YtY, x, reg, r, K)
     for a in range(K):
         r[a] = -r[a]
-    for j in range(n):
-        if cols == NULL:
-            y = rows + j * K
-        else:
-            y = rows + <int64_t>cols[j] * ldr
-        _axpy(r, y, <floating>1 + conf[j] - conf[j] * _dot(y, x, K), K)
+    _pass(rows, cols, n, K, conf, x, r, True)
     memcpy(p, r, K * sizeof(floating))
     rs = <double>_dot(r, r, K)
     for step in range(cg_steps):
@@ -239,7 +286,7 @@ cdef int _cg_row(floating *x, const floating *rows, const int32_t *cols, int64_t
             break
         # Ap = (YtY + reg I) p + sum_j c'_j (y_j . p) y_j
         _symv_reg(YtY, p, reg, Ap, K)
-        _apply_entries(rows, cols, ldr, conf, n, p, Ap, K)
+        _pass(rows, cols, n, K, conf, p, Ap, False)
         pAp = <double>_dot(p, Ap, K)
         if not (pAp > 0):
             return 1
@@ -424,7 +471,7 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
         with nogil, parallel(num_threads=n_thr):
             t = threadid()
             buf = scratch + t * per_thread
-            for r in prange(n_rows, schedule='dynamic', chunksize=64):
+            for r in prange(n_rows, schedule='dynamic', chunksize=16):
                 ln = ip[r + 1] - ip[r]
                 if solver == 0:
                     status = _cholesky_row(&factors[r, 0], Yp, ix + ip[r], cf + ip[r], ln,
@@ -443,7 +490,7 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
                                                   buf + cap * K + K * K + 2 * K,
                                                   buf + cap * K + K * K + 4 * K)
                     else:
-                        status = _cg_row(&factors[r, 0], Yp, ix + ip[r] if ln > 0 else NULL, K,
+                        status = _cg_row(&factors[r, 0], Yp, ix + ip[r] if ln > 0 else NULL,
                                          cf + ip[r] if ln > 0 else NULL, ln,
                                          &YtY[0, 0], reg, K, cg_steps,
                                          buf + cap * K + K * K, buf + cap * K + K * K + K,

@@ -164,6 +164,8 @@ class BPR(_RankingFitMixin, FactorModel):
         )
         self._positives = pos
         n_samples = int(self.n_samples) if self.n_samples is not None else int(pos.nnz)
+        # user of every stored interaction: lets the kernel sample (u, i) without a binary search
+        nnz_rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(pos.indptr))
         num_threads = self._threads()
         lr = float(self.learning_rate)
         self.history_ = []
@@ -177,7 +179,7 @@ class BPR(_RankingFitMixin, FactorModel):
                     loss, skipped = _bpr.bpr_epoch(
                         pos.indptr, pos.indices, self.user_factors, self.item_factors, self.item_bias, n_samples,
                         lr, float(self.regularization), float(self.regularization),
-                        float(self.bias_regularization), seed, num_threads,
+                        float(self.bias_regularization), seed, num_threads, None, nnz_rows,
                     )
                     seconds = time.perf_counter() - start
                     if not (np.isfinite(self.user_factors).all() and np.isfinite(self.item_factors).all()

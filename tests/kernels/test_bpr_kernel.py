@@ -326,3 +326,7 @@ def test_nnz_rows_gives_identical_epoch(rng):
         np.testing.assert_array_equal(a, c)
     with pytest.raises(ValueError, match="nnz_rows"):
         bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, 0, 0, 0, 0, 1, None, rows[:-1].copy())
+    wrong = rows.copy()
+    wrong[7] = 10**6
+    with pytest.raises(ValueError, match=r"nnz_rows\[7\]"):
+        bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, 0, 0, 0, 0, 1, None, wrong)
