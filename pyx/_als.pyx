@@ -9,38 +9,20 @@ error raising live in Python (``mfcore.models``); this module only computes.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy
 from libc.math cimport NAN
 
-from _linalg cimport (matvec, rmatvec, cholesky_upper, cholesky_solve_upper,
-                      lapack_cholesky_solve, dot_d, gram_block, simd_width)
+from _linalg cimport (xtx_apply, cholesky_upper, cholesky_solve_upper,
+                      lapack_cholesky_solve, dot_d, gram_block, simd_width, gather_rows)
 
-# Rows per gathered block in the exact (Gram) path: the block (CHUNK x (K+1))
-# stays in L1/L2 while ?syrk consumes it, and scratch does not grow with degree.
+# Rows per gathered block in the exact (Gram) path: the block (CHUNK x Kp) stays
+# in L1 (32 KiB at K=64 float32) while the register-blocked Gram reads it once per
+# tile, and the scratch does not grow with the degree. 64 and 256 measured slower.
 cdef enum:
     DEFAULT_CHUNK = 128
+    CG_BLOCK = 128         # CG: rows gathered and consumed by the first pass while L1-hot
 
 
 # --------------------------------------------------------------------------- row kernels
-cdef inline void _gather(int m, const int* idx, const floating* rat, const floating* OF,
-                         const floating* OB, int K, double mu, floating* Xb, floating* y,
-                         bint ones) noexcept nogil:
-    """Xb[t, :K] = OF[idx[t]]; Xb[t, K] = 1 (if ones); y[t] = rat[t] - mu - OB[idx[t]]."""
-    cdef int t, k, j
-    cdef int K1 = K + 1
-    cdef const floating* src
-    cdef floating* dst
-    for t in range(m):
-        j = idx[t]
-        src = OF + <size_t> j * K
-        dst = Xb + <size_t> t * K1
-        for k in range(K):
-            dst[k] = src[k]
-        if ones:
-            dst[K] = 1
-        y[t] = <floating> (<double> rat[t] - mu - <double> OB[j])
-
-
 cdef inline int _round_up(int n, int w) noexcept nogil:
     return ((n + w - 1) // w) * w
 
@@ -48,16 +30,19 @@ cdef inline int _round_up(int n, int w) noexcept nogil:
 cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* OF,
                     const floating* OB, int K, double mu, double dreg, double dbias,
                     const floating* p, bint has_p, floating* A, floating* x, floating* cs,
-                    floating* Xb, floating* y, int chunk, int dual_max, bint use_lapack) noexcept nogil:
+                    floating* Mb, floating* Xb, floating* y, int chunk, int dual_max,
+                    bint use_lapack) noexcept nogil:
     """Solve one row exactly; x OUT (K+1,) = [f_r, b_r]. Returns 0 or a positive failure code.
 
-    Scratch: A ((K+1)^2), cs (K+1), Xb (max(chunk * Kp, K * round_up(dual_max, W))),
-    y (max(chunk, dual_max)) with W = simd_width, Kp = round_up(K, W).
+    Scratch (W = simd_width, Kp = round_up(K, W), lda = round_up(K+1, W)):
+    A ((K+1) * lda), x (lda), cs (lda), Mb (dual_max * round_up(dual_max, W)),
+    Xb (max(chunk * Kp, K * round_up(dual_max, W))), y (max(chunk, round_up(dual_max, W))).
     p : IN (K+1,) prior term [tau * c_r, tau_b * bc_r] (read only if has_p).
     """
     cdef int K1 = K + 1
     cdef int W = simd_width(<floating> 0)
     cdef int Kp = _round_up(K, W)
+    cdef int lda = _round_up(K1, W)
     cdef int i, j, k, t, start, m, info, ld
     cdef double sum_y
     cdef floating inv_reg, inv_bias, gk, acc
@@ -69,16 +54,7 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         # g = D^-1 p and M = I + X D^-1 X.T:   x = g + D^-1 X.T M^-1 (y - X g).
         # V is gathered transposed, Xt[k, t] = v_{j_t}[k], so M's Gram is over K rows.
         ld = _round_up(n, W)
-        for k in range(K):
-            row = Xb + <size_t> k * ld
-            for t in range(n, ld):
-                row[t] = 0
-        for t in range(n):
-            j = idx[t]
-            src = OF + <size_t> j * K
-            for k in range(K):
-                Xb[<size_t> k * ld + t] = src[k]
-            y[t] = <floating> (<double> rat[t] - mu - <double> OB[j])
+        gather_rows(n, idx, rat, OF, OB, K, mu, Xb, ld, y, True)
         inv_reg = <floating> (1.0 / dreg)
         inv_bias = <floating> (1.0 / dbias)
         if has_p:
@@ -96,17 +72,21 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         else:
             for k in range(K1):
                 x[k] = 0
-        # NumPy: M = I + V @ V.T / dreg + 1 / dbias   (upper triangle, stride n)
-        gram_block(K, n, Xb, ld, NULL, A, n, cs, NULL, False)
+        # NumPy: M = I + V @ V.T / dreg + 1 / dbias   (upper triangle, stride ld, zero padding)
+        gram_block(K, n, Xb, ld, NULL, Mb, ld, cs, NULL, False)
         for i in range(n):
-            row = A + <size_t> i * n
+            row = Mb + <size_t> i * ld
             for j in range(i, n):
                 row[j] = row[j] * inv_reg + inv_bias
             row[i] = row[i] + 1
-        info = cholesky_upper(n, A, n)
+            for j in range(n, ld):
+                row[j] = 0
+        for t in range(n, ld):
+            y[t] = 0
+        info = cholesky_upper(n, Mb, ld)
         if info != 0:
             return info
-        cholesky_solve_upper(n, A, n, y)           # y <- t = M^-1 (y - X g)
+        cholesky_solve_upper(n, Mb, ld, y)         # y <- t = M^-1 (y - X g)
         # NumPy: x[:K] = g[:K] + V.T @ t / dreg ;  x[K] = g[K] + t.sum() / dbias
         for k in range(K):
             row = Xb + <size_t> k * ld
@@ -124,7 +104,7 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
     # augmented Gram is [sum_j v_j, n] and its rhs entry sum_j y_j.
     if n == 0 or K == 0:
         for i in range(K1):
-            row = A + <size_t> i * K1
+            row = A + <size_t> i * lda
             for j in range(i, K1):
                 row[j] = 0
             x[i] = 0
@@ -135,55 +115,75 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         m = n - start
         if m > chunk:
             m = chunk
+        gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb, Kp, y, False)
         for t in range(m):
-            j = idx[start + t]
-            src = OF + <size_t> j * K
-            dst = Xb + <size_t> t * Kp
-            for k in range(K):
-                dst[k] = src[k]
-            for k in range(K, Kp):
-                dst[k] = 0
-            y[t] = <floating> (<double> rat[start + t] - mu - <double> OB[j])
             sum_y += y[t]
         # NumPy: A[:K, :K] (+)= V_blk.T @ V_blk ; cs (+)= V_blk.sum(0) ; x[:K] (+)= V_blk.T @ y_blk
-        gram_block(m, K, Xb, Kp, y, A, K1, cs, x, start > 0)
+        gram_block(m, K, Xb, Kp, y, A, lda, cs, x, start > 0)
         start += m
     for i in range(K):
-        A[<size_t> i * K1 + i] += <floating> dreg
-        A[<size_t> i * K1 + K] = cs[i]
-    A[<size_t> K * K1 + K] = <floating> (n + dbias)
+        A[<size_t> i * lda + i] += <floating> dreg
+        A[<size_t> i * lda + K] = cs[i]
+    A[<size_t> K * lda + K] = <floating> (n + dbias)
     x[K] = <floating> sum_y
     if has_p:
         for i in range(K1):
             x[i] = x[i] + p[i]
     if use_lapack:
-        return lapack_cholesky_solve(K1, A, K1, x)
-    info = cholesky_upper(K1, A, K1)
+        return lapack_cholesky_solve(K1, A, lda, x)
+    for i in range(K1):                          # zero padding columns / entries
+        row = A + <size_t> i * lda
+        for j in range(K1, lda):
+            row[j] = 0
+    for j in range(K1, lda):
+        x[j] = 0
+    info = cholesky_upper(K1, A, lda)
     if info != 0:
         return info
-    cholesky_solve_upper(K1, A, K1, x)
+    cholesky_solve_upper(K1, A, lda, x)
     return 0
 
 
 cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
                  const floating* OB, int K, double mu, double dreg, double dbias,
                  const floating* p, bint has_p, floating* x, floating* Xb, floating* y,
-                 floating* u, floating* r, floating* d, floating* q, int steps) noexcept nogil:
-    """cg_steps conjugate-gradient steps on A x = rhs from the warm start x (IN/OUT (K+1,)).
+                 floating* r, floating* d, floating* q, int steps) noexcept nogil:
+    """cg_steps conjugate-gradient steps on A x = rhs from the warm start x.
 
-    A = X.T X + D is applied as X.T (X v) + D v (no Gram). Returns 0, or 1 if a
-    curvature d.A d was not > 0 (singular system); x is then meaningless.
-    Xb (n*(K+1)), y, u (n), r, d, q (K+1) : scratch.
+    A = X.T X + D is applied as X.T (X v) + D v in one fused pass over the gathered
+    rows (no Gram). x : IN/OUT (Vn,) = [f_r, b_r, 0...] with Vn = round_up(K+1, W);
+    r, d, q : scratch (Vn,); Xb : scratch (n, Kp); y : scratch (n,).
+    Returns 0, or 1 if a curvature d.A d was not > 0 (singular system; x meaningless).
     """
     cdef int K1 = K + 1
-    cdef int i, it
+    cdef int W = simd_width(<floating> 0)
+    cdef int Kp = _round_up(K, W)
+    cdef int Vn = _round_up(K1, W)
+    cdef int i, it, start, m
     cdef double rr, rr_new, dq, alpha, beta
-    _gather(n, idx, rat, OF, OB, K, mu, Xb, y, True)
-    # NumPy: r = X.T @ (y - X @ x) + p - D x
-    for i in range(n):
-        u[i] = y[i]
-    matvec(n, K1, -1, Xb, K1, x, 1, u)
-    rmatvec(n, K1, 1, Xb, K1, u, 0, r)
+    cdef floating qb = 0, xb
+    for i in range(K1, Vn):
+        r[i] = 0
+        d[i] = 0
+        q[i] = 0
+    # NumPy: r = X.T @ (y - X @ x) + p - D x   -- fused with the gather, block by block,
+    # while each gathered block is still in L1 (saves one pass over X for long rows).
+    xb = x[K]
+    if Kp > K:
+        x[K] = 0               # the factor part seen by the kernel: padding must be 0 / finite
+    start = 0
+    while start < n or start == 0:
+        m = n - start
+        if m > CG_BLOCK:
+            m = CG_BLOCK
+        gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb + <size_t> start * Kp, Kp,
+                    y + start, False)
+        xtx_apply(m, Xb + <size_t> start * Kp, Kp, x, xb, y + start, r, &qb, start > 0)
+        start += m
+        if m == 0:
+            break
+    x[K] = xb
+    r[K] = qb
     for i in range(K):
         r[i] = r[i] - <floating> dreg * x[i]
     r[K] = r[K] - <floating> dbias * x[K]
@@ -197,8 +197,13 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
         if rr == 0:
             break
         # NumPy: q = X.T @ (X @ d) + D d
-        matvec(n, K1, 1, Xb, K1, d, 0, u)
-        rmatvec(n, K1, 1, Xb, K1, u, 0, q)
+        if Kp > K:
+            qb = d[K]
+            d[K] = 0
+            xtx_apply(n, Xb, Kp, d, qb, NULL, q, &q[K])
+            d[K] = qb
+        else:
+            xtx_apply(n, Xb, Kp, d, d[K], NULL, q, &q[K])
         for i in range(K):
             q[i] = q[i] + <floating> dreg * d[i]
         q[K] = q[K] + <floating> dbias * d[K]
@@ -282,9 +287,10 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         Rows with 1 <= n < dual_threshold ratings use the dual form when every
         diagonal regulariser is > 0. -1 = K + 1 (default), 0 = never.
     chunk_rows : int, keyword-only (tuning)
-        Rows gathered per ?syrk block in the primal exact path.
+        Rows gathered per Gram block in the primal exact path (default 128).
     use_lapack : bool, keyword-only (benchmark)
-        Solve primal rows with LAPACK ?potrf/?potrs instead of the built-in Cholesky.
+        Solve primal rows with LAPACK ?potrf/?potrs instead of the built-in Cholesky
+        (hold BLAS to one thread around the call: ``mfcore._threads.blas_limited``).
 
     Returns
     -------
@@ -295,15 +301,31 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
 
     Notes
     -----
-    Symmetric matrices are built and read in their row-major **upper** triangle,
-    which is the column-major lower triangle: every BLAS/LAPACK call passes
-    ``uplo='L'`` (see ``_linalg.pxd``); the other triangle of the scratch matrix is
-    filled with NaN at allocation and never read. Each row is solved by one
-    thread with a fixed operation order, so results are bit-identical for any
-    ``num_threads`` -- provided BLAS itself runs single-threaded (call inside
-    ``mfcore._threads.blas_limited()``). Scratch is O(num_threads * ((K+1)^2 +
-    chunk_rows * (K+1))) for the exact solver and O(num_threads * max_degree * (K+1))
-    for CG.
+    *Triangle.* Symmetric matrices are built and read in their row-major **upper**
+    triangle, which is the column-major lower triangle: the LAPACK path passes
+    ``uplo='L'``. The scratch matrix's strictly lower part is poisoned with NaN at
+    allocation and never feeds a result (tested with ``_spd_solve``).
+
+    *Exact path (solver 0).* Rows with n >= dual_threshold ratings: the factor rows
+    are gathered (software prefetch) in blocks of ``chunk_rows``; a register-blocked
+    Gram (8 rows x one 64-byte vector per tile) accumulates X.T X, the column sums
+    (bias row of the augmented Gram) and X.T y; then an own right-looking Cholesky
+    (two pivots per pass, whole-vector axpys) and two triangular solves. Rows with
+    1 <= n < dual_threshold (default K + 1) and all D > 0 use the Woodbury/dual form
+    x = g + D^-1 X.T (I + X D^-1 X.T)^-1 (y - X g), g = D^-1 p: an n x n solve.
+    The hot loops are C compiled as AVX-512 / AVX2 / baseline clones picked at load
+    time, so the build needs no -march flag. No BLAS is called (unless use_lapack).
+
+    *CG path (solver 1).* Each step applies A v = X.T (X v) + D v in one fused pass
+    over the gathered rows; dot products of the K+1 vectors accumulate in float64.
+
+    *Determinism.* Each row is solved by one thread with a fixed operation order, so
+    results are bit-identical for any ``num_threads`` on a given machine (the SIMD
+    clone, hence the rounding, may differ between CPUs).
+
+    *Memory.* Scratch is allocated once per call: per thread about
+    ((K+1) + dual_threshold) * round_up(K+1, W) + chunk_rows * round_up(K, W) elements
+    for the exact solver (~90 KiB at K=64 float32), max_degree * round_up(K, W) for CG.
     """
     cdef Py_ssize_t n_rows = factors.shape[0]
     cdef int K = <int> factors.shape[1]
@@ -315,9 +337,11 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     cdef const floating* bprior_ptr = NULL
     cdef Py_ssize_t r
     cdef int t, tid, n, info, k, max_deg = 0, buf_rows, dual_max, chunk
-    cdef size_t per_thread, xb_size = 0
-    cdef int W
+    cdef size_t per_thread, xb_size = 0, m_size = 0
+    cdef int W, lda
     cdef floating* cs
+    cdef floating* Mb
+    cdef void* raw = NULL
     cdef floating* scratch = NULL
     cdef int* first_fail = NULL
     cdef floating* A
@@ -325,7 +349,6 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     cdef floating* p
     cdef floating* Xb
     cdef floating* y
-    cdef floating* u
     cdef floating* rv
     cdef floating* dv
     cdef floating* qv
@@ -417,20 +440,24 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         if n > max_deg:
             max_deg = n
     W = 16 if floating is float else 8
+    lda = _round_up(K1, W)
     if solver == 0:
-        buf_rows = chunk if chunk > dual_max else dual_max
-        xb_size = <size_t> chunk * (((K + W - 1) // W) * W)
-        if <size_t> K * (((dual_max + W - 1) // W) * W) > xb_size:
-            xb_size = <size_t> K * (((dual_max + W - 1) // W) * W)
-        # A, x, p, cs, Xb, y
-        per_thread = <size_t> K1 * K1 + 3 * K1 + xb_size + buf_rows
+        buf_rows = chunk if chunk > _round_up(dual_max, W) else _round_up(dual_max, W)
+        xb_size = <size_t> chunk * _round_up(K, W)
+        if <size_t> K * _round_up(dual_max, W) > xb_size:
+            xb_size = <size_t> K * _round_up(dual_max, W)
+        m_size = <size_t> dual_max * _round_up(dual_max, W)
+        # A, x, p, cs, M, Xb, y  (every block a multiple of W elements)
+        per_thread = (<size_t> K1 * lda + 3 * <size_t> lda + m_size + _round_up(<int> xb_size, W)
+                      + _round_up(buf_rows, W))
     else:
         buf_rows = max_deg
-        # x, p, Xb, y, u, r, d, q
-        per_thread = 5 * <size_t> K1 + <size_t> buf_rows * K1 + 2 * <size_t> buf_rows
-    per_thread = (per_thread + 15) & ~(<size_t> 15)      # keep every thread's block 64-byte apart
+        # x, p, r, d, q (lda each), Xb (max_deg * Kp), y (max_deg)
+        per_thread = 5 * <size_t> lda + <size_t> buf_rows * _round_up(K, W) + _round_up(buf_rows, W)
+    per_thread = (per_thread + 15) & ~(<size_t> 15)      # keep every thread's block 64-byte aligned
 
-    scratch = <floating*> malloc(per_thread * num_threads * sizeof(floating))
+    raw = malloc(per_thread * num_threads * sizeof(floating) + 64)
+    scratch = <floating*> ((<size_t> raw + 63) & ~(<size_t> 63)) if raw != NULL else NULL
     first_fail = <int*> malloc(num_threads * sizeof(int))
     try:
         if scratch == NULL or first_fail == NULL:
@@ -440,8 +467,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
             first_fail[t] = -1
             if solver == 0:
                 A = scratch + <size_t> t * per_thread
-                for k in range(K1 * K1):
-                    A[k] = NAN      # poison: the unused triangle must never be read
+                for k in range(K1 * lda):
+                    A[k] = NAN      # poison: the strictly lower triangle must never feed a result
         with nogil:
             for r in prange(n_rows, schedule='dynamic', chunksize=4, num_threads=num_threads):
                 tid = threadid()
@@ -451,20 +478,20 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                 dbias = s * reg_bias + tau_b
                 if solver == 0:
                     A = scratch + <size_t> tid * per_thread
-                    x = A + <size_t> K1 * K1
-                    p = x + K1
-                    cs = p + K1
-                    Xb = cs + K1
-                    y = Xb + xb_size
+                    x = A + <size_t> K1 * lda
+                    p = x + lda
+                    cs = p + lda
+                    Mb = cs + lda
+                    Xb = Mb + m_size
+                    y = Xb + _round_up(<int> xb_size, W)
                 else:
                     x = scratch + <size_t> tid * per_thread
-                    p = x + K1
-                    rv = p + K1
-                    dv = rv + K1
-                    qv = dv + K1
-                    Xb = qv + K1
-                    y = Xb + <size_t> buf_rows * K1
-                    u = y + buf_rows
+                    p = x + lda
+                    rv = p + lda
+                    dv = rv + lda
+                    qv = dv + lda
+                    Xb = qv + lda
+                    y = Xb + <size_t> buf_rows * _round_up(K, W)
                 if has_p:
                     for k in range(K):
                         p[k] = <floating> (tau * prior_ptr[<size_t> r * K + k]) if has_prior else 0
@@ -477,13 +504,15 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     continue
                 if solver == 0:
                     info = _row_exact(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
-                                      A, x, cs, Xb, y, chunk, dual_max, use_lapack)
+                                      A, x, cs, Mb, Xb, y, chunk, dual_max, use_lapack)
                 else:
                     for k in range(K):
                         x[k] = F[<size_t> r * K + k]
                     x[K] = B[r]
+                    for k in range(K1, lda):
+                        x[k] = 0
                     info = _row_cg(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
-                                   x, Xb, y, u, rv, dv, qv, cg_steps)
+                                   x, Xb, y, rv, dv, qv, cg_steps)
                 if info != 0:
                     if first_fail[tid] < 0 or r < first_fail[tid]:
                         first_fail[tid] = <int> r
@@ -495,7 +524,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
             if first_fail[t] >= 0 and (result < 0 or first_fail[t] < result):
                 result = first_fail[t]
     finally:
-        free(scratch)
+        free(raw)
         free(first_fail)
     return result
 
@@ -503,22 +532,40 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
 def _spd_solve(floating[:, ::1] A, floating[::1] b, bint use_lapack=False):
     """Test hook: solve A x = b with the kernel's own SPD solver (or LAPACK).
 
-    A : IN/OUT floating (n, n), C-contiguous; only the row-major upper triangle is
-        read (the strictly lower part may hold anything); overwritten by the factor.
-    b : IN/OUT floating (n,) -> x.
+    A : IN floating (n, n), C-contiguous; only the row-major upper triangle is meant
+        to be read (the strictly lower part may hold anything, e.g. NaN). The matrix
+        is copied, with its lower part, into the kernel's padded layout.
+    b : IN/OUT floating (n,) -> x (left unchanged on failure).
     Returns the solver's info: 0 on success, k + 1 if pivot k was not > 0.
     """
     cdef int n = <int> A.shape[0]
-    cdef int info
+    cdef int W = 16 if floating is float else 8
+    cdef int ld = _round_up(n, W)
+    cdef int info = 0, i, j
+    cdef floating* buf
     if A.shape[1] != n or b.shape[0] != n:
         raise ValueError(f"A must be square (n, n) and b (n,), got A {A.shape[0]}x{A.shape[1]}, b {b.shape[0]}")
     if n == 0:
         return 0
-    with nogil:
-        if use_lapack:
-            info = lapack_cholesky_solve(n, &A[0, 0], n, &b[0])
-        else:
-            info = cholesky_upper(n, &A[0, 0], n)
+    buf = <floating*> malloc((<size_t> n * ld + ld) * sizeof(floating))
+    if buf == NULL:
+        raise MemoryError("_spd_solve: cannot allocate scratch")
+    try:
+        with nogil:
+            for i in range(n):
+                for j in range(ld):
+                    buf[<size_t> i * ld + j] = A[i, j] if j < n else 0
+            for j in range(ld):
+                buf[<size_t> n * ld + j] = b[j] if j < n else 0
+            if use_lapack:
+                info = lapack_cholesky_solve(n, buf, ld, buf + <size_t> n * ld)
+            else:
+                info = cholesky_upper(n, buf, ld)
+                if info == 0:
+                    cholesky_solve_upper(n, buf, ld, buf + <size_t> n * ld)
             if info == 0:
-                cholesky_solve_upper(n, &A[0, 0], n, &b[0])
+                for j in range(n):
+                    b[j] = buf[<size_t> n * ld + j]
+    finally:
+        free(buf)
     return info

@@ -8,90 +8,133 @@ Storage convention (stated once, used everywhere)
 -------------------------------------------------
 All matrices are **row-major** (C order) with a leading dimension ``ld`` (the
 row stride, in elements). Symmetric matrices keep only their **row-major upper
-triangle** (``A[i*ld + j]`` for ``j >= i``); the strictly lower part is never
-read and may hold garbage. A row-major upper triangle is the column-major
-*lower* triangle, so every BLAS/LAPACK call below passes ``uplo='L'``.
+triangle** (``A[i*ld + j]`` for ``j >= i``); no strictly-lower entry ever feeds
+a result, so it may hold garbage (the kernel poisons it with NaN). A row-major
+upper triangle is the column-major *lower* triangle, so the LAPACK call below
+passes ``uplo='L'``.
 
-BLAS sees a row-major ``m x n`` matrix ``X`` (row stride ``ld``) as the
-column-major ``n x m`` matrix ``X.T``; the wrappers do that translation so the
-callers can think in NumPy terms (the NumPy expression is written above each
-call). The BLAS calls are single-threaded only if the caller holds the BLAS
-pools to one thread (``mfcore._threads.blas_limited``).
+Hot loops are small C functions (written here once as macros, instantiated for
+float and double) so that they can be compiled as runtime-dispatched SIMD
+clones; the fused Cython wrappers pick the float/double instance. For
+whole-vector loops, the own Cholesky wants ``ld`` a multiple of
+``simd_width`` (16 float / 8 double lanes = 64 bytes) with zero padding
+columns; see each function.
+
+The LAPACK path (``?potrf``/``?potrs``, kept for comparison and tests) runs
+single-threaded only if the caller holds the BLAS pools to one thread
+(``mfcore._threads.blas_limited``); the default path calls no BLAS at all.
 """
 
 from cython cimport floating
 from libc.math cimport sqrt
-cimport scipy.linalg.cython_blas as _blas
 cimport scipy.linalg.cython_lapack as _lapack
 
 
 # ---------------------------------------------------------------- C helpers (SIMD clones)
-# The package is built for the baseline x86-64 ISA (no -march=native). The two
-# O(K^3) loops below are compiled three times by GCC's target_clones (AVX-512,
+# The package is built for the baseline x86-64 ISA (no -march=native). The hot
+# loops below are compiled three times by GCC's target_clones (AVX-512,
 # AVX2+FMA, baseline) and the best clone is picked once at load time (ifunc), so
 # the wheel stays portable. Other compilers/platforms get the plain version.
 # Each function is written once as a macro and instantiated for float and double.
 cdef extern from *:
     """
     #include <math.h>
-    #if defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 11) && defined(__x86_64__) && defined(__linux__)
+    #include <string.h>
+    #if defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 11) && defined(__x86_64__) && defined(__GLIBC__)
     #define MFC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
     #else
     #define MFC_CLONES
     #endif
 
-    /* In-place A = U^T U, A row-major upper triangle (row stride lda). Right-looking,
-       two pivots per pass so the trailing matrix is read and written half as often;
-       every inner loop is a contiguous axpy. Returns 0 or k+1 (pivot k not > 0). */
-    #define MFC_DEFINE_CHOL(NAME, T, SQRT)                                           \\
+    /* In-place A = U^T U of an SPD matrix in its row-major upper triangle.
+       Layout (for full-vector loops): lda a multiple of W, columns n..lda-1 of rows
+       < n zero, W-aligned row starts. Right-looking, two pivots per pass; each
+       row update is a run of whole W-lane vectors starting at the vector that
+       holds the diagonal, so entries left of the diagonal inside that vector get
+       garbage -- they never feed an upper entry and are zeroed at the end (the
+       solve relies on that). Returns 0 or k+1 (pivot k not > 0, NaN included). */
+    #define MFC_DEFINE_CHOL(NAME, T, W, SQRT)                                        \\
+    typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \\
     MFC_CLONES static int NAME(int n, T *A, int lda) {                               \\
         int i, j, k = 0;                                                             \\
-        for (; k + 1 < n; k += 2) {                                                  \\
+        T inv, a, b, d;                                                              \\
+        for (; k < n; k += 2) {                                                      \\
             T *r0 = A + (size_t)k * lda, *r1 = r0 + lda;                             \\
-            T d0 = r0[k], d1, inv, a, b;                                             \\
-            if (!(d0 > 0)) return k + 1;                                             \\
-            d0 = SQRT(d0); r0[k] = d0; inv = (T)1 / d0;                              \\
-            for (j = k + 1; j < n; j++) r0[j] *= inv;                                \\
+            d = r0[k];                                                               \\
+            if (!(d > 0)) return k + 1;                                              \\
+            d = SQRT(d); inv = (T)1 / d;                                             \\
+            for (j = k & ~(W - 1); j < lda; j += W) *(NAME##_v *)(r0 + j) *= inv;   \\
+            r0[k] = d;                                                               \\
+            if (k + 1 == n) break;                                                   \\
             a = r0[k + 1];                                                           \\
-            for (j = k + 1; j < n; j++) r1[j] -= a * r0[j];                          \\
-            d1 = r1[k + 1];                                                          \\
-            if (!(d1 > 0)) return k + 2;                                             \\
-            d1 = SQRT(d1); r1[k + 1] = d1; inv = (T)1 / d1;                          \\
-            for (j = k + 2; j < n; j++) r1[j] *= inv;                                \\
+            for (j = k & ~(W - 1); j < lda; j += W)                                  \\
+                *(NAME##_v *)(r1 + j) -= a * *(NAME##_v *)(r0 + j);                  \\
+            d = r1[k + 1];                                                           \\
+            if (!(d > 0)) return k + 2;                                              \\
+            d = SQRT(d); inv = (T)1 / d;                                             \\
+            for (j = (k + 1) & ~(W - 1); j < lda; j += W)                            \\
+                *(NAME##_v *)(r1 + j) *= inv;                                        \\
+            r1[k + 1] = d;                                                           \\
             for (i = k + 2; i < n; i++) {                                            \\
                 T *ri = A + (size_t)i * lda;                                         \\
                 a = r0[i]; b = r1[i];                                                \\
-                for (j = i; j < n; j++) ri[j] -= a * r0[j] + b * r1[j];              \\
+                for (j = i & ~(W - 1); j < lda; j += W)                              \\
+                    *(NAME##_v *)(ri + j) -= a * *(NAME##_v *)(r0 + j)               \\
+                                           + b * *(NAME##_v *)(r1 + j);              \\
             }                                                                        \\
         }                                                                            \\
-        if (k < n) {                                                                 \\
-            T *r0 = A + (size_t)k * lda;                                             \\
-            if (!(r0[k] > 0)) return k + 1;                                          \\
-            r0[k] = SQRT(r0[k]);                                                     \\
-        }                                                                            \\
+        for (i = 0; i < n; i++)                                                      \\
+            for (j = i & ~(W - 1); j < i; j++) A[(size_t)i * lda + j] = 0;           \\
         return 0;                                                                    \\
     }
 
-    /* Solve (U^T U) x = b in place. Forward sweep in axpy form; backward sweep as
-       dot products with four partial sums. */
-    #define MFC_DEFINE_CHOLSOLVE(NAME, T)                                            \\
+    /* Horizontal sum of a 64-byte vector by halving (a fixed-order tree). */
+    typedef float mfc_v16f __attribute__((vector_size(64), aligned(4)));
+    typedef float mfc_v8f __attribute__((vector_size(32), aligned(4)));
+    typedef float mfc_v4f __attribute__((vector_size(16), aligned(4)));
+    typedef double mfc_v8d __attribute__((vector_size(64), aligned(8)));
+    typedef double mfc_v4d __attribute__((vector_size(32), aligned(8)));
+    typedef double mfc_v2d __attribute__((vector_size(16), aligned(8)));
+    static inline float mfc_hsum_float(const mfc_v16f *pv) {
+        mfc_v16f v = *pv;
+        mfc_v8f a, b; mfc_v4f c, d;
+        memcpy(&a, &v, 32); memcpy(&b, (char *)&v + 32, 32); a += b;
+        memcpy(&c, &a, 16); memcpy(&d, (char *)&a + 16, 16); c += d;
+        return (c[0] + c[2]) + (c[1] + c[3]);
+    }
+    static inline double mfc_hsum_double(const mfc_v8d *pv) {
+        mfc_v8d v = *pv;
+        mfc_v4d a, b; mfc_v2d c, d;
+        memcpy(&a, &v, 32); memcpy(&b, (char *)&v + 32, 32); a += b;
+        memcpy(&c, &a, 16); memcpy(&d, (char *)&a + 16, 16); c += d;
+        return c[0] + c[1];
+    }
+
+    /* Solve (U^T U) x = b in place, U from the function above (same layout);
+       b has lda entries with b[n..lda-1] = 0. Whole-vector axpy forward sweep,
+       whole-vector dot products backward. */
+    #define MFC_DEFINE_CHOLSOLVE(NAME, T, W)                                         \\
+    typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \\
     MFC_CLONES static void NAME(int n, const T *U, int lda, T *b) {                  \\
         int j, k;                                                                    \\
+        T rinv[n > 0 ? n : 1];        /* reciprocals off the dependency chain */     \\
+        for (k = 0; k < n; k++) rinv[k] = (T)1 / U[(size_t)k * lda + k];            \\
         for (k = 0; k < n; k++) {                                                    \\
             const T *rk = U + (size_t)k * lda;                                       \\
-            T z = b[k] / rk[k];                                                      \\
+            T z = b[k] * rinv[k];                                                    \\
+            for (j = k & ~(W - 1); j < lda; j += W)                                  \\
+                *(NAME##_v *)(b + j) -= z * *(const NAME##_v *)(rk + j);             \\
             b[k] = z;                                                                \\
-            for (j = k + 1; j < n; j++) b[j] -= z * rk[j];                           \\
         }                                                                            \\
         for (k = n - 1; k >= 0; k--) {                                               \\
             const T *rk = U + (size_t)k * lda;                                       \\
-            T s0 = 0, s1 = 0, s2 = 0, s3 = 0;                                        \\
-            for (j = k + 1; j + 3 < n; j += 4) {                                     \\
-                s0 += rk[j] * b[j]; s1 += rk[j + 1] * b[j + 1];                      \\
-                s2 += rk[j + 2] * b[j + 2]; s3 += rk[j + 3] * b[j + 3];              \\
-            }                                                                        \\
-            for (; j < n; j++) s0 += rk[j] * b[j];                                   \\
-            b[k] = (b[k] - ((s0 + s1) + (s2 + s3))) / rk[k];                         \\
+            NAME##_v acc = {0};                                                      \\
+            T bk = b[k], s = 0;                                                      \\
+            b[k] = 0;                                                                \\
+            for (j = k & ~(W - 1); j < lda; j += W)                                  \\
+                acc += *(const NAME##_v *)(rk + j) * *(NAME##_v *)(b + j);           \\
+            s = mfc_hsum_##T(&acc);                                                  \\
+            b[k] = (bk - s) * rinv[k];                                               \\
         }                                                                            \\
     }
 
@@ -99,15 +142,18 @@ cdef extern from *:
        vectors of W lanes; lowered to AVX-512, 2 x AVX2 or 4 x SSE by the clones).
        X : row-major (m, ldx), ldx a multiple of W, columns n..ldx-1 zero.
        C[i][j] (+)= sum_t X[t][i] X[t][j]  for i <= j < n (row-major upper, stride ldc)
-       s[j]    (+)= sum_t X[t][j];  sy[j] (+)= sum_t y[t] X[t][j]  (j < n; skipped if y NULL)
-       "+=" when acc != 0, "=" otherwise. Eight rows of C per tile, one vector of columns. */
+       s[j]    (+)= sum_t X[t][j];  sy[j] (+)= sum_t y[t] X[t][j]  (j < ldx: s and sy hold
+       ldx entries, the padding ones end up 0; sy skipped if y is NULL)
+       "+=" when acc != 0, "=" otherwise. Eight rows of C per tile, one vector of columns;
+       tiles are stored as whole vectors, so C also receives (harmless) values left of
+       the diagonal inside diagonal tiles and in columns n..round_up(n, W)-1, which
+       must exist (ldc >= round_up(n, W)). */
     #define MFC_DEFINE_GRAM(NAME, T, W)                                              \\
     typedef T NAME##_v __attribute__((vector_size(64)));                             \\
     typedef T NAME##_vu __attribute__((vector_size(64), aligned(sizeof(T))));         \\
     MFC_CLONES static void NAME(int m, int n, const T *X, int ldx, const T *y,       \\
                                 T *C, int ldc, T *s, T *sy, int acc) {               \\
         int i0, jb, t, r, c, nb = (n + W - 1) / W;                                   \\
-        T tmp[8][W];                                                                 \\
         for (i0 = 0; i0 < n; i0 += 8) {                                              \\
             for (jb = i0 / W; jb < nb; jb++) {                                       \\
                 NAME##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                     \\
@@ -119,34 +165,136 @@ cdef extern from *:
                     a3 += xi[3] * v; a4 += xi[4] * v; a5 += xi[5] * v;               \\
                     a6 += xi[6] * v; a7 += xi[7] * v;                                \\
                 }                                                                    \\
-                *(NAME##_vu *)tmp[0] = a0; *(NAME##_vu *)tmp[1] = a1;                \\
-                *(NAME##_vu *)tmp[2] = a2; *(NAME##_vu *)tmp[3] = a3;                \\
-                *(NAME##_vu *)tmp[4] = a4; *(NAME##_vu *)tmp[5] = a5;                \\
-                *(NAME##_vu *)tmp[6] = a6; *(NAME##_vu *)tmp[7] = a7;                \\
-                for (r = 0; r < 8 && i0 + r < n; r++) {                              \\
-                    T *crow = C + (size_t)(i0 + r) * ldc;                            \\
-                    for (c = 0; c < W; c++) {                                        \\
-                        int j = jb * W + c;                                          \\
-                        if (j < i0 + r || j >= n) continue;                          \\
-                        crow[j] = acc ? crow[j] + tmp[r][c] : tmp[r][c];             \\
+                {                                                                    \\
+                    NAME##_vu *cv[8]; NAME##_v av[8] = {a0, a1, a2, a3, a4, a5, a6, a7}; \\
+                    for (r = 0; r < 8 && i0 + r < n; r++) {                          \\
+                        cv[r] = (NAME##_vu *)(C + (size_t)(i0 + r) * ldc + jb * W);   \\
+                        *cv[r] = acc ? *cv[r] + av[r] : av[r];                       \\
                     }                                                                \\
                 }                                                                    \\
             }                                                                        \\
         }                                                                            \\
-        if (!acc) { for (c = 0; c < n; c++) { s[c] = 0; if (y) sy[c] = 0; } }        \\
+        if (!acc) { for (c = 0; c < ldx; c++) { s[c] = 0; if (y) sy[c] = 0; } }      \\
         for (t = 0; t < m; t++) {                                                    \\
             const T *xt = X + (size_t)t * ldx;                                       \\
-            for (c = 0; c < n; c++) s[c] += xt[c];                                   \\
-            if (y) { T yt = y[t]; for (c = 0; c < n; c++) sy[c] += yt * xt[c]; }     \\
+            for (c = 0; c < ldx; c += W)                                             \\
+                *(NAME##_vu *)(s + c) += *(const NAME##_vu *)(xt + c);               \\
+            if (y) {                                                                 \\
+                T yt = y[t];                                                         \\
+                for (c = 0; c < ldx; c += W)                                         \\
+                    *(NAME##_vu *)(sy + c) += yt * *(const NAME##_vu *)(xt + c);     \\
+            }                                                                        \\
         }                                                                            \\
     }
 
     MFC_DEFINE_GRAM(mfc_gram_s, float, 16)
     MFC_DEFINE_GRAM(mfc_gram_d, double, 8)
-    MFC_DEFINE_CHOL(mfc_chol_upper_s, float, sqrtf)
-    MFC_DEFINE_CHOL(mfc_chol_upper_d, double, sqrt)
-    MFC_DEFINE_CHOLSOLVE(mfc_chol_solve_upper_s, float)
-    MFC_DEFINE_CHOLSOLVE(mfc_chol_solve_upper_d, double)
+    #if defined(__GNUC__)
+    #define MFC_PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+    #else
+    #define MFC_PREFETCH(p) ((void)0)
+    #endif
+    #define MFC_PF_AHEAD 16
+
+    /* Gather the factor rows of one CSR row (memory-latency bound: the rows are
+       random, so rows MFC_PF_AHEAD ahead are prefetched, with their biases).
+       trans == 0: X[t][k] = OF[idx[t]][k] (k < K), X[t][K..ldx-1] = 0
+       trans == 1: X[k][t] = OF[idx[t]][k] (t < m), X[k][m..ldx-1] = 0
+       y[t] = rat[t] - mu - OB[idx[t]]  (computed in double) */
+    #define MFC_DEFINE_GATHER(NAME, T)                                               \\
+    MFC_CLONES static void NAME(int m, const int *idx, const T *rat, const T *OF,    \\
+                                const T *OB, int K, double mu, T *X, int ldx,        \\
+                                T *y, int trans) {                                   \\
+        int t, k;                                                                    \\
+        size_t bytes = (size_t)K * sizeof(T), b;                                     \\
+        for (t = 0; t < m && t < MFC_PF_AHEAD; t++) {                                \\
+            const char *q = (const char *)(OF + (size_t)idx[t] * K);                 \\
+            for (b = 0; b < bytes; b += 64) MFC_PREFETCH(q + b);                     \\
+            if (bytes) MFC_PREFETCH(q + bytes - 1);                                  \\
+            MFC_PREFETCH(OB + idx[t]);                                               \\
+        }                                                                            \\
+        for (t = 0; t < m; t++) {                                                    \\
+            int j = idx[t];                                                          \\
+            const T *src = OF + (size_t)j * K;                                       \\
+            if (t + MFC_PF_AHEAD < m) {                                              \\
+                int jn = idx[t + MFC_PF_AHEAD];                                      \\
+                const char *q = (const char *)(OF + (size_t)jn * K);                 \\
+                for (b = 0; b < bytes; b += 64) MFC_PREFETCH(q + b);                 \\
+                if (bytes) MFC_PREFETCH(q + bytes - 1);                              \\
+                MFC_PREFETCH(OB + jn);                                               \\
+            }                                                                        \\
+            y[t] = (T)((double)rat[t] - mu - (double)OB[j]);                         \\
+            if (!trans) {                                                            \\
+                T *dst = X + (size_t)t * ldx;                                        \\
+                for (k = 0; k < K; k++) dst[k] = src[k];                             \\
+                for (; k < ldx; k++) dst[k] = 0;                                     \\
+            } else {                                                                 \\
+                for (k = 0; k < K; k++) X[(size_t)k * ldx + t] = src[k];             \\
+            }                                                                        \\
+        }                                                                            \\
+        if (trans)                                                                   \\
+            for (k = 0; k < K; k++)                                                  \\
+                for (t = m; t < ldx; t++) X[(size_t)k * ldx + t] = 0;                \\
+    }
+
+    MFC_DEFINE_GATHER(mfc_gather_s, float)
+    MFC_DEFINE_GATHER(mfc_gather_d, double)
+    /* One pass of CG's operator over a gathered block, no Gram:
+       u_t = X[t] . d + dbias  (or y_t - that, if y != NULL);
+       q[j] = sum_t u_t X[t][j] (j < ldx),  *qbias = sum_t u_t.
+       X : (m, ldx) rows [v_t, zero padding], ldx a multiple of W; d : (ldx,) finite.
+       With accumulate != 0, q and *qbias are added to instead of overwritten. */
+    #define MFC_DEFINE_CGAPPLY(NAME, T, W)                                           \\
+    typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \\
+    MFC_CLONES static void NAME(int m, const T *X, int ldx, const T *d, T dbias,     \\
+                                const T *y, T *q, T *qbias, int accumulate) {        \\
+        int t, j;                                                                    \\
+        T qb = accumulate ? *qbias : 0;                                              \\
+        if (!accumulate) for (j = 0; j < ldx; j++) q[j] = 0;                         \\
+        for (t = 0; t + 3 < m; t += 4) {   /* 4 rows per pass over q: 1 q round trip */ \\
+            const T *x0 = X + (size_t)t * ldx, *x1 = x0 + ldx;                       \\
+            const T *x2 = x1 + ldx, *x3 = x2 + ldx;                                  \\
+            NAME##_v c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0};                         \\
+            T u0, u1, u2, u3;                                                        \\
+            for (j = 0; j < ldx; j += W) {                                           \\
+                NAME##_v dv = *(const NAME##_v *)(d + j);                            \\
+                c0 += *(const NAME##_v *)(x0 + j) * dv;                              \\
+                c1 += *(const NAME##_v *)(x1 + j) * dv;                              \\
+                c2 += *(const NAME##_v *)(x2 + j) * dv;                              \\
+                c3 += *(const NAME##_v *)(x3 + j) * dv;                              \\
+            }                                                                        \\
+            u0 = mfc_hsum_##T(&c0) + dbias; u1 = mfc_hsum_##T(&c1) + dbias;          \\
+            u2 = mfc_hsum_##T(&c2) + dbias; u3 = mfc_hsum_##T(&c3) + dbias;          \\
+            if (y) { u0 = y[t] - u0; u1 = y[t + 1] - u1;                             \\
+                     u2 = y[t + 2] - u2; u3 = y[t + 3] - u3; }                       \\
+            for (j = 0; j < ldx; j += W)                                             \\
+                *(NAME##_v *)(q + j) += (u0 * *(const NAME##_v *)(x0 + j)            \\
+                                       + u1 * *(const NAME##_v *)(x1 + j))           \\
+                                      + (u2 * *(const NAME##_v *)(x2 + j)            \\
+                                       + u3 * *(const NAME##_v *)(x3 + j));          \\
+            qb += (u0 + u1) + (u2 + u3);                                             \\
+        }                                                                            \\
+        for (; t < m; t++) {                                                         \\
+            const T *xt = X + (size_t)t * ldx;                                       \\
+            NAME##_v acc = {0};                                                      \\
+            T u;                                                                     \\
+            for (j = 0; j < ldx; j += W)                                             \\
+                acc += *(const NAME##_v *)(xt + j) * *(const NAME##_v *)(d + j);     \\
+            u = mfc_hsum_##T(&acc) + dbias;                                          \\
+            if (y) u = y[t] - u;                                                     \\
+            for (j = 0; j < ldx; j += W)                                             \\
+                *(NAME##_v *)(q + j) += u * *(const NAME##_v *)(xt + j);             \\
+            qb += u;                                                                 \\
+        }                                                                            \\
+        *qbias = qb;                                                                 \\
+    }
+
+    MFC_DEFINE_CHOL(mfc_chol_upper_s, float, 16, sqrtf)
+    MFC_DEFINE_CHOL(mfc_chol_upper_d, double, 8, sqrt)
+    MFC_DEFINE_CHOLSOLVE(mfc_chol_solve_upper_s, float, 16)
+    MFC_DEFINE_CHOLSOLVE(mfc_chol_solve_upper_d, double, 8)
+    MFC_DEFINE_CGAPPLY(mfc_cg_apply_s, float, 16)
+    MFC_DEFINE_CGAPPLY(mfc_cg_apply_d, double, 8)
     """
     int mfc_chol_upper_s(int n, float* A, int lda) noexcept nogil
     int mfc_chol_upper_d(int n, double* A, int lda) noexcept nogil
@@ -156,6 +304,46 @@ cdef extern from *:
                     float* s, float* sy, int acc) noexcept nogil
     void mfc_gram_d(int m, int n, const double* X, int ldx, const double* y, double* C, int ldc,
                     double* s, double* sy, int acc) noexcept nogil
+    void mfc_gather_s(int m, const int* idx, const float* rat, const float* OF, const float* OB,
+                      int K, double mu, float* X, int ldx, float* y, int trans) noexcept nogil
+    void mfc_gather_d(int m, const int* idx, const double* rat, const double* OF, const double* OB,
+                      int K, double mu, double* X, int ldx, double* y, int trans) noexcept nogil
+    void mfc_cg_apply_s(int m, const float* X, int ldx, const float* d, float dbias,
+                        const float* y, float* q, float* qbias, int accumulate) noexcept nogil
+    void mfc_cg_apply_d(int m, const double* X, int ldx, const double* d, double dbias,
+                        const double* y, double* q, double* qbias, int accumulate) noexcept nogil
+
+
+cdef inline void xtx_apply(int m, const floating* X, int ldx, const floating* d, floating dbias,
+                           const floating* y, floating* q, floating* qbias,
+                           bint accumulate=False) noexcept nogil:
+    """One fused pass u = X_aug @ d (or y - X_aug @ d), q = X_aug.T @ u, with X_aug = [X, 1].
+
+    X : IN (m, ldx) zero-padded rows (ldx a multiple of simd_width);  d : IN (ldx,) factor
+    part, finite padding;  dbias : bias part of d;  y : IN (m,) or NULL;
+    q : OUT (ldx,);  qbias : OUT scalar (bias part of q); both IN/OUT (added to) if accumulate.
+    """
+    # NumPy: u = X @ d[:K] + dbias (u = y - u if y given); q[:K] (+)= X.T @ u; qbias (+)= u.sum()
+    if floating is float:
+        mfc_cg_apply_s(m, X, ldx, d, dbias, y, q, qbias, accumulate)
+    else:
+        mfc_cg_apply_d(m, X, ldx, d, dbias, y, q, qbias, accumulate)
+
+
+cdef inline void gather_rows(int m, const int* idx, const floating* rat, const floating* OF,
+                             const floating* OB, int K, double mu, floating* X, int ldx,
+                             floating* y, bint trans) noexcept nogil:
+    """Gather one CSR row's factor rows (with software prefetch) and its targets.
+
+    idx, rat : IN (m,) column indices / ratings;  OF : IN (n_cols, K);  OB : IN (n_cols,).
+    X : OUT row-major (m, ldx) = OF[idx] zero-padded, or (K, ldx) = OF[idx].T if trans.
+    y : OUT (m,) = rat - mu - OB[idx].
+    """
+    # NumPy: X[:m, :K] = OF[idx] (or X[:K, :m] = OF[idx].T); y = rat - mu - OB[idx]
+    if floating is float:
+        mfc_gather_s(m, idx, rat, OF, OB, K, mu, X, ldx, y, trans)
+    else:
+        mfc_gather_d(m, idx, rat, OF, OB, K, mu, X, ldx, y, trans)
 
 
 cdef inline int simd_width(floating dummy) noexcept nogil:
@@ -172,87 +360,13 @@ cdef inline void gram_block(int m, int n, const floating* X, int ldx, const floa
 
     X  : IN row-major (m, ldx); ldx a multiple of simd_width, columns n..ldx-1 zero.
     y  : IN (m,) or NULL.
-    C  : IN/OUT row-major (n, n) upper triangle, stride ldc.  s, sy : IN/OUT (n,).
+    C  : IN/OUT row-major (n, n) upper triangle, stride ldc.  s, sy : IN/OUT (ldx,).
     """
     # NumPy: C[triu] (+)= (X[:, :n].T @ X[:, :n])[triu]; s (+)= X[:, :n].sum(0); sy (+)= X[:, :n].T @ y
     if floating is float:
         mfc_gram_s(m, n, X, ldx, y, C, ldc, s, sy, acc)
     else:
         mfc_gram_d(m, n, X, ldx, y, C, ldc, s, sy, acc)
-
-
-# ---------------------------------------------------------------- BLAS level 3
-cdef inline void gram_upper(int n_rows, int n_cols, floating alpha, const floating* X, int ldx,
-                            floating beta, floating* C, int ldc) noexcept nogil:
-    """C = alpha * X.T @ X + beta * C (upper triangle only).
-
-    X : IN row-major (n_rows, n_cols), row stride ldx.
-    C : IN/OUT row-major (n_cols, n_cols), row stride ldc; only j >= i written.
-    """
-    # NumPy: C[np.triu_indices(n_cols)] = (alpha * X.T @ X + beta * C)[np.triu_indices(n_cols)]
-    # column-major view: X.T is (n_cols, n_rows) -> ?syrk(uplo='L', trans='N')
-    cdef char uplo = b'L'
-    cdef char trans = b'N'
-    if floating is float:
-        _blas.ssyrk(&uplo, &trans, &n_cols, &n_rows, &alpha, <float*> X, &ldx, &beta, C, &ldc)
-    else:
-        _blas.dsyrk(&uplo, &trans, &n_cols, &n_rows, &alpha, <double*> X, &ldx, &beta, C, &ldc)
-
-
-cdef inline void outer_upper(int n_rows, int n_cols, floating alpha, const floating* X, int ldx,
-                             floating beta, floating* C, int ldc) noexcept nogil:
-    """C = alpha * X @ X.T + beta * C (upper triangle only).
-
-    X : IN row-major (n_rows, n_cols), row stride ldx.
-    C : IN/OUT row-major (n_rows, n_rows), row stride ldc; only j >= i written.
-    """
-    # NumPy: C[np.triu_indices(n_rows)] = (alpha * X @ X.T + beta * C)[np.triu_indices(n_rows)]
-    # column-major view: X.T is (n_cols, n_rows); X @ X.T = (X.T).T @ X.T -> ?syrk(uplo='L', trans='T')
-    cdef char uplo = b'L'
-    cdef char trans = b'T'
-    if floating is float:
-        _blas.ssyrk(&uplo, &trans, &n_rows, &n_cols, &alpha, <float*> X, &ldx, &beta, C, &ldc)
-    else:
-        _blas.dsyrk(&uplo, &trans, &n_rows, &n_cols, &alpha, <double*> X, &ldx, &beta, C, &ldc)
-
-
-# ---------------------------------------------------------------- BLAS level 2
-cdef inline void matvec(int n_rows, int n_cols, floating alpha, const floating* X, int ldx,
-                        const floating* v, floating beta, floating* out) noexcept nogil:
-    """out = alpha * X @ v + beta * out.
-
-    X : IN row-major (n_rows, n_cols), row stride ldx;  v : IN (n_cols,);  out : IN/OUT (n_rows,).
-    """
-    # NumPy: out[:] = alpha * X @ v + beta * out   (column-major view: (X.T).T @ v -> trans='T')
-    cdef char trans = b'T'
-    cdef int one = 1
-    if n_rows <= 0:
-        return
-    if floating is float:
-        _blas.sgemv(&trans, &n_cols, &n_rows, &alpha, <float*> X, &ldx, <float*> v, &one, &beta, out, &one)
-    else:
-        _blas.dgemv(&trans, &n_cols, &n_rows, &alpha, <double*> X, &ldx, <double*> v, &one, &beta, out, &one)
-
-
-cdef inline void rmatvec(int n_rows, int n_cols, floating alpha, const floating* X, int ldx,
-                         const floating* u, floating beta, floating* out) noexcept nogil:
-    """out = alpha * X.T @ u + beta * out.
-
-    X : IN row-major (n_rows, n_cols), row stride ldx;  u : IN (n_rows,);  out : IN/OUT (n_cols,).
-    """
-    # NumPy: out[:] = alpha * X.T @ u + beta * out   (column-major view: X.T @ u -> trans='N')
-    cdef char trans = b'N'
-    cdef int one = 1
-    cdef int i
-    if n_rows <= 0:
-        # BLAS would do the same (out = beta * out); done here to avoid a call.
-        for i in range(n_cols):
-            out[i] = beta * out[i] if beta != 0 else 0
-        return
-    if floating is float:
-        _blas.sgemv(&trans, &n_cols, &n_rows, &alpha, <float*> X, &ldx, <float*> u, &one, &beta, out, &one)
-    else:
-        _blas.dgemv(&trans, &n_cols, &n_rows, &alpha, <double*> X, &ldx, <double*> u, &one, &beta, out, &one)
 
 
 # ---------------------------------------------------------------- LAPACK (reference path)
@@ -282,9 +396,11 @@ cdef inline int lapack_cholesky_solve(int n, floating* A, int lda, floating* b) 
 cdef inline int cholesky_upper(int n, floating* A, int lda) noexcept nogil:
     """In-place Cholesky A = U.T @ U of an SPD matrix stored in its row-major upper triangle.
 
-    A : IN/OUT row-major (n, n), row stride lda. On success the upper triangle holds U.
+    A : IN/OUT row-major (n, lda); lda a multiple of simd_width, columns n..lda-1 zero.
+        On success the upper triangle holds U and the entries left of the diagonal in
+        its SIMD block are zeroed (other strictly-lower entries untouched, never read).
     Returns 0 on success, else k + 1 for the first pivot k that is not > 0 (NaN included);
-    A is then partially overwritten. Right-looking, two pivots per pass, contiguous
+    A is then partially overwritten. Right-looking, two pivots per pass, whole-vector
     axpy inner loops (C helper ``mfc_chol_upper_*`` above, SIMD clones).
     """
     # NumPy: U = np.linalg.cholesky(np.triu(A) + np.triu(A, 1).T).T
@@ -297,7 +413,7 @@ cdef inline int cholesky_upper(int n, floating* A, int lda) noexcept nogil:
 cdef inline void cholesky_solve_upper(int n, const floating* U, int lda, floating* b) noexcept nogil:
     """Solve (U.T @ U) x = b in place, U from :func:`cholesky_upper`.
 
-    U : IN row-major (n, n) upper triangular, row stride lda.  b : IN/OUT (n,) -> x.
+    U : IN (n, lda) from :func:`cholesky_upper`.  b : IN/OUT (lda,) -> x; b[n:] must be 0.
     """
     # NumPy: z = solve_triangular(U, b, trans='T'); b[:] = solve_triangular(U, z)
     if floating is float:

@@ -124,6 +124,22 @@ def test_small_k_matches_reference(rng, dtype, tol, k):
     np.testing.assert_allclose(b, b_ref, **tol)
 
 
+@pytest.mark.parametrize("solver", [0, 1], ids=["cholesky", "cg"])
+def test_larger_k_matches_reference(rng, dtype, tol, solver):
+    # K = 40: several SIMD column blocks and row tiles, rows on both sides of K + 1
+    # (dual / primal), one row longer than a gathered block (128 rows).
+    k = 40
+    prob = make_problem(rng, dtype, k=k, degrees=[0, 1, 7, 39, 40, 41, 45, 200, 3], n_cols=300)
+    opts = dict(use_prior=True, use_bias_prior=True, scale_by_count=True)
+    f_ref, b_ref = run_reference(prob, **opts)
+    if solver == 1:   # CG from the exact answer's neighbourhood, enough steps to converge
+        prob = dict(prob, factors=(f_ref + 0.01).astype(dtype), bias=b_ref.astype(dtype))
+    status, f, b = run_kernel(prob, solver=solver, cg_steps=2 * (k + 1), **opts)
+    assert status == -1
+    np.testing.assert_allclose(f, f_ref, **tol)
+    np.testing.assert_allclose(b, b_ref, **tol)
+
+
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 12),
        reg=st.sampled_from([1e-3, 0.1, 1.0, 10.0]), scaled=st.booleans())
 def test_random_problems_float64(seed, k, reg, scaled):
@@ -148,12 +164,13 @@ def test_bit_identical_across_thread_counts(rng, dtype, solver):
         assert np.array_equal(f, runs[0][1]) and np.array_equal(b, runs[0][2])
 
 
-def test_cg_converges_to_cholesky(rng):
-    prob = make_problem(rng, np.float64)
+@pytest.mark.parametrize("k", [K, 16], ids=["k8", "k16"])   # k16: K a multiple of the SIMD width
+def test_cg_converges_to_cholesky(rng, k):
+    prob = make_problem(rng, np.float64, k=k)
     opts = dict(use_prior=True, use_bias_prior=True, scale_by_count=True)
     _, f_exact, b_exact = run_kernel(prob, solver=0, **opts)
     errors = []
-    for steps in (0, 1, 2, 4, 6, K + 1):
+    for steps in (0, 1, 2, 4, 6, k + 1):
         status, f, b = run_kernel(prob, solver=1, cg_steps=steps, **opts)
         assert status == -1
         errors.append(np.sum((f - f_exact) ** 2, axis=1) + (b - b_exact) ** 2)  # per row
