@@ -50,11 +50,15 @@ class GenreALS(ExplicitALS):
 
     Parameters
     ----------
-    genre_weight : float, default 1.0
+    genre_weight : float, default 10.0
         tau, the pull of each item vector toward its genre centroid.
-    genre_bias_weight : float, default 1.0
+    genre_bias_weight : float, default 5.0
         tau_b, the pull of each item bias toward its genres' average bias;
-        0 disables the bias prior.
+        0 disables the bias prior. On ml-latest-small (10% of items held out
+        entirely, seed 0) it lowers the held-out items' RMSE from 0.9849
+        (tau_b = 0) to 0.9683; the bias baseline gets 0.9876. The defaults are
+        the best of a small grid there that also keeps the temporal-split RMSE
+        best (0.8770).
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projections W and w_b.
     **kwargs
@@ -65,7 +69,7 @@ class GenreALS(ExplicitALS):
 
     def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15, solver="cholesky",
                  cg_steps=3, regularization_scaling="none", init_scale=0.1, dtype="float32", num_threads=0,
-                 random_state=0, genre_weight=1.0, genre_bias_weight=1.0, genre_regularization=1.0):
+                 random_state=0, genre_weight=10.0, genre_bias_weight=5.0, genre_regularization=1.0):
         super().__init__(factors=factors, regularization=regularization, bias_regularization=bias_regularization,
                          iterations=iterations, solver=solver, cg_steps=cg_steps,
                          regularization_scaling=regularization_scaling, init_scale=init_scale, dtype=dtype,
