@@ -1,0 +1,532 @@
+"""Adapters that run mfcore and peer libraries the same way, for ``compare.py`` and ``quality.py``.
+
+Nothing here imports a peer library at module level: every adapter imports its
+library inside the function and raises :class:`PeerUnavailable` when it is not
+installed, so asv (which imports every module of ``benchmarks/``) and users
+without the peers can import this module.
+
+Two kinds of adapters:
+
+* speed runners, ``RUNNERS[model][lib](user_items, spec) -> dict``: train one
+  model on a users x items CSR and return per-epoch seconds plus how they were
+  measured (see :func:`measure_mfcore` for the fields);
+* rating predictors, ``RATING_MODELS[lib](train, params, num_threads) ->
+  predict(users, items)``: used by the accuracy comparison.
+
+Add a library or a model by writing one function and adding it to the table.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Distribution name of each library (for the version shown in reports).
+DISTRIBUTIONS = {
+    "mfcore": "mfcore",
+    "cmfrec": "cmfrec",
+    "implicit": "implicit",
+    "lenskit": "lenskit",
+    "surprise": "scikit-surprise",
+    "lightfm": "lightfm",
+}
+
+#: Module imported to check that a library is usable.
+MODULES = {
+    "mfcore": "mfcore",
+    "cmfrec": "cmfrec",
+    "implicit": "implicit",
+    "lenskit": "lenskit.als",
+    "surprise": "surprise",
+    "lightfm": "lightfm",
+}
+
+
+class PeerUnavailable(RuntimeError):
+    """A library is not installed / not importable, or does not offer the requested variant."""
+
+
+def library_status(lib: str):
+    """Return ``(available, version_or_reason)`` for a library name of :data:`DISTRIBUTIONS`."""
+    import importlib
+    from importlib import metadata
+
+    if lib not in MODULES:
+        return False, f"unknown library {lib!r}; known: {', '.join(MODULES)}"
+    try:
+        importlib.import_module(MODULES[lib])
+    except ImportError as exc:
+        return False, f"not installed ({exc.__class__.__name__}: {exc})"
+    except Exception as exc:  # a broken install (e.g. ABI mismatch) is reported, not raised
+        return False, f"import failed ({exc.__class__.__name__}: {exc})"
+    try:
+        return True, metadata.version(DISTRIBUTIONS[lib])
+    except metadata.PackageNotFoundError:
+        return True, "unknown version"
+
+
+def _require(lib: str):
+    ok, why = library_status(lib)
+    if not ok:
+        raise PeerUnavailable(f"{lib}: {why}")
+
+
+def median(values):
+    return float(statistics.median(values)) if len(values) else float("nan")
+
+
+def _coo(user_items):
+    coo = sp.coo_matrix(user_items)
+    return coo
+
+
+def _positives(user_items, threshold):
+    """Binary users x items CSR (float32 ones) of the entries with value >= threshold."""
+    csr = sp.csr_matrix(user_items, dtype=np.float32)
+    keep = csr.data >= threshold if threshold is not None else np.ones(csr.nnz, dtype=bool)
+    coo = csr.tocoo()
+    out = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (coo.row[keep], coo.col[keep])), shape=csr.shape)
+    out.sort_indices()
+    return out
+
+
+# --------------------------------------------------------------------------- speed runners
+#
+# spec keys: factors (int), threads (int), solver ("cholesky" | "cg"), epochs (int, timed epochs),
+# warmup (int, untimed leading epochs), regularization (float), seed (int).
+# A runner returns {"epoch_seconds": [...timed epochs...], "method": str, "fit_seconds": float
+# (wall time of one whole fit of warmup + epochs epochs, setup included), "notes": str}.
+
+
+def _per_epoch_result(per_epoch, warmup, fit_seconds, method, notes="", cpu=None):
+    timed = [float(s) for s in per_epoch[warmup:]]
+    out = {"epoch_seconds": timed, "all_epoch_seconds": [float(s) for s in per_epoch],
+           "fit_seconds": float(fit_seconds), "method": method, "notes": notes}
+    if cpu is not None:
+        out["epoch_cpu_seconds"] = [float(c) for c in cpu[warmup:]]
+    return out
+
+
+class _CpuClock:
+    """Process CPU seconds (all threads) between successive ``tick()`` calls."""
+
+    def __init__(self):
+        self.last = time.process_time()
+        self.deltas = []
+
+    def tick(self):
+        now = time.process_time()
+        self.deltas.append(now - self.last)
+        self.last = now
+
+
+def measure_mfcore(model, X, warmup):
+    """Fit an mfcore model and read its per-epoch seconds from ``history_``."""
+    start = time.perf_counter()
+    clock = _CpuClock()
+    model.fit(X, show_progress=False, callback=lambda *a: clock.tick())
+    fit_seconds = time.perf_counter() - start
+    per_epoch = [rec["seconds"] for rec in model.history_]
+    return _per_epoch_result(per_epoch, warmup, fit_seconds,
+                             "mfcore history_[e]['seconds'] (kernel half-sweeps of epoch e), median after warm-up",
+                             cpu=clock.deltas)
+
+
+def run_mfcore_explicit(user_items, spec):
+    from mfcore.models import ExplicitALS
+
+    model = ExplicitALS(factors=spec["factors"], regularization=spec.get("regularization", 5.0),
+                        bias_regularization=spec.get("regularization", 5.0),
+                        iterations=spec["warmup"] + spec["epochs"], solver=spec["solver"], cg_steps=3,
+                        dtype="float32", num_threads=spec["threads"], random_state=spec.get("seed", 0))
+    return measure_mfcore(model, user_items, spec["warmup"])
+
+
+def run_mfcore_implicit_als(user_items, spec):
+    from mfcore.models import ImplicitALS
+
+    pos = _positives(user_items, spec.get("positive_threshold", 4.0))
+    model = ImplicitALS(factors=spec["factors"], regularization=spec.get("regularization", 0.05), alpha=1.0,
+                        iterations=spec["warmup"] + spec["epochs"], solver=spec["solver"], cg_steps=3,
+                        positive_threshold=None, binarize=True, dtype="float32", num_threads=spec["threads"],
+                        random_state=spec.get("seed", 0))
+    return measure_mfcore(model, pos, spec["warmup"])
+
+
+def run_mfcore_bpr(user_items, spec):
+    from mfcore.models import BPR
+
+    if spec["solver"] != "sgd":
+        raise PeerUnavailable("BPR has no solver choice (use --solvers sgd)")
+    pos = _positives(user_items, spec.get("positive_threshold", 4.0))
+    model = BPR(factors=spec["factors"], iterations=spec["warmup"] + spec["epochs"], positive_threshold=None,
+                dtype="float32", num_threads=spec["threads"], random_state=spec.get("seed", 0))
+    return measure_mfcore(model, pos, spec["warmup"])
+
+
+def _cmfrec_fit_seconds(make, X, niter):
+    model = make(niter)
+    start, cpu = time.perf_counter(), time.process_time()
+    model.fit(X)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+
+def _difference_method(make, X, warmup, epochs, repeats, what, budget=None):
+    """Per-epoch seconds as (t(warmup + epochs) - t(warmup)) / epochs over ``repeats`` pairs of fits.
+
+    With ``budget`` (seconds), a slow library gets fewer timed epochs: after the first short fit the
+    number of extra epochs k is cut to ``max(1, floor(budget / t_short) - 1)`` (and one pair of fits).
+    """
+    warmup = max(1, int(warmup))  # cmfrec needs niter >= 1
+    estimates, cpu, long_fits = [], [], []
+    for rep in range(max(1, int(repeats))):
+        short, short_cpu = _cmfrec_fit_seconds(make, X, warmup)
+        if budget and rep == 0 and short * (1 + epochs) > budget:
+            epochs = max(1, int(budget // short) - 1)
+            repeats = 1
+        long, long_cpu = _cmfrec_fit_seconds(make, X, warmup + epochs)
+        long_fits.append(long)
+        estimates.append((long - short) / epochs)
+        cpu.append((long_cpu - short_cpu) / epochs)
+        if rep + 1 >= repeats:
+            break
+    return {"epoch_seconds": estimates, "all_epoch_seconds": estimates, "fit_seconds": median(long_fits),
+            "epoch_cpu_seconds": cpu,
+            "method": (f"{what}: (fit time with niter={warmup + epochs} minus with niter={warmup}) / {epochs}; "
+                       f"median over {len(estimates)} pair(s) of fits"),
+            "notes": ""}
+
+
+def run_cmfrec_explicit(user_items, spec):
+    _require("cmfrec")
+    import cmfrec
+
+    X = _coo(user_items)
+    reg = spec.get("regularization", 5.0)
+
+    def make(niter):
+        return cmfrec.CMF(k=spec["factors"], lambda_=reg, method="als", use_cg=spec["solver"] == "cg",
+                          max_cg_steps=3, finalize_chol=False, user_bias=True, item_bias=True, center=True,
+                          niter=niter, precompute_for_predictions=False, use_float=True, nthreads=spec["threads"],
+                          random_state=spec.get("seed", 0) + 1, verbose=False)
+
+    return _difference_method(make, X, spec["warmup"], spec["epochs"], spec.get("repeats", 1),
+                              "cmfrec has no per-epoch hook", budget=spec.get("budget"))
+
+
+def run_cmfrec_implicit_als(user_items, spec):
+    _require("cmfrec")
+    import cmfrec
+
+    X = _coo(_positives(user_items, spec.get("positive_threshold", 4.0)))
+
+    def make(niter):
+        return cmfrec.CMF_implicit(k=spec["factors"], lambda_=spec.get("regularization", 0.05), alpha=1.0,
+                                   use_cg=spec["solver"] == "cg", max_cg_steps=3, finalize_chol=False, niter=niter,
+                                   precompute_for_predictions=False, use_float=True, nthreads=spec["threads"],
+                                   random_state=spec.get("seed", 0) + 1, verbose=False)
+
+    return _difference_method(make, X, spec["warmup"], spec["epochs"], spec.get("repeats", 1),
+                              "cmfrec has no per-epoch hook", budget=spec.get("budget"))
+
+
+def _implicit_callback_run(model, X, warmup):
+    per_epoch = []
+    clock = _CpuClock()
+
+    def callback(it, elapsed, *rest):
+        clock.tick()
+        per_epoch.append(float(elapsed))
+
+    start = time.perf_counter()
+    model.fit(X, show_progress=False, callback=callback)
+    fit_seconds = time.perf_counter() - start
+    return _per_epoch_result(per_epoch, warmup, fit_seconds,
+                             "implicit fit(callback=...) elapsed time of each iteration, median after warm-up",
+                             cpu=clock.deltas)
+
+
+def run_implicit_als(user_items, spec):
+    _require("implicit")
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    X = _positives(user_items, spec.get("positive_threshold", 4.0))
+    model = AlternatingLeastSquares(factors=spec["factors"], regularization=spec.get("regularization", 0.05),
+                                    alpha=1.0, dtype=np.float32, use_native=True, use_cg=spec["solver"] == "cg",
+                                    iterations=spec["warmup"] + spec["epochs"], calculate_training_loss=False,
+                                    num_threads=spec["threads"], random_state=spec.get("seed", 0))
+    return _implicit_callback_run(model, X, spec["warmup"])
+
+
+def run_implicit_bpr(user_items, spec):
+    _require("implicit")
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    if spec["solver"] != "sgd":
+        raise PeerUnavailable("BPR has no solver choice (use --solvers sgd)")
+    X = _positives(user_items, spec.get("positive_threshold", 4.0))
+    model = BayesianPersonalizedRanking(factors=spec["factors"], learning_rate=0.05, regularization=0.01,
+                                        dtype=np.float32, iterations=spec["warmup"] + spec["epochs"],
+                                        num_threads=spec["threads"], random_state=spec.get("seed", 0))
+    return _implicit_callback_run(model, X, spec["warmup"])
+
+
+_LENSKIT_THREADS = []
+
+
+def _lenskit_init(threads):
+    """Configure LensKit's thread pool once per process (it cannot be changed afterwards)."""
+    if _LENSKIT_THREADS:
+        if _LENSKIT_THREADS[0] != int(threads):
+            raise PeerUnavailable(f"LensKit was already initialised with {_LENSKIT_THREADS[0]} threads in this process")
+        return
+    from lenskit.parallel import initialize
+
+    initialize(threads=int(threads), backend_threads=1)
+    _LENSKIT_THREADS.append(int(threads))
+
+
+def lenskit_dataset(user_items):
+    """A LensKit Dataset whose user / item ids are the CSR row / column indices."""
+    import pandas as pd
+    from lenskit.data import from_interactions_df
+
+    coo = sp.coo_matrix(user_items)
+    df = pd.DataFrame({"user_id": coo.row.astype(np.int64), "item_id": coo.col.astype(np.int64),
+                       "rating": coo.data.astype(np.float32)})
+    return from_interactions_df(df, user_col="user_id", item_col="item_id", rating_col="rating")
+
+
+def _lenskit_per_epoch(scorer, data, warmup, seed):
+    from lenskit.training import TrainingOptions
+
+    start = time.perf_counter()
+    trainer = scorer.create_trainer(data, TrainingOptions(rng=seed))
+    per_epoch, cpu = [], []
+    for _ in range(scorer.config.epochs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        trainer.train_epoch()
+        per_epoch.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    trainer.finalize()
+    fit_seconds = time.perf_counter() - start
+    return _per_epoch_result(per_epoch, warmup, fit_seconds,
+                             "LensKit trainer.train_epoch() timed one by one, median after warm-up", cpu=cpu)
+
+
+def run_lenskit_explicit(user_items, spec):
+    _require("lenskit")
+    if spec["solver"] != "cholesky":
+        raise PeerUnavailable("LensKit's explicit ALS only solves by Cholesky")
+    _lenskit_init(spec["threads"])
+    from lenskit.als import BiasedMFScorer
+
+    data = lenskit_dataset(user_items)
+    scorer = BiasedMFScorer(embedding_size=spec["factors"], regularization=spec.get("lenskit_regularization", 0.1),
+                            damping=5.0, epochs=spec["warmup"] + spec["epochs"])
+    out = _lenskit_per_epoch(scorer, data, spec["warmup"], spec.get("seed", 0))
+    out["notes"] = "biases fitted once before ALS (damped means), not re-solved per epoch"
+    return out
+
+
+def run_lenskit_implicit_als(user_items, spec):
+    _require("lenskit")
+    _lenskit_init(spec["threads"])
+    from lenskit.als import ImplicitMFScorer
+
+    if spec["solver"] != "cholesky":
+        raise PeerUnavailable("LensKit's implicit ALS only solves by Cholesky")
+    data = lenskit_dataset(_positives(user_items, spec.get("positive_threshold", 4.0)))
+    scorer = ImplicitMFScorer(embedding_size=spec["factors"], regularization=spec.get("regularization", 0.05),
+                              weight=1.0, epochs=spec["warmup"] + spec["epochs"])
+    return _lenskit_per_epoch(scorer, data, spec["warmup"], spec.get("seed", 0))
+
+
+def run_lightfm_bpr(user_items, spec):
+    _require("lightfm")
+    from lightfm import LightFM
+
+    if spec["solver"] != "sgd":
+        raise PeerUnavailable("BPR has no solver choice (use --solvers sgd)")
+    X = sp.coo_matrix(_positives(user_items, spec.get("positive_threshold", 4.0)))
+    model = LightFM(no_components=spec["factors"], loss="bpr", learning_schedule="adagrad",
+                    random_state=spec.get("seed", 0))
+    per_epoch, cpu = [], []
+    start = time.perf_counter()
+    for _ in range(spec["warmup"] + spec["epochs"]):
+        t0, c0 = time.perf_counter(), time.process_time()
+        model.fit_partial(X, epochs=1, num_threads=spec["threads"])
+        per_epoch.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    fit_seconds = time.perf_counter() - start
+    return _per_epoch_result(per_epoch, spec["warmup"], fit_seconds,
+                             "LightFM fit_partial(epochs=1) timed one by one, median after warm-up", cpu=cpu)
+
+
+#: model -> library -> speed runner. "implicit" is listed only where it has a matching model.
+RUNNERS = {
+    "explicit": {
+        "mfcore": run_mfcore_explicit,
+        "cmfrec": run_cmfrec_explicit,
+        "lenskit": run_lenskit_explicit,
+    },
+    "implicit-als": {
+        "mfcore": run_mfcore_implicit_als,
+        "implicit": run_implicit_als,
+        "cmfrec": run_cmfrec_implicit_als,
+        "lenskit": run_lenskit_implicit_als,
+    },
+    "bpr": {
+        "mfcore": run_mfcore_bpr,
+        "implicit": run_implicit_bpr,
+        "lightfm": run_lightfm_bpr,
+    },
+}
+
+#: What each model is called in each library (for the report).
+MODEL_NAMES = {
+    ("explicit", "mfcore"): "ExplicitALS",
+    ("explicit", "cmfrec"): "CMF(method='als', user_bias, item_bias)",
+    ("explicit", "lenskit"): "BiasedMFScorer",
+    ("implicit-als", "mfcore"): "ImplicitALS",
+    ("implicit-als", "implicit"): "implicit.cpu.als.AlternatingLeastSquares",
+    ("implicit-als", "cmfrec"): "CMF_implicit",
+    ("implicit-als", "lenskit"): "ImplicitMFScorer",
+    ("bpr", "mfcore"): "BPR",
+    ("bpr", "implicit"): "implicit.cpu.bpr.BayesianPersonalizedRanking",
+    ("bpr", "lightfm"): "LightFM(loss='bpr')",
+}
+
+
+# --------------------------------------------------------------------------- rating predictors
+#
+# fit_<lib>(train_csr, params, num_threads) -> predict(users, items) -> float64 predictions,
+# NaN where the library cannot predict (the caller fills those and counts them).
+
+
+def fit_mfcore_explicit(train, params, num_threads):
+    from mfcore.models import ExplicitALS
+
+    model = ExplicitALS(factors=params["factors"], regularization=params["regularization"],
+                        bias_regularization=params.get("bias_regularization", params["regularization"]),
+                        iterations=params.get("iterations", 15),
+                        regularization_scaling=params.get("regularization_scaling", "none"),
+                        num_threads=num_threads, random_state=params.get("seed", 0))
+    model.fit(train, show_progress=False)
+    return lambda users, items: model.predict(users, items)
+
+
+def fit_bias_baseline(train, params, num_threads):
+    from mfcore._reference import bias_baseline
+
+    reg = params.get("regularization", 5.0)
+    mu, bu, bi = bias_baseline(train, reg_user=reg, reg_item=reg)
+    return lambda users, items: mu + np.asarray(bu)[users] + np.asarray(bi)[items]
+
+
+def fit_cmfrec_explicit(train, params, num_threads):
+    _require("cmfrec")
+    import cmfrec
+
+    lam = params["regularization"]
+    if "bias_regularization" in params:  # lambda_ order: user_bias, item_bias, A, B, C, D
+        b = params["bias_regularization"]
+        lam = np.array([b, b, lam, lam, lam, lam], dtype=np.float64)
+    model = cmfrec.CMF(k=params["factors"], lambda_=lam, method="als", use_cg=False,
+                       user_bias=True, item_bias=True, center=True, scale_lam=params.get("scale_lam", False),
+                       niter=params.get("iterations", 15), use_float=True, nthreads=num_threads,
+                       random_state=params.get("seed", 0) + 1, verbose=False)
+    X = _coo(train)
+    model.fit(X)
+    # cmfrec returns garbage (|r| ~ 1e34, uninitialised memory) for a user or item that is inside the COO
+    # shape but has no rating; such pairs are left to the caller's fallback.
+    known_u = np.bincount(X.row, minlength=X.shape[0]) > 0
+    known_i = np.bincount(X.col, minlength=X.shape[1]) > 0
+
+    def predict(users, items):
+        users, items = np.asarray(users), np.asarray(items)
+        out = np.asarray(model.predict(user=users, item=items), dtype=np.float64)
+        out[~(known_u[users] & known_i[items])] = np.nan
+        return out
+
+    return predict
+
+
+def fit_lenskit_explicit(train, params, num_threads):
+    _require("lenskit")
+    _lenskit_init(num_threads)
+    from lenskit.als import BiasedMFScorer
+    from lenskit.data import ItemList
+    from lenskit.training import TrainingOptions
+
+    scorer = BiasedMFScorer(embedding_size=params["factors"], regularization=params["regularization"],
+                            damping=params.get("damping", 5.0), epochs=params.get("iterations", 15))
+    scorer.train(lenskit_dataset(train), TrainingOptions(rng=params.get("seed", 0)))
+
+    def predict(users, items):
+        users = np.asarray(users)
+        items = np.asarray(items)
+        out = np.full(users.shape[0], np.nan)
+        order = np.argsort(users, kind="stable")
+        bounds = np.flatnonzero(np.diff(users[order])) + 1
+        for rows in np.split(order, bounds):
+            if rows.size == 0:
+                continue
+            wanted = items[rows].astype(np.int64)
+            scored = scorer(int(users[rows[0]]), ItemList(item_ids=wanted))
+            ids = np.asarray(scored.ids(), dtype=np.int64)
+            vals = scored.scores()
+            if vals is None:
+                continue
+            lookup = dict(zip(ids.tolist(), np.asarray(vals, dtype=np.float64).tolist()))
+            out[rows] = [lookup.get(i, np.nan) for i in wanted.tolist()]
+        return out
+
+    return predict
+
+
+def fit_surprise_svd(train, params, num_threads):
+    _require("surprise")
+    import pandas as pd
+    from surprise import SVD, Dataset, Reader
+
+    coo = sp.coo_matrix(train)
+    df = pd.DataFrame({"u": coo.row, "i": coo.col, "r": coo.data.astype(np.float64)})
+    trainset = Dataset.load_from_df(df[["u", "i", "r"]], Reader(rating_scale=(0.5, 5.0))).build_full_trainset()
+    reg = params["regularization"]
+    reg_b = params.get("bias_regularization", reg)
+    algo = SVD(n_factors=params["factors"], n_epochs=params.get("iterations", 20), lr_all=params.get("lr", 0.005),
+               reg_bu=reg_b, reg_bi=reg_b, reg_pu=reg, reg_qi=reg, random_state=params.get("seed", 0))
+    algo.fit(trainset)
+
+    def predict(users, items):
+        # clip=False: the other libraries do not clip to the rating scale either.
+        return np.array([algo.predict(int(u), int(i), clip=False).est for u, i in zip(users, items)])
+
+    return predict
+
+
+#: library -> (label, rating-model fit function)
+RATING_MODELS = {
+    "baseline": ("bias baseline (mfcore._reference)", fit_bias_baseline),
+    "mfcore": ("mfcore ExplicitALS", fit_mfcore_explicit),
+    "cmfrec": ("cmfrec CMF (ALS, biases)", fit_cmfrec_explicit),
+    "lenskit": ("LensKit BiasedMFScorer", fit_lenskit_explicit),
+    "surprise": ("Surprise SVD (SGD)", fit_surprise_svd),
+}
+
+
+def rss_kib(field="VmHWM"):
+    """``VmHWM`` (peak) or ``VmRSS`` (current) of this process in KiB, from /proc (None elsewhere)."""
+    try:
+        with open(f"/proc/{os.getpid()}/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
