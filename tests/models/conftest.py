@@ -3,20 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
-
-class RatingsWithIds:
-    """Minimal stand-in for ``mfcore.Interactions`` (the models only duck-type it)."""
-
-    def __init__(self, matrix, user_ids, item_ids, item_genres=None, genre_names=None):
-        self._matrix = matrix
-        self.user_ids = np.asarray(user_ids)
-        self.item_ids = np.asarray(item_ids)
-        self.item_genres = item_genres
-        self.genre_names = genre_names
-
-    def user_items(self):
-        return self._matrix
+from model_data import RatingsWithIds  # tests/models is on sys.path via this conftest
 
 
 def planted_ratings(rng, n_users=60, n_items=40, k=3, density=0.35, n_genres=5, noise=0.3):

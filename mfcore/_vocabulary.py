@@ -1,0 +1,187 @@
+"""Raw id <-> contiguous index vocabularies, shared by the data layer and the models.
+
+``Vocabulary(ids, kind)`` maps the raw ids of one side (users or items: MovieLens
+``userId`` / ``movieId``, or strings) to the indices ``0..n-1`` and back.
+Lookups are vectorised: a dense table for integer ids in a compact range, else
+sorted ids + ``searchsorted``, so translating millions of ids is one pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A dense look-up table is used for integer ids when max - min + 1 is at most
+# this many entries or a small multiple of the vocabulary size.
+_LUT_MIN_ENTRIES = 1 << 22
+_LUT_FACTOR = 8
+
+
+# ----------------------------------------------------------------------------
+# vocabularies
+# ----------------------------------------------------------------------------
+def py_scalar(value):
+    """A NumPy scalar as the plain Python value (so messages read 7, not np.int64(7))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def check_ids(ids, name):
+    """Return ``ids`` as a read-only 1-D ndarray of unique raw ids."""
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of raw ids, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuUSO":
+        raise TypeError(
+            f"{name} must hold integer or string raw ids, got dtype {arr.dtype}"
+        )
+    if arr.size:
+        try:
+            order = np.argsort(arr, kind="stable")
+        except TypeError:
+            raise TypeError(f"{name} mixes raw ids of different types that cannot be ordered") from None
+        srt = arr[order]
+        same = srt[1:] == srt[:-1]
+        if np.any(same):
+            k = int(np.flatnonzero(same)[0])
+            raise ValueError(
+                f"{name} must be unique, but raw id {py_scalar(srt[k])!r} appears at positions "
+                f"{int(order[k])} and {int(order[k + 1])}"
+            )
+    if arr.flags.writeable:
+        arr = arr.view()
+        arr.flags.writeable = False
+    return arr
+
+
+class Vocabulary:
+    """Raw id <-> contiguous index mapping over a unique 1-D id array.
+
+    ``ids[index]`` is the raw id of ``index``. Lookups are vectorised: a dense
+    table for integer ids in a compact range, else sorted ids + searchsorted.
+    """
+
+    __slots__ = ("ids", "kind", "_lut", "_lut_min", "_sorted", "_sorter")
+
+    def __init__(self, ids, kind, *, checked=False):
+        self.ids = ids if checked else check_ids(ids, f"{kind}_ids")
+        self.kind = kind
+        self._lut = None
+        self._lut_min = 0
+        self._sorted = None
+        self._sorter = None
+
+    def __len__(self):
+        return len(self.ids)
+
+    def _prepare(self):
+        if self._lut is not None or self._sorted is not None:
+            return
+        ids = self.ids
+        if ids.dtype.kind in "iu" and ids.size:
+            lo, hi = int(ids.min()), int(ids.max())
+            span = hi - lo + 1
+            if span <= max(_LUT_MIN_ENTRIES, _LUT_FACTOR * ids.size):
+                lut = np.full(span, -1, dtype=np.int32)
+                lut[(ids - lo).astype(np.intp)] = np.arange(ids.size, dtype=np.int32)
+                self._lut, self._lut_min = lut, lo
+                return
+        if ids.size > 1 and ids.dtype.kind != "O" and np.all(ids[1:] > ids[:-1]):
+            self._sorted, self._sorter = ids, None
+        else:
+            self._sorter = np.argsort(ids, kind="stable")
+            self._sorted = ids[self._sorter]
+
+    def _unknown(self, value):
+        return KeyError(f"unknown {self.kind} id {py_scalar(value)!r} (not in the {self.kind} vocabulary of {len(self)} ids)")
+
+    def lookup(self, raw, missing="error"):
+        """Return the index (int) of a scalar raw id or an int32 array of indices.
+
+        ``missing="error"`` raises KeyError naming the first raw id that is not
+        in the vocabulary; ``missing="mask"`` returns -1 for it instead.
+        """
+        scalar = np.ndim(raw) == 0
+        query = np.asarray(raw)
+        if query.dtype.kind == "O" and self.ids.dtype.kind in "US" and query.size:
+            query = np.array(query.tolist())
+        flat = query.reshape(-1)
+        ids_kind = self.ids.dtype.kind
+        compatible = (
+            (ids_kind in "iu" and flat.dtype.kind in "iuf")
+            or (ids_kind == "U" and flat.dtype.kind == "U")
+            or (ids_kind == "S" and flat.dtype.kind == "S")
+            or ids_kind == "O"
+        )
+        if flat.size == 0:
+            out = np.empty(query.shape, dtype=np.int32)
+            return out
+        if not compatible:
+            if missing == "mask":
+                return -1 if scalar else np.full(query.shape, -1, dtype=np.int32)
+            raise self._unknown(flat[0].item() if flat.dtype.kind != "O" else flat[0])
+        self._prepare()
+        if self._lut is not None:
+            if flat.dtype.kind == "f":
+                ok = np.isfinite(flat) & (flat == np.floor(flat))
+                if not ok.all():
+                    if missing != "mask":
+                        raise self._unknown(flat[~ok][0].item())
+                    flat = np.where(ok, flat, np.nan)   # NaN maps outside the table below
+            if flat.dtype.kind == "f":
+                # integral floats beyond +-2**62 cannot be ids of a compact-range vocabulary
+                rel = np.where(np.abs(flat) < 2.0**62, flat, 2.0**62)
+                rel = np.where(np.isnan(rel), 2.0**62, rel).astype(np.int64) - self._lut_min
+            elif flat.dtype.kind == "u":
+                rel = np.minimum(flat, np.uint64(2**62)).astype(np.int64) - self._lut_min
+            else:
+                rel = flat.astype(np.int64, copy=False) - self._lut_min
+            inside = (rel >= 0) & (rel < self._lut.size)
+            if inside.all():
+                idx = self._lut[rel]
+            else:
+                idx = np.full(flat.shape, -1, dtype=np.int32)
+                idx[inside] = self._lut[rel[inside]]
+            bad = idx < 0
+        else:
+            try:
+                pos = np.searchsorted(self._sorted, flat)
+            except TypeError:
+                if missing == "mask":
+                    return -1 if scalar else np.full(query.shape, -1, dtype=np.int32)
+                raise self._unknown(flat[0]) from None
+            pos_c = np.minimum(pos, len(self._sorted) - 1) if len(self._sorted) else pos
+            if len(self._sorted) == 0:
+                bad = np.ones(flat.shape, dtype=bool)
+                idx = np.full(flat.shape, -1, dtype=np.int32)
+            else:
+                try:
+                    bad = ~(self._sorted[pos_c] == flat)
+                except TypeError:
+                    if missing == "mask":
+                        return -1 if scalar else np.full(query.shape, -1, dtype=np.int32)
+                    raise self._unknown(flat[0]) from None
+                bad = np.asarray(bad, dtype=bool)
+                idx = (pos_c if self._sorter is None else self._sorter[pos_c]).astype(np.int32)
+        if np.any(bad) and missing == "mask":
+            idx = np.where(bad, -1, idx).astype(np.int32)
+        elif np.any(bad):
+            first = flat[np.flatnonzero(bad)[0]]
+            raise self._unknown(first.item() if hasattr(first, "item") and flat.dtype.kind != "O" else first)
+        if scalar:
+            return int(idx[0])
+        return idx.reshape(query.shape)
+
+    def raw(self, index):
+        """Return the raw id(s) of index/indices; IndexError if out of range."""
+        scalar = np.ndim(index) == 0
+        idx = np.asarray(index)
+        if idx.dtype.kind not in "iu" or isinstance(index, (bool, np.bool_)):
+            raise TypeError(f"{self.kind} index must be an integer or an integer array, got {idx.dtype}")
+        if idx.size:
+            lo, hi = int(idx.min()), int(idx.max())
+            if lo < 0 or hi >= len(self.ids):
+                badv = lo if lo < 0 else hi
+                raise IndexError(f"{self.kind} index {badv} is out of range [0, {len(self.ids)})")
+        out = self.ids[idx]
+        if scalar:
+            return out.item() if self.ids.dtype.kind in "iuUS" else out
+        return out
