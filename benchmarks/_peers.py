@@ -530,3 +530,120 @@ def rss_kib(field="VmHWM"):
     except OSError:
         return None
     return None
+
+
+# --------------------------------------------------------------------------- ranking factor models
+#
+# rank_<lib>_<model>(train_csr, params, num_threads) -> (user_factors, item_factors, item_bias or None):
+# float32, C-contiguous (n_users, K') / (n_items, K') / (n_items,) arrays such that
+# ``user_factors[u] . item_factors[i] + item_bias[i]`` is the library's own ranking score of item i for
+# user u (a per-user constant, e.g. a user bias, is left out: it does not change a user's ranking).
+# Used by ``ranking_quality.py`` with ``mfcore.metrics.ranking_metrics``. ``train_csr`` holds explicit
+# ratings (users x items); the implicit-feedback models train on the binarised entries >= 4.0
+# (``params["positive_threshold"]``). ``params["seed"]`` seeds every library.
+
+
+def _factor_arrays(user_factors, item_factors, item_bias=None):
+    U = np.ascontiguousarray(user_factors, dtype=np.float32)
+    V = np.ascontiguousarray(item_factors, dtype=np.float32)
+    b = None if item_bias is None else np.ascontiguousarray(item_bias, dtype=np.float32)
+    return U, V, b
+
+
+def rank_mfcore_bpr(train, params, num_threads):
+    from mfcore.models import BPR
+
+    model = BPR(factors=params["factors"], learning_rate=params["learning_rate"],
+                regularization=params["regularization"],
+                bias_regularization=params.get("bias_regularization", params["regularization"]),
+                iterations=params["iterations"], positive_threshold=params.get("positive_threshold", 4.0),
+                num_threads=num_threads, random_state=params.get("seed", 0))
+    model.fit(train, show_progress=False)
+    return _factor_arrays(model.user_factors, model.item_factors, model.item_bias)
+
+
+def rank_mfcore_implicit_als(train, params, num_threads):
+    """mfcore ImplicitALS: confidence 1 + alpha on the binarised positives."""
+    from mfcore.models import ImplicitALS
+
+    model = ImplicitALS(factors=params["factors"], regularization=params["regularization"], alpha=params["alpha"],
+                        iterations=params.get("iterations", 15),
+                        positive_threshold=params.get("positive_threshold", 4.0),
+                        binarize=True, num_threads=num_threads, random_state=params.get("seed", 0))
+    model.fit(train, show_progress=False)
+    return _factor_arrays(model.user_factors, model.item_factors)  # no item bias in the model
+
+
+def rank_mfcore_explicit(train, params, num_threads):
+    """mfcore ExplicitALS on the ratings; score u.v + b_i (the caller may weight b_i)."""
+    from mfcore.models import ExplicitALS
+
+    extra = {k: params[k] for k in ("regularization", "bias_regularization", "iterations") if k in params}
+    model = ExplicitALS(factors=params["factors"], num_threads=num_threads, random_state=params.get("seed", 0),
+                        **extra)
+    model.fit(train, show_progress=False)
+    return _factor_arrays(model.user_factors, model.item_factors, model.item_bias)
+
+
+def rank_implicit_bpr(train, params, num_threads):
+    """implicit BPR. Its factors carry the item bias as an extra column (users: a column of ones),
+    so the plain dot product of the returned (K+1)-column matrices is implicit's own score."""
+    _require("implicit")
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    model = BayesianPersonalizedRanking(factors=params["factors"], learning_rate=params["learning_rate"],
+                                        regularization=params["regularization"], iterations=params["iterations"],
+                                        dtype=np.float32, num_threads=num_threads,
+                                        random_state=params.get("seed", 0))
+    model.fit(_positives(train, params.get("positive_threshold", 4.0)), show_progress=False)
+    U, V = np.asarray(model.user_factors), np.asarray(model.item_factors)
+    if U.shape[1] != params["factors"] + 1 or not np.all(U[:, -1] == 1.0):
+        raise RuntimeError(f"implicit BPR factors have an unexpected layout: user_factors {U.shape}, expected "
+                           f"{params['factors'] + 1} columns with a last column of ones (item bias column)")
+    return _factor_arrays(U, V)
+
+
+def rank_implicit_als(train, params, num_threads):
+    """implicit ALS. implicit's confidence is the matrix value itself (times its ``alpha``), so the binarised
+    positives are given the value 1 + alpha (implicit's alpha left at 1): the same c = 1 + alpha as
+    mfcore's ImplicitALS. ``alpha=0`` is implicit's own default on binary data (c = 1)."""
+    _require("implicit")
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    X = _positives(train, params.get("positive_threshold", 4.0))
+    X.data[:] = 1.0 + float(params["alpha"])
+    model = AlternatingLeastSquares(factors=params["factors"], regularization=params["regularization"], alpha=1.0,
+                                    iterations=params.get("iterations", 15), dtype=np.float32,
+                                    calculate_training_loss=False, num_threads=num_threads,
+                                    random_state=params.get("seed", 0))
+    model.fit(X, show_progress=False)
+    U, V = np.asarray(model.user_factors), np.asarray(model.item_factors)
+    if U.shape[1] != params["factors"] or V.shape[1] != params["factors"]:
+        raise RuntimeError(f"implicit ALS factors have {U.shape[1]} / {V.shape[1]} columns, "
+                           f"expected {params['factors']}")
+    return _factor_arrays(U, V)
+
+
+def rank_lightfm(train, params, num_threads):
+    """LightFM (no features): score = user embedding . item embedding + item bias (+ user bias, dropped)."""
+    _require("lightfm")
+    from lightfm import LightFM
+
+    model = LightFM(no_components=params["factors"], loss=params["loss"],
+                    learning_rate=params.get("learning_rate", 0.05), random_state=params.get("seed", 0))
+    X = sp.coo_matrix(_positives(train, params.get("positive_threshold", 4.0)))
+    model.fit(X, epochs=params["epochs"], num_threads=num_threads)
+    item_bias, item_emb = model.get_item_representations()
+    _, user_emb = model.get_user_representations()
+    return _factor_arrays(user_emb, item_emb, item_bias)
+
+
+#: (library, model) -> ranking factor adapter
+RANKING_MODELS = {
+    ("mfcore", "BPR"): rank_mfcore_bpr,
+    ("mfcore", "ImplicitALS"): rank_mfcore_implicit_als,
+    ("mfcore", "ExplicitALS"): rank_mfcore_explicit,
+    ("implicit", "BayesianPersonalizedRanking"): rank_implicit_bpr,
+    ("implicit", "AlternatingLeastSquares"): rank_implicit_als,
+    ("lightfm", "LightFM"): rank_lightfm,
+}
