@@ -12,7 +12,8 @@ from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
 from _linalg cimport (xtx_apply, cholesky_upper, cholesky_solve_upper,
-                      lapack_cholesky_solve, dot_d, gram_block, simd_width, gather_rows)
+                      lapack_cholesky_solve, dot_d, gram_block, simd_width, gather_rows,
+                      mfc_pf, pf_set)
 
 # Rows per gathered block in the exact (Gram) path: the block (CHUNK x Kp) stays
 # in L1 (32 KiB at K=64 float32) while the register-blocked Gram reads it once per
@@ -31,13 +32,15 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
                     const floating* OB, int K, double mu, double dreg, double dbias,
                     const floating* p, bint has_p, floating* A, floating* x, floating* cs,
                     floating* Mb, floating* Xb, floating* y, int chunk, int dual_max,
-                    bint use_lapack) noexcept nogil:
+                    bint use_lapack, const int* next_idx, int next_n) noexcept nogil:
     """Solve one row exactly; x OUT (K+1,) = [f_r, b_r]. Returns 0 or a positive failure code.
 
     Scratch (W = simd_width, Kp = round_up(K, W), lda = round_up(K+1, W)):
     A ((K+1) * lda), x (lda), cs (lda), Mb (dual_max * round_up(dual_max, W)),
     Xb (max(chunk * Kp, K * round_up(dual_max, W))), y (max(chunk, round_up(dual_max, W))).
     p : IN (K+1,) prior term [tau * c_r, tau_b * bc_r] (read only if has_p).
+    next_idx : IN (next_n,) column indices of the row this thread will probably solve
+    next (NULL if none): their factor rows are prefetched during the last Gram.
     """
     cdef int K1 = K + 1
     cdef int W = simd_width(<floating> 0)
@@ -49,6 +52,9 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
     cdef floating* row
     cdef floating* dst
     cdef const floating* src
+    cdef mfc_pf pf
+    if next_n > chunk:
+        next_n = chunk
     if n < dual_max and dreg > 0 and dbias > 0:
         # Dual (Woodbury) form, an n x n solve. With D = diag(dreg,...,dreg, dbias),
         # g = D^-1 p and M = I + X D^-1 X.T:   x = g + D^-1 X.T M^-1 (y - X g).
@@ -73,7 +79,8 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
             for k in range(K1):
                 x[k] = 0
         # NumPy: M = I + V @ V.T / dreg + 1 / dbias   (upper triangle, stride ld, zero padding)
-        gram_block(K, n, Xb, ld, NULL, Mb, ld, cs, NULL, False)
+        pf_set(&pf, next_idx, next_n, OF, K)
+        gram_block(K, n, Xb, ld, NULL, Mb, ld, cs, NULL, False, &pf)
         for i in range(n):
             row = Mb + <size_t> i * ld
             for j in range(i, n):
@@ -119,7 +126,12 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         for t in range(m):
             sum_y += y[t]
         # NumPy: A[:K, :K] (+)= V_blk.T @ V_blk ; cs (+)= V_blk.sum(0) ; x[:K] (+)= V_blk.T @ y_blk
-        gram_block(m, K, Xb, Kp, y, A, lda, cs, x, start > 0)
+        # prefetch the next block: the rest of this row, else the next row's first block
+        if start + m < n:
+            pf_set(&pf, idx + start + m, chunk if n - start - m > chunk else n - start - m, OF, K)
+        else:
+            pf_set(&pf, next_idx, next_n, OF, K)
+        gram_block(m, K, Xb, Kp, y, A, lda, cs, x, start > 0, &pf)
         start += m
     for i in range(K):
         A[<size_t> i * lda + i] += <floating> dreg
@@ -308,8 +320,11 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
 
     *Exact path (solver 0).* Rows with n >= dual_threshold ratings: the factor rows
     are gathered (software prefetch) in blocks of ``chunk_rows``; a register-blocked
-    Gram (8 rows x one 64-byte vector per tile) accumulates X.T X, the column sums
-    (bias row of the augmented Gram) and X.T y; then an own right-looking Cholesky
+    Gram (8 rows x two 64-byte vectors per tile on AVX-512 CPUs, else x one)
+    accumulates X.T X, the column sums (bias row of the augmented Gram) and X.T y;
+    while it runs, the factor rows of the next block (the rest of this row, else the
+    first block of row r + 1) are prefetched into L2, one cache line per tile
+    iteration, so their misses overlap arithmetic; then an own right-looking Cholesky
     (two pivots per pass, whole-vector axpys) and two triangular solves. Rows with
     1 <= n < dual_threshold (default K + 1) and all D > 0 use the Woodbury/dual form
     x = g + D^-1 X.T (I + X D^-1 X.T)^-1 (y - X g), g = D^-1 p: an n x n solve.
@@ -504,7 +519,9 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     continue
                 if solver == 0:
                     info = _row_exact(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
-                                      A, x, cs, Mb, Xb, y, chunk, dual_max, use_lapack)
+                                      A, x, cs, Mb, Xb, y, chunk, dual_max, use_lapack,
+                                      ix + ip[r + 1] if r + 1 < n_rows else NULL,
+                                      ip[r + 2] - ip[r + 1] if r + 1 < n_rows else 0)
                 else:
                     for k in range(K):
                         x[k] = F[<size_t> r * K + k]

@@ -144,23 +144,83 @@ cdef extern from *:
        C[i][j] (+)= sum_t X[t][i] X[t][j]  for i <= j < n (row-major upper, stride ldc)
        s[j]    (+)= sum_t X[t][j];  sy[j] (+)= sum_t y[t] X[t][j]  (j < ldx: s and sy hold
        ldx entries, the padding ones end up 0; sy skipped if y is NULL)
-       "+=" when acc != 0, "=" otherwise. Eight rows of C per tile, one vector of columns;
+       "+=" when acc != 0, "=" otherwise. Tiles of eight rows of C by two vectors of
+       columns (AVX-512 CPUs: 16 accumulators in 32 registers) or by one vector;
        tiles are stored as whole vectors, so C also receives (harmless) values left of
        the diagonal inside diagonal tiles and in columns n..round_up(n, W)-1, which
        must exist (ldc >= round_up(n, W)). */
+    /* Prefetch stream: the factor rows of the next block to be gathered, fetched
+       into L2 one 64-byte line per Gram tile iteration, so that their cache misses
+       overlap the Gram's arithmetic instead of stalling the next gather. */
+    typedef struct {
+        const int *idx;          /* row indices of the next block (NULL: none) */
+        int n;                   /* number of rows in it */
+        int lines;               /* 64-byte lines per factor row */
+        const char *base;        /* factor matrix */
+        size_t rowbytes;         /* bytes per factor row */
+        int row, line;           /* progress */
+    } mfc_pf;
+    #if defined(__GNUC__)
+    #define MFC_PF_STEP(pf_row, pf_line, pf)                                         \\
+        if (pf_row < pf_n) {                                                         \\
+            __builtin_prefetch(pf_base + (size_t)pf_idx[pf_row] * pf_rb              \\
+                               + (size_t)pf_line * 64, 0, 2);                        \\
+            if (++pf_line == pf_lines) { pf_line = 0; pf_row++; }                    \\
+        }
+    #else
+    #define MFC_PF_STEP(pf_row, pf_line, pf) ((void)0);
+    #endif
+    static mfc_pf mfc_pf_none = {0, 0, 1, 0, 0, 0, 0};   /* read only (pf == NULL) */
+
     #define MFC_DEFINE_GRAM(NAME, T, W)                                              \\
     typedef T NAME##_v __attribute__((vector_size(64)));                             \\
     typedef T NAME##_vu __attribute__((vector_size(64), aligned(sizeof(T))));         \\
     MFC_CLONES static void NAME(int m, int n, const T *X, int ldx, const T *y,       \\
-                                T *C, int ldc, T *s, T *sy, int acc) {               \\
-        int i0, jb, t, r, c, nb = (n + W - 1) / W;                                   \\
+                                T *C, int ldc, T *s, T *sy, int acc, mfc_pf *pf) {   \\
+        int i0, jb, t, r, c, nb = (n + W - 1) / W, wide = MFC_WIDE_GRAM;             \\
+        int pf_row, pf_line, pf_n, pf_lines;                                         \\
+        const int *pf_idx; const char *pf_base; size_t pf_rb;                        \\
+        if (!pf) pf = &mfc_pf_none;                                                  \\
+        pf_row = pf->row; pf_line = pf->line; pf_n = pf->n; pf_lines = pf->lines;    \\
+        pf_idx = pf->idx; pf_base = pf->base; pf_rb = pf->rowbytes;                  \\
         for (i0 = 0; i0 < n; i0 += 8) {                                              \\
-            for (jb = i0 / W; jb < nb; jb++) {                                       \\
+            for (jb = i0 / W; wide && jb + 1 < nb; jb += 2) {  /* 8 rows x 2 vectors */ \\
+                NAME##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                     \\
+                NAME##_v a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};                     \\
+                NAME##_v b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};                     \\
+                NAME##_v b4 = {0}, b5 = {0}, b6 = {0}, b7 = {0};                     \\
+                const T *xp = X + (size_t)jb * W, *xi = X + i0;                      \\
+                for (t = 0; t < m; t++, xp += ldx, xi += ldx) {                      \\
+                    NAME##_v v = *(const NAME##_vu *)xp;                             \\
+                    NAME##_v w = *(const NAME##_vu *)(xp + W);                       \\
+                    T e;                                                             \\
+                    MFC_PF_STEP(pf_row, pf_line, pf)                                 \\
+                    e = xi[0]; a0 += e * v; b0 += e * w;                             \\
+                    e = xi[1]; a1 += e * v; b1 += e * w;                             \\
+                    e = xi[2]; a2 += e * v; b2 += e * w;                             \\
+                    e = xi[3]; a3 += e * v; b3 += e * w;                             \\
+                    e = xi[4]; a4 += e * v; b4 += e * w;                             \\
+                    e = xi[5]; a5 += e * v; b5 += e * w;                             \\
+                    e = xi[6]; a6 += e * v; b6 += e * w;                             \\
+                    e = xi[7]; a7 += e * v; b7 += e * w;                             \\
+                }                                                                    \\
+                {                                                                    \\
+                    NAME##_vu *cv; NAME##_v av[8] = {a0, a1, a2, a3, a4, a5, a6, a7}; \\
+                    NAME##_v bv[8] = {b0, b1, b2, b3, b4, b5, b6, b7};               \\
+                    for (r = 0; r < 8 && i0 + r < n; r++) {                          \\
+                        cv = (NAME##_vu *)(C + (size_t)(i0 + r) * ldc + jb * W);     \\
+                        cv[0] = acc ? cv[0] + av[r] : av[r];                         \\
+                        cv[1] = acc ? cv[1] + bv[r] : bv[r];                         \\
+                    }                                                                \\
+                }                                                                    \\
+            }                                                                        \\
+            for (; jb < nb; jb++) {                                                  \\
                 NAME##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                     \\
                 NAME##_v a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};                     \\
                 const T *xp = X + (size_t)jb * W, *xi = X + i0;                      \\
                 for (t = 0; t < m; t++, xp += ldx, xi += ldx) {                      \\
                     NAME##_v v = *(const NAME##_vu *)xp;                             \\
+                    MFC_PF_STEP(pf_row, pf_line, pf)                                 \\
                     a0 += xi[0] * v; a1 += xi[1] * v; a2 += xi[2] * v;               \\
                     a3 += xi[3] * v; a4 += xi[4] * v; a5 += xi[5] * v;               \\
                     a6 += xi[6] * v; a7 += xi[7] * v;                                \\
@@ -174,19 +234,58 @@ cdef extern from *:
                 }                                                                    \\
             }                                                                        \\
         }                                                                            \\
+        if (pf != &mfc_pf_none) { pf->row = pf_row; pf->line = pf_line; }           \\
         if (!acc) { for (c = 0; c < ldx; c++) { s[c] = 0; if (y) sy[c] = 0; } }      \\
-        for (t = 0; t < m; t++) {                                                    \\
-            const T *xt = X + (size_t)t * ldx;                                       \\
-            for (c = 0; c < ldx; c += W)                                             \\
-                *(NAME##_vu *)(s + c) += *(const NAME##_vu *)(xt + c);               \\
+        /* s, sy in register accumulators, four vectors of columns per pass */      \\
+        for (c = 0; c + 4 * W <= ldx; c += 4 * W) {                                  \\
+            NAME##_vu *sp = (NAME##_vu *)(s + c), *yp = (NAME##_vu *)(sy + c);       \\
+            NAME##_v s0 = sp[0], s1 = sp[1], s2 = sp[2], s3 = sp[3];                 \\
+            const T *xt = X + c;                                                     \\
             if (y) {                                                                 \\
-                T yt = y[t];                                                         \\
-                for (c = 0; c < ldx; c += W)                                         \\
-                    *(NAME##_vu *)(sy + c) += yt * *(const NAME##_vu *)(xt + c);     \\
+                NAME##_v y0 = yp[0], y1 = yp[1], y2 = yp[2], y3 = yp[3];             \\
+                for (t = 0; t < m; t++, xt += ldx) {                                 \\
+                    NAME##_v x0 = *(const NAME##_vu *)xt;                            \\
+                    NAME##_v x1 = *(const NAME##_vu *)(xt + W);                      \\
+                    NAME##_v x2 = *(const NAME##_vu *)(xt + 2 * W);                  \\
+                    NAME##_v x3 = *(const NAME##_vu *)(xt + 3 * W);                  \\
+                    T yt = y[t];                                                     \\
+                    s0 += x0; s1 += x1; s2 += x2; s3 += x3;                          \\
+                    y0 += yt * x0; y1 += yt * x1; y2 += yt * x2; y3 += yt * x3;      \\
+                }                                                                    \\
+                yp[0] = y0; yp[1] = y1; yp[2] = y2; yp[3] = y3;                      \\
+            } else {                                                                 \\
+                for (t = 0; t < m; t++, xt += ldx) {                                 \\
+                    s0 += *(const NAME##_vu *)xt;                                    \\
+                    s1 += *(const NAME##_vu *)(xt + W);                              \\
+                    s2 += *(const NAME##_vu *)(xt + 2 * W);                          \\
+                    s3 += *(const NAME##_vu *)(xt + 3 * W);                          \\
+                }                                                                    \\
             }                                                                        \\
+            sp[0] = s0; sp[1] = s1; sp[2] = s2; sp[3] = s3;                          \\
+        }                                                                            \\
+        for (; c < ldx; c += W) {                                                    \\
+            NAME##_vu *sp = (NAME##_vu *)(s + c), *yp = (NAME##_vu *)(sy + c);       \\
+            NAME##_v s0 = *sp, y0 = {0};                                             \\
+            const T *xt = X + c;                                                     \\
+            if (y) y0 = *yp;                                                         \\
+            for (t = 0; t < m; t++, xt += ldx) {                                     \\
+                NAME##_v x0 = *(const NAME##_vu *)xt;                                \\
+                s0 += x0;                                                            \\
+                if (y) y0 += y[t] * x0;                                              \\
+            }                                                                        \\
+            *sp = s0;                                                                \\
+            if (y) *yp = y0;                                                         \\
         }                                                                            \\
     }
 
+    /* 8 x 2-vector Gram tiles need 16 vector accumulators: only with 32 SIMD
+       registers (AVX-512); elsewhere (16 registers) the 8 x 1 tiles are used.
+       Each C entry gets the same operations in the same order either way. */
+    #if defined(__GNUC__) && !defined(__clang__) && (__GNUC__ >= 11) && defined(__x86_64__) && defined(__GLIBC__)
+    #define MFC_WIDE_GRAM __builtin_cpu_supports("avx512f")
+    #else
+    #define MFC_WIDE_GRAM 0
+    #endif
     MFC_DEFINE_GRAM(mfc_gram_s, float, 16)
     MFC_DEFINE_GRAM(mfc_gram_d, double, 8)
     #if defined(__GNUC__)
@@ -300,10 +399,18 @@ cdef extern from *:
     int mfc_chol_upper_d(int n, double* A, int lda) noexcept nogil
     void mfc_chol_solve_upper_s(int n, const float* U, int lda, float* b) noexcept nogil
     void mfc_chol_solve_upper_d(int n, const double* U, int lda, double* b) noexcept nogil
+    ctypedef struct mfc_pf:
+        const int* idx
+        int n
+        int lines
+        const char* base
+        size_t rowbytes
+        int row
+        int line
     void mfc_gram_s(int m, int n, const float* X, int ldx, const float* y, float* C, int ldc,
-                    float* s, float* sy, int acc) noexcept nogil
+                    float* s, float* sy, int acc, mfc_pf* pf) noexcept nogil
     void mfc_gram_d(int m, int n, const double* X, int ldx, const double* y, double* C, int ldc,
-                    double* s, double* sy, int acc) noexcept nogil
+                    double* s, double* sy, int acc, mfc_pf* pf) noexcept nogil
     void mfc_gather_s(int m, const int* idx, const float* rat, const float* OF, const float* OB,
                       int K, double mu, float* X, int ldx, float* y, int trans) noexcept nogil
     void mfc_gather_d(int m, const int* idx, const double* rat, const double* OF, const double* OB,
@@ -355,18 +462,39 @@ cdef inline int simd_width(floating dummy) noexcept nogil:
 
 
 cdef inline void gram_block(int m, int n, const floating* X, int ldx, const floating* y,
-                            floating* C, int ldc, floating* s, floating* sy, bint acc) noexcept nogil:
+                            floating* C, int ldc, floating* s, floating* sy, bint acc,
+                            mfc_pf* pf=NULL) noexcept nogil:
     """Gram, column sums and X.T @ y of a gathered block, register-blocked (SIMD clones).
 
     X  : IN row-major (m, ldx); ldx a multiple of simd_width, columns n..ldx-1 zero.
     y  : IN (m,) or NULL.
     C  : IN/OUT row-major (n, n) upper triangle, stride ldc.  s, sy : IN/OUT (ldx,).
+    pf : IN/OUT prefetch stream or NULL: the factor rows pf.base[pf.idx[:pf.n]] are
+         prefetched into L2, one line per tile iteration, resuming at (pf.row, pf.line);
+         progress is written back (set with :func:`pf_set`). Does not change results.
     """
     # NumPy: C[triu] (+)= (X[:, :n].T @ X[:, :n])[triu]; s (+)= X[:, :n].sum(0); sy (+)= X[:, :n].T @ y
     if floating is float:
-        mfc_gram_s(m, n, X, ldx, y, C, ldc, s, sy, acc)
+        mfc_gram_s(m, n, X, ldx, y, C, ldc, s, sy, acc, pf)
     else:
-        mfc_gram_d(m, n, X, ldx, y, C, ldc, s, sy, acc)
+        mfc_gram_d(m, n, X, ldx, y, C, ldc, s, sy, acc, pf)
+
+
+cdef inline void pf_set(mfc_pf* pf, const int* idx, int n, const floating* OF, int K) noexcept nogil:
+    """Point the prefetch stream pf (OUT) at factor rows OF[idx[:n]] (OF : (n_cols, K))."""
+    pf.idx = idx
+    pf.n = n if idx != NULL else 0
+    pf.base = <const char*> OF
+    pf.rowbytes = <size_t> K * sizeof(floating)
+    # lines spanned by a row; one more when rows do not start on a line boundary
+    pf.lines = <int> ((pf.rowbytes + 63) // 64)
+    if (<size_t> OF) % 64 != 0 or pf.rowbytes % 64 != 0:
+        pf.lines += 1
+    if pf.lines == 0:
+        pf.n = 0
+        pf.lines = 1
+    pf.row = 0
+    pf.line = 0
 
 
 # ---------------------------------------------------------------- LAPACK (reference path)
