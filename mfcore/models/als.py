@@ -237,10 +237,8 @@ class ExplicitALS(FactorModel):
         return _predict.squared_error_sums(users, items, ratings, self.user_factors, self.user_bias,
                                            self.item_factors, self.item_bias, self.global_mean, num_threads)
 
-    def objective(self, sse=None) -> float:
-        """Training objective L (see module docstring) at the current factors, in float64."""
-        if sse is None:
-            raise ValueError("pass the training sum of squared errors")
+    def _objective(self, sse) -> float:
+        """Training objective L (module docstring) at the current factors, given the training SSE; float64."""
         users_n, items_n = self._counts
         if self.regularization_scaling == "count":
             su, si = users_n, items_n
@@ -257,7 +255,7 @@ class ExplicitALS(FactorModel):
         sse, _ = self._squared_error(train_pairs, num_threads)
         n = len(train_pairs[0])
         record = {"epoch": epoch, "seconds": seconds, "train_rmse": float(np.sqrt(sse / n)),
-                  "objective": self.objective(sse)}
+                  "objective": self._objective(sse)}
         if eval_pairs is not None and len(eval_pairs[0]):
             esse, _ = self._squared_error(eval_pairs, num_threads)
             record["eval_rmse"] = float(np.sqrt(esse / len(eval_pairs[0])))
