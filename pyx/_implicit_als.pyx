@@ -232,53 +232,40 @@ cdef inline void _gathered_pass(const floating *G, const floating *conf, int64_t
         b0 += nb
 
 
-cdef int _cg_row_gathered(floating *x, const floating *G, const floating *conf, int64_t n,
-                          const floating *YtY, double reg, int K, int cg_steps,
-                          floating *r, floating *p, floating *Ap, floating *t) noexcept nogil:
-    """_cg_row for a gathered Y_u = G (n, K) contiguous, n >= 1, with BLAS gemv.
+cdef inline void _row_pass(const floating *G, const floating *rows, const int32_t *cols,
+                           const floating *conf, int64_t n, int K, const floating *v,
+                           floating *out, floating *t, bint residual) noexcept nogil:
+    """One pass over Y_u: the gathered copy G (n, K) when G is not NULL (BLAS gemv in
+    cache-sized blocks, t = scratch), else the rows of Y in place (y_j = rows + cols[j] * K).
 
-    t (min(n, BLOCK),) is scratch. Same mathematics as _cg_row; sums in a
-    different order.
+    residual=False: out += sum_j c'_j (y_j . v) y_j
+    residual=True:  out = sum_j (1 + c'_j - c'_j (y_j . v)) y_j - out
     """
-    cdef int step, a
-    cdef double rs, rs_new, pAp, alpha, beta
-    # r = -(YtY + reg I) x + G.T @ (1 + c' - c' * (G @ x))
-    _symv_reg(YtY, x, reg, r, K)
-    _gathered_pass(G, conf, n, K, x, r, t, True)
-    memcpy(p, r, K * sizeof(floating))
-    rs = <double>_dot(r, r, K)
-    for step in range(cg_steps):
-        if rs < 1e-20:
-            break
-        # Ap = (YtY + reg I) p + G.T @ (c' * (G @ p))
-        _symv_reg(YtY, p, reg, Ap, K)
-        _gathered_pass(G, conf, n, K, p, Ap, t, False)
-        pAp = <double>_dot(p, Ap, K)
-        if not (pAp > 0):
-            return 1
-        alpha = rs / pAp
-        _axpy(x, p, <floating>alpha, K)
-        _axpy(r, Ap, <floating>(-alpha), K)
-        rs_new = <double>_dot(r, r, K)
-        beta = rs_new / rs
-        for a in range(K):
-            p[a] = r[a] + <floating>beta * p[a]
-        rs = rs_new
-    return 0
+    cdef int a
+    if G != NULL:
+        _gathered_pass(G, conf, n, K, v, out, t, residual)
+    else:
+        if residual:
+            for a in range(K):
+                out[a] = -out[a]
+        _pass(rows, cols, n, K, conf, v, out, residual)
 
 
-cdef int _cg_row(floating *x, const floating *rows, const int32_t *cols,
+cdef int _cg_row(floating *x, const floating *G, const floating *rows, const int32_t *cols,
                  const floating *conf, int64_t n, const floating *YtY, double reg,
-                 int K, int cg_steps, floating *r, floating *p, floating *Ap) noexcept nogil:
-    """Warm-started CG on A_u x = b_u, rows y_j = rows + cols[j] * K used in place
-    (for rows too long to gather). Returns 0, or 1 if A_u is found not positive definite."""
+                 int K, int cg_steps, floating *r, floating *p, floating *Ap,
+                 floating *t) noexcept nogil:
+    """Warm-started CG on A_u x = b_u, A_u = YtY + reg I + Y_u^T C'_u Y_u, b_u = Y_u^T (1 + c'_u).
+
+    Y_u is the gathered block G (n, K) when G is not NULL (t: scratch of min(n, BLOCK)),
+    else the rows of Y used in place (for rows too long to gather). r, p, Ap: (K,) scratch.
+    Returns 0, or 1 if A_u is found not positive definite.
+    """
     cdef int step, a
     cdef double rs, rs_new, pAp, alpha, beta
     # r = b - A x = -(YtY + reg I) x + sum_j [(1 + c'_j) - c'_j (y_j . x)] y_j
     _symv_reg(YtY, x, reg, r, K)
-    for a in range(K):
-        r[a] = -r[a]
-    _pass(rows, cols, n, K, conf, x, r, True)
+    _row_pass(G, rows, cols, conf, n, K, x, r, t, True)
     memcpy(p, r, K * sizeof(floating))
     rs = <double>_dot(r, r, K)
     for step in range(cg_steps):
@@ -286,7 +273,7 @@ cdef int _cg_row(floating *x, const floating *rows, const int32_t *cols,
             break
         # Ap = (YtY + reg I) p + sum_j c'_j (y_j . p) y_j
         _symv_reg(YtY, p, reg, Ap, K)
-        _pass(rows, cols, n, K, conf, p, Ap, False)
+        _row_pass(G, rows, cols, conf, n, K, p, Ap, t, False)
         pAp = <double>_dot(p, Ap, K)
         if not (pAp > 0):
             return 1
@@ -483,18 +470,18 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
                         for jj in range(ln):
                             memcpy(buf + jj * K,
                                    Yp + <int64_t>ix[ip[r] + jj] * K, K * sizeof(floating))
-                        status = _cg_row_gathered(&factors[r, 0], buf, cf + ip[r], ln,
-                                                  &YtY[0, 0], reg, K, cg_steps,
-                                                  buf + cap * K + K * K,
-                                                  buf + cap * K + K * K + K,
-                                                  buf + cap * K + K * K + 2 * K,
-                                                  buf + cap * K + K * K + 4 * K)
+                        status = _cg_row(&factors[r, 0], buf, NULL, NULL, cf + ip[r], ln,
+                                         &YtY[0, 0], reg, K, cg_steps,
+                                         buf + cap * K + K * K,
+                                         buf + cap * K + K * K + K,
+                                         buf + cap * K + K * K + 2 * K,
+                                         buf + cap * K + K * K + 4 * K)
                     else:
-                        status = _cg_row(&factors[r, 0], Yp, ix + ip[r] if ln > 0 else NULL,
+                        status = _cg_row(&factors[r, 0], NULL, Yp, ix + ip[r] if ln > 0 else NULL,
                                          cf + ip[r] if ln > 0 else NULL, ln,
                                          &YtY[0, 0], reg, K, cg_steps,
                                          buf + cap * K + K * K, buf + cap * K + K * K + K,
-                                         buf + cap * K + K * K + 2 * K)
+                                         buf + cap * K + K * K + 2 * K, NULL)
                 if status != 0:
                     if first_fail[t] < 0 or r < first_fail[t]:
                         first_fail[t] = <int>r

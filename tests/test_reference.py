@@ -103,8 +103,6 @@ def test_objective_gradient_matches_half_sweep_by_finite_differences(rng):
     """als_objective is the function the half-sweep minimises: its numerical gradient vanishes there."""
     R = random_ratings(rng, n_rows=8, n_cols=6, density=0.5)
     K = 3
-    V = rng.normal(size=(6, K))
-    bi = rng.normal(size=6)
     C, bc = rng.normal(size=(6, K)), rng.normal(size=6)
     mu, reg, reg_bias, tau, tau_b = 3.0, 0.9, 0.4, 1.3, 0.6
     for scale in (False, True):

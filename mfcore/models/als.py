@@ -20,13 +20,12 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import _als, _predict
 from .._threads import blas_limited
 from .._validation import check_choice, check_dtype, check_float, check_int, check_random_state, check_csr
 from ._ids import IdMap
-from .base import FactorModel, register_model, training_matrix, _rows_of
+from .base import FactorModel, register_model, seen_pattern, training_matrix, _rows_of
 
 _SOLVERS = {"cholesky": 0, "cg": 1}
 
@@ -170,8 +169,7 @@ class ExplicitALS(FactorModel):
             user_factors=user_factors, item_factors=item_factors, user_bias=user_bias, item_bias=item_bias,
             global_mean=mu, user_map=IdMap("user", n_users, meta["user_ids"]),
             item_map=IdMap("item", n_items, meta["item_ids"]),
-            seen=sp.csr_matrix((np.ones(user_items.nnz, dtype), user_items.indices, user_items.indptr),
-                               shape=user_items.shape),
+            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, dtype),
         )
         self._prepare_genres(meta, item_genres, n_items)
         self._counts = (np.diff(user_items.indptr).astype(np.float64), np.diff(item_users.indptr).astype(np.float64))

@@ -62,6 +62,11 @@ def training_matrix(X, dtype, name="X"):
     return check_csr(matrix, name, dtype=dtype), meta
 
 
+def seen_pattern(indptr, indices, shape, dtype):
+    """The items-seen matrix a model keeps for filtering: the CSR pattern with unit values."""
+    return sp.csr_matrix((np.ones(len(indices), dtype), indices, indptr), shape=shape)
+
+
 def _rows_of(csr):
     return np.repeat(np.arange(csr.shape[0], dtype=np.int32), np.diff(csr.indptr))
 
@@ -383,9 +388,8 @@ class FactorModel:
             n_items = arrays["item_factors"].shape[0]
             seen = None
             if "seen_indptr" in arrays:
-                indices = arrays["seen_indices"]
-                seen = sp.csr_matrix((np.ones(len(indices), arrays["item_factors"].dtype), indices,
-                                      arrays["seen_indptr"]), shape=(n_users, n_items))
+                seen = seen_pattern(arrays["seen_indptr"], arrays["seen_indices"], (n_users, n_items),
+                                    arrays["item_factors"].dtype)
             model._set_state(
                 user_factors=arrays["user_factors"], item_factors=arrays["item_factors"],
                 user_bias=arrays["user_bias"], item_bias=arrays["item_bias"],

@@ -18,7 +18,6 @@ import time
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import _bpr
 from .._threads import blas_limited
@@ -26,7 +25,7 @@ from .._validation import check_dtype, check_float, check_int, check_random_stat
 from ._ids import IdMap
 from ._implicit_data import positives
 from .als import _Progress
-from .base import FactorModel, register_model, training_matrix
+from .base import FactorModel, register_model, seen_pattern, training_matrix
 
 
 class _RankingFitMixin:
@@ -159,8 +158,7 @@ class BPR(_RankingFitMixin, FactorModel):
             item_factors=(rng.standard_normal((n_items, K)) * scale).astype(dtype),
             item_bias=np.zeros(n_items, dtype), global_mean=0.0,
             user_map=IdMap("user", n_users, meta["user_ids"]), item_map=IdMap("item", n_items, meta["item_ids"]),
-            seen=sp.csr_matrix((np.ones(user_items.nnz, dtype), user_items.indices, user_items.indptr),
-                               shape=user_items.shape),
+            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, dtype),
         )
         self._positives = pos
         n_samples = int(self.n_samples) if self.n_samples is not None else int(pos.nnz)

@@ -25,7 +25,7 @@ from .._validation import check_choice, check_dtype, check_float, check_int, che
 from ._ids import IdMap
 from ._implicit_data import positives
 from .als import _Progress
-from .base import FactorModel, register_model, training_matrix
+from .base import FactorModel, register_model, seen_pattern, training_matrix
 from .bpr import _RankingFitMixin
 
 _SOLVERS = {"cholesky": 0, "cg": 1}
@@ -122,8 +122,7 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
             user_factors=(rng.standard_normal((n_users, K)) * scale).astype(dtype),
             item_factors=(rng.standard_normal((n_items, K)) * scale).astype(dtype),
             user_map=IdMap("user", n_users, meta["user_ids"]), item_map=IdMap("item", n_items, meta["item_ids"]),
-            seen=sp.csr_matrix((np.ones(user_items.nnz, dtype), user_items.indices, user_items.indptr),
-                               shape=user_items.shape),
+            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, dtype),
         )
         num_threads = self._threads()
         solver = _SOLVERS[self.solver]

@@ -1,6 +1,5 @@
 """ExplicitALS and GenreALS: wiring against the NumPy reference, and the model contract."""
 
-import warnings
 
 import numpy as np
 import pytest
