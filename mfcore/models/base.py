@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._memory import as_aligned
 from .._persist import load_arrays, save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_csr, check_float, check_int, check_choice
@@ -99,8 +100,9 @@ class FactorModel:
     def _set_state(self, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0,
                    user_map=None, item_map=None, seen=None):
         dtype = item_factors.dtype
-        self.user_factors = np.ascontiguousarray(user_factors, dtype=dtype)
-        self.item_factors = np.ascontiguousarray(item_factors, dtype=dtype)
+        # 64-byte aligned: the kernels gather random factor rows (see mfcore._memory)
+        self.user_factors = as_aligned(user_factors, dtype)
+        self.item_factors = as_aligned(item_factors, dtype)
         n_users, n_items = self.user_factors.shape[0], self.item_factors.shape[0]
         self.user_bias = (np.zeros(n_users, dtype) if user_bias is None
                           else np.ascontiguousarray(user_bias, dtype=dtype))

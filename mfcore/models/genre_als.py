@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._memory import as_aligned
 from .._validation import check_float
 from .als import ExplicitALS
 from .base import register_model
@@ -194,7 +195,7 @@ class GenreALS(ExplicitALS):
             if (known >= 0).any():
                 raise ValueError(f"item {new_ids[np.flatnonzero(known >= 0)[0]]!r} is already in the model")
         vec, bias = self.item_factors_from_genres(rows)
-        self.item_factors = np.ascontiguousarray(np.vstack([self.item_factors, vec]))
+        self.item_factors = as_aligned(np.vstack([self.item_factors, vec]))
         self.item_bias = np.concatenate([self.item_bias, bias])
         self._items = self._items.extend(new_ids)
         self._G = sp.vstack([self._G, normalised_genres(rows, rows.shape[0], np.float64)]).tocsr()
