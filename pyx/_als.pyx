@@ -11,9 +11,8 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
-from _linalg cimport (xtx_apply, cholesky_upper, cholesky_solve_upper,
-                      lapack_cholesky_solve, dot_d, gram_block, simd_width, gather_rows,
-                      mfc_pf, pf_set)
+from _linalg cimport (xtx_apply, spd_solve, lapack_cholesky_solve, dot_d, gram_block,
+                      simd_width, gather_rows, mfc_pf, pf_set)
 
 # Rows per gathered block in the exact (Gram) path: the block (CHUNK x Kp) stays
 # in L1 (32 KiB at K=64 float32) while the register-blocked Gram reads it once per
@@ -35,8 +34,8 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
                     bint use_lapack, const int* next_idx, int next_n) noexcept nogil:
     """Solve one row exactly; x OUT (K+1,) = [f_r, b_r]. Returns 0 or a positive failure code.
 
-    Scratch (W = simd_width, Kp = round_up(K, W), lda = round_up(K+1, W)):
-    A ((K+1) * lda), x (lda), cs (lda), Mb (dual_max * round_up(dual_max, W)),
+    Scratch (W = simd_width, Kp = round_up(K, W), Vn = round_up(K+1, W)):
+    A (K * Kp), x (Vn), cs (Vn), Mb (dual_max * round_up(dual_max, W)),
     Xb (max(chunk * Kp, K * round_up(dual_max, W))), y (max(chunk, round_up(dual_max, W))).
     p : IN (K+1,) prior term [tau * c_r, tau_b * bc_r] (read only if has_p).
     next_idx : IN (next_n,) column indices of the row this thread will probably solve
@@ -45,9 +44,9 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
     cdef int K1 = K + 1
     cdef int W = simd_width(<floating> 0)
     cdef int Kp = _round_up(K, W)
-    cdef int lda = _round_up(K1, W)
+    cdef int lda = Kp                 # A holds the K x K factor block only
     cdef int i, j, k, t, start, m, info, ld
-    cdef double sum_y
+    cdef double sum_y, c, xb
     cdef floating inv_reg, inv_bias, gk, acc
     cdef floating* row
     cdef floating* dst
@@ -88,12 +87,9 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
             row[i] = row[i] + 1
             for j in range(n, ld):
                 row[j] = 0
-        for t in range(n, ld):
-            y[t] = 0
-        info = cholesky_upper(n, Mb, ld)
+        info = spd_solve(n, Mb, ld, NULL, 0, y)    # y <- t = M^-1 (y - X g)
         if info != 0:
             return info
-        cholesky_solve_upper(n, Mb, ld, y)         # y <- t = M^-1 (y - X g)
         # NumPy: x[:K] = g[:K] + V.T @ t / dreg ;  x[K] = g[K] + t.sum() / dbias
         for k in range(K):
             row = Xb + <size_t> k * ld
@@ -107,13 +103,12 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         x[K] = x[K] + <floating> (sum_y / dbias)
         return 0
 
-    # Primal form: A = X.T X + D (+ prior), (K+1) x (K+1); the bias row/column of the
-    # augmented Gram is [sum_j v_j, n] and its rhs entry sum_j y_j.
-    if n == 0 or K == 0:
+    # Primal form: the (K+1) x (K+1) system [[G, s], [s.T, c]] [f; b] = [r; rb] with
+    # G = X.T X + dreg I (+ tau I), s = sum_j v_j, c = n + dbias, r = X.T y (+ tau c_r),
+    # rb = sum_j y_j (+ tau_b bc_r). The bias is the border of a bordered solve, so G's
+    # rows are whole SIMD vectors (K = 64: four per row, no fifth for one column).
+    if K == 0:
         for i in range(K1):
-            row = A + <size_t> i * lda
-            for j in range(i, K1):
-                row[j] = 0
             x[i] = 0
             cs[i] = 0
     sum_y = 0
@@ -135,25 +130,27 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         start += m
     for i in range(K):
         A[<size_t> i * lda + i] += <floating> dreg
-        A[<size_t> i * lda + K] = cs[i]
-    A[<size_t> K * lda + K] = <floating> (n + dbias)
     x[K] = <floating> sum_y
     if has_p:
         for i in range(K1):
             x[i] = x[i] + p[i]
     if use_lapack:
-        return lapack_cholesky_solve(K1, A, lda, x)
-    for i in range(K1):                          # zero padding columns / entries
-        row = A + <size_t> i * lda
-        for j in range(K1, lda):
-            row[j] = 0
-    for j in range(K1, lda):
-        x[j] = 0
-    info = cholesky_upper(K1, A, lda)
-    if info != 0:
-        return info
-    cholesky_solve_upper(K1, A, lda, x)
-    return 0
+        # the (K+1) x (K+1) matrix rebuilt in Mb (sized for it when use_lapack)
+        return _lapack_bordered(K, A, lda, cs, <floating> (n + dbias), x, Mb)
+    return spd_solve(K, A, lda, cs, <floating> (n + dbias), x)
+
+
+cdef int _lapack_bordered(int K, const floating* A, int lda, const floating* s, floating c,
+                          floating* x, floating* M) noexcept nogil:
+    """Benchmark path: copy [[A, s], [s.T, c]] into M ((K+1) x (K+1), row-major upper)
+    and solve with LAPACK ?potrf/?potrs; x IN/OUT (K+1,). M : scratch of (K+1)^2."""
+    cdef int K1 = K + 1, i, j
+    for i in range(K):
+        for j in range(i, K):
+            M[<size_t> i * K1 + j] = A[<size_t> i * lda + j]
+        M[<size_t> i * K1 + K] = s[i]
+    M[<size_t> K * K1 + K] = c
+    return lapack_cholesky_solve(K1, M, K1, x)
 
 
 cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
@@ -288,8 +285,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     bias_prior_weight : float >= 0
         tau_b.
     solver : int
-        0 = exact (Cholesky; rows with fewer ratings than ``dual_threshold`` use the
-        equivalent n x n dual form), 1 = ``cg_steps`` conjugate-gradient steps
+        0 = exact (an LDL^T factorization, i.e. square-root-free Cholesky; rows with
+        fewer ratings than ``dual_threshold`` use the equivalent n x n dual form), 1 = ``cg_steps`` conjugate-gradient steps
         warm-started from the current [f_r, b_r].
     cg_steps : int >= 0
         CG steps per row (solver 1 only).
@@ -301,7 +298,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     chunk_rows : int, keyword-only (tuning)
         Rows gathered per Gram block in the primal exact path (default 128).
     use_lapack : bool, keyword-only (benchmark)
-        Solve primal rows with LAPACK ?potrf/?potrs instead of the built-in Cholesky
+        Solve primal rows with LAPACK ?potrf/?potrs instead of the built-in solver
         (hold BLAS to one thread around the call: ``mfcore._threads.blas_limited``).
 
     Returns
@@ -324,8 +321,10 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     accumulates X.T X, the column sums (bias row of the augmented Gram) and X.T y;
     while it runs, the factor rows of the next block (the rest of this row, else the
     first block of row r + 1) are prefetched into L2, one cache line per tile
-    iteration, so their misses overlap arithmetic; then an own right-looking Cholesky
-    (two pivots per pass, whole-vector axpys) and two triangular solves. Rows with
+    iteration, so their misses overlap arithmetic; the bias is eliminated first (a
+    rank-1 downdate, leaving a K x K system of whole SIMD rows), then an own SPD
+    solver: right-looking LDL^T (four pivots per pass, whole-vector updates, the
+    right-hand side eliminated along) and a column-oriented back substitution. Rows with
     1 <= n < dual_threshold (default K + 1) and all D > 0 use the Woodbury/dual form
     x = g + D^-1 X.T (I + X D^-1 X.T)^-1 (y - X g), g = D^-1 p: an n x n solve.
     The hot loops are C compiled as AVX-512 / AVX2 / baseline clones picked at load
@@ -455,13 +454,15 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         if n > max_deg:
             max_deg = n
     W = 16 if floating is float else 8
-    lda = _round_up(K1, W)
+    lda = _round_up(K1, W)              # vectors of K+1 entries; A uses K * round_up(K, W)
     if solver == 0:
         buf_rows = chunk if chunk > _round_up(dual_max, W) else _round_up(dual_max, W)
         xb_size = <size_t> chunk * _round_up(K, W)
         if <size_t> K * _round_up(dual_max, W) > xb_size:
             xb_size = <size_t> K * _round_up(dual_max, W)
         m_size = <size_t> dual_max * _round_up(dual_max, W)
+        if use_lapack and m_size < <size_t> K1 * K1:
+            m_size = <size_t> K1 * K1          # _lapack_bordered rebuilds the K+1 system in Mb
         # A, x, p, cs, M, Xb, y  (every block a multiple of W elements)
         per_thread = (<size_t> K1 * lda + 3 * <size_t> lda + m_size + _round_up(<int> xb_size, W)
                       + _round_up(buf_rows, W))
@@ -546,43 +547,51 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     return result
 
 
-def _spd_solve(floating[:, ::1] A, floating[::1] b, bint use_lapack=False):
+def _spd_solve(floating[:, ::1] A, floating[::1] b, bint use_lapack=False, bint bordered=False):
     """Test hook: solve A x = b with the kernel's own SPD solver (or LAPACK).
 
     A : IN floating (n, n), C-contiguous; only the row-major upper triangle is meant
         to be read (the strictly lower part may hold anything, e.g. NaN). The matrix
         is copied, with its lower part, into the kernel's padded layout.
     b : IN/OUT floating (n,) -> x (left unchanged on failure).
+    bordered : solve with the last row/column of A as the border (the kernel's bias),
+        i.e. the (n-1) x (n-1) block in SIMD rows plus border column and corner.
     Returns the solver's info: 0 on success, k + 1 if pivot k was not > 0.
     """
     cdef int n = <int> A.shape[0]
     cdef int W = 16 if floating is float else 8
-    cdef int ld = _round_up(n, W)
+    cdef int core = n - 1 if (bordered and not use_lapack) else n
+    cdef int ld = _round_up(core, W)
     cdef int info = 0, i, j
     cdef floating* buf
+    cdef floating* rhs
+    cdef floating* border
     if A.shape[1] != n or b.shape[0] != n:
         raise ValueError(f"A must be square (n, n) and b (n,), got A {A.shape[0]}x{A.shape[1]}, b {b.shape[0]}")
     if n == 0:
         return 0
-    buf = <floating*> malloc((<size_t> n * ld + ld) * sizeof(floating))
+    buf = <floating*> malloc((<size_t> core * ld + 2 * <size_t> (n + W)) * sizeof(floating))
     if buf == NULL:
         raise MemoryError("_spd_solve: cannot allocate scratch")
+    rhs = buf + <size_t> core * ld
+    border = rhs + n + W
     try:
         with nogil:
-            for i in range(n):
+            for i in range(core):
                 for j in range(ld):
-                    buf[<size_t> i * ld + j] = A[i, j] if j < n else 0
-            for j in range(ld):
-                buf[<size_t> n * ld + j] = b[j] if j < n else 0
+                    buf[<size_t> i * ld + j] = A[i, j] if j < core else 0
+                border[i] = A[i, n - 1]
+            for j in range(n):
+                rhs[j] = b[j]
             if use_lapack:
-                info = lapack_cholesky_solve(n, buf, ld, buf + <size_t> n * ld)
+                info = lapack_cholesky_solve(n, buf, ld, rhs)
+            elif core < n:
+                info = spd_solve(core, buf, ld, border, A[n - 1, n - 1], rhs)
             else:
-                info = cholesky_upper(n, buf, ld)
-                if info == 0:
-                    cholesky_solve_upper(n, buf, ld, buf + <size_t> n * ld)
+                info = spd_solve(n, buf, ld, NULL, 0, rhs)
             if info == 0:
                 for j in range(n):
-                    b[j] = buf[<size_t> n * ld + j]
+                    b[j] = rhs[j]
     finally:
         free(buf)
     return info

@@ -16,7 +16,7 @@ passes ``uplo='L'``.
 Hot loops are small C functions (written here once as macros, instantiated for
 float and double) so that they can be compiled as runtime-dispatched SIMD
 clones; the fused Cython wrappers pick the float/double instance. For
-whole-vector loops, the own Cholesky wants ``ld`` a multiple of
+whole-vector loops, the own SPD solver wants ``ld`` a multiple of
 ``simd_width`` (16 float / 8 double lanes = 64 bytes) with zero padding
 columns; see each function.
 
@@ -26,7 +26,6 @@ single-threaded only if the caller holds the BLAS pools to one thread
 """
 
 from cython cimport floating
-from libc.math cimport sqrt
 cimport scipy.linalg.cython_lapack as _lapack
 
 
@@ -46,45 +45,83 @@ cdef extern from *:
     #define MFC_CLONES
     #endif
 
-    /* In-place A = U^T U of an SPD matrix in its row-major upper triangle.
-       Layout (for full-vector loops): lda a multiple of W, columns n..lda-1 of rows
-       < n zero, W-aligned row starts. Right-looking, two pivots per pass; each
-       row update is a run of whole W-lane vectors starting at the vector that
-       holds the diagonal, so entries left of the diagonal inside that vector get
-       garbage -- they never feed an upper entry and are zeroed at the end (the
-       solve relies on that). Returns 0 or k+1 (pivot k not > 0, NaN included). */
-    #define MFC_DEFINE_CHOL(NAME, T, W, SQRT)                                        \\
+    /* Solve the bordered SPD system  [[A, s], [s^T, c]] [x; x_n] = [b_0..b_{n-1}; b_n]
+       in place (b <- solution), or A x = b when s is NULL (then b has n entries).
+       A: n x n in its row-major upper triangle, lda a multiple of W and >= n, columns
+       n..lda-1 of rows < n zero, W-aligned row starts; s (n entries) is the border
+       column, c the corner. The border is the last pivot, so A's rows stay whole SIMD
+       vectors (K = 64 factors + a bias: four vectors per row, not five).
+       Right-looking LDL^T (no square roots), four pivots per pass: the pivot rows are
+       first eliminated among themselves, then every later row i gets
+       row_i -= sum_p (u_pi / d_p) row_p  over whole W-lane vectors from the one holding
+       its diagonal (entries left of the diagonal inside it get garbage; they never feed
+       an upper entry); s_i and b_i get the same scalar combination and each pivot
+       updates the corner and b_n (forward substitution on the fly). Then a
+       column-oriented back substitution (u_ik x_k subtracted from b_i, i < k: no
+       scalar-store / vector-load round trips). A and s are overwritten.
+       Returns 0, k+1 when pivot k < n is not > 0 (NaN included), n+1 for the corner. */
+    #define MFC_DEFINE_SPDSOLVE(NAME, T, W)                                          \\
     typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \\
-    MFC_CLONES static int NAME(int n, T *A, int lda) {                               \\
-        int i, j, k = 0;                                                             \\
-        T inv, a, b, d;                                                              \\
-        for (; k < n; k += 2) {                                                      \\
-            T *r0 = A + (size_t)k * lda, *r1 = r0 + lda;                             \\
-            d = r0[k];                                                               \\
-            if (!(d > 0)) return k + 1;                                              \\
-            d = SQRT(d); inv = (T)1 / d;                                             \\
-            for (j = k & ~(W - 1); j < lda; j += W) *(NAME##_v *)(r0 + j) *= inv;   \\
-            r0[k] = d;                                                               \\
-            if (k + 1 == n) break;                                                   \\
-            a = r0[k + 1];                                                           \\
-            for (j = k & ~(W - 1); j < lda; j += W)                                  \\
-                *(NAME##_v *)(r1 + j) -= a * *(NAME##_v *)(r0 + j);                  \\
-            d = r1[k + 1];                                                           \\
-            if (!(d > 0)) return k + 2;                                              \\
-            d = SQRT(d); inv = (T)1 / d;                                             \\
-            for (j = (k + 1) & ~(W - 1); j < lda; j += W)                            \\
-                *(NAME##_v *)(r1 + j) *= inv;                                        \\
-            r1[k + 1] = d;                                                           \\
-            for (i = k + 2; i < n; i++) {                                            \\
-                T *ri = A + (size_t)i * lda;                                         \\
-                a = r0[i]; b = r1[i];                                                \\
-                for (j = i & ~(W - 1); j < lda; j += W)                              \\
-                    *(NAME##_v *)(ri + j) -= a * *(NAME##_v *)(r0 + j)               \\
-                                           + b * *(NAME##_v *)(r1 + j);              \\
+    MFC_CLONES static int NAME(int n, T *A, int lda, T *s, T c, T *b) {              \\
+        int i, j, k, p, q, np;                                                       \\
+        T inv[n > 0 ? n : 1], bn = s ? b[n] : 0;                                     \\
+        for (k = 0; k < n; k += 4) {                                                 \\
+            T *r[4];                                                                 \\
+            np = n - k < 4 ? n - k : 4;                                              \\
+            for (p = 0; p < np; p++) r[p] = A + (size_t)(k + p) * lda;               \\
+            for (p = 0; p < np; p++) {           /* the pivot block among itself */  \\
+                T d = r[p][k + p];                                                   \\
+                if (!(d > 0)) return k + p + 1;                                      \\
+                inv[k + p] = (T)1 / d;                                               \\
+                for (q = p + 1; q < np; q++) {                                       \\
+                    T m = r[p][k + q] * inv[k + p];                                  \\
+                    for (j = (k + q) & ~(W - 1); j < lda; j += W)                    \\
+                        *(NAME##_v *)(r[q] + j) -= m * *(NAME##_v *)(r[p] + j);      \\
+                    b[k + q] -= m * b[k + p];                                        \\
+                    if (s) s[k + q] -= m * s[k + p];                                 \\
+                }                                                                    \\
+                if (s) {                         /* the border row */                \\
+                    T m = s[k + p] * inv[k + p];                                     \\
+                    c -= m * s[k + p];                                               \\
+                    bn -= m * b[k + p];                                              \\
+                }                                                                    \\
+            }                                                                        \\
+            if (np < 4) break;                                                       \\
+            for (i = k + 4; i < n; i++) {        /* rank-4 update of the rest */     \\
+                T *ri = A + (size_t)i * lda, bi = b[i];                              \\
+                T m0 = r[0][i] * inv[k], m1 = r[1][i] * inv[k + 1];                  \\
+                T m2 = r[2][i] * inv[k + 2], m3 = r[3][i] * inv[k + 3];              \\
+                for (j = i & ~(W - 1); j < lda; j += W) {   /* four chained FMAs */  \\
+                    NAME##_v v = *(NAME##_v *)(ri + j);                              \\
+                    v -= m0 * *(NAME##_v *)(r[0] + j);                               \\
+                    v -= m1 * *(NAME##_v *)(r[1] + j);                               \\
+                    v -= m2 * *(NAME##_v *)(r[2] + j);                               \\
+                    v -= m3 * *(NAME##_v *)(r[3] + j);                               \\
+                    *(NAME##_v *)(ri + j) = v;                                       \\
+                }                                                                    \\
+                bi -= m0 * b[k]; bi -= m1 * b[k + 1];                                \\
+                bi -= m2 * b[k + 2]; bi -= m3 * b[k + 3];                            \\
+                b[i] = bi;                                                           \\
+                if (s) {                                                             \\
+                    T si = s[i];                                                     \\
+                    si -= m0 * s[k]; si -= m1 * s[k + 1];                            \\
+                    si -= m2 * s[k + 2]; si -= m3 * s[k + 3];                        \\
+                    s[i] = si;                                                       \\
+                }                                                                    \\
             }                                                                        \\
         }                                                                            \\
-        for (i = 0; i < n; i++)                                                      \\
-            for (j = i & ~(W - 1); j < i; j++) A[(size_t)i * lda + j] = 0;           \\
+        if (s) {                                 /* corner pivot, then its column */ \\
+            if (!(c > 0)) return n + 1;                                              \\
+            bn /= c;                                                                 \\
+            b[n] = bn;                                                               \\
+            for (i = 0; i < n; i++) b[i] -= s[i] * bn;                               \\
+        }                                                                            \\
+        for (k = n - 1; k >= 0; k--) {          /* x = (D L^T)^-1 z, by columns */  \\
+            const T *col = A + k;                                                    \\
+            T xk = b[k] * inv[k];                                                    \\
+            b[k] = xk;                                                               \\
+            for (i = 0; i < k; i++) b[i] -= col[(size_t)i * lda] * xk;               \\
+        }                                                                            \\
         return 0;                                                                    \\
     }
 
@@ -108,34 +145,6 @@ cdef extern from *:
         memcpy(&a, &v, 32); memcpy(&b, (char *)&v + 32, 32); a += b;
         memcpy(&c, &a, 16); memcpy(&d, (char *)&a + 16, 16); c += d;
         return c[0] + c[1];
-    }
-
-    /* Solve (U^T U) x = b in place, U from the function above (same layout);
-       b has lda entries with b[n..lda-1] = 0. Whole-vector axpy forward sweep,
-       whole-vector dot products backward. */
-    #define MFC_DEFINE_CHOLSOLVE(NAME, T, W)                                         \\
-    typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \\
-    MFC_CLONES static void NAME(int n, const T *U, int lda, T *b) {                  \\
-        int j, k;                                                                    \\
-        T rinv[n > 0 ? n : 1];        /* reciprocals off the dependency chain */     \\
-        for (k = 0; k < n; k++) rinv[k] = (T)1 / U[(size_t)k * lda + k];            \\
-        for (k = 0; k < n; k++) {                                                    \\
-            const T *rk = U + (size_t)k * lda;                                       \\
-            T z = b[k] * rinv[k];                                                    \\
-            for (j = k & ~(W - 1); j < lda; j += W)                                  \\
-                *(NAME##_v *)(b + j) -= z * *(const NAME##_v *)(rk + j);             \\
-            b[k] = z;                                                                \\
-        }                                                                            \\
-        for (k = n - 1; k >= 0; k--) {                                               \\
-            const T *rk = U + (size_t)k * lda;                                       \\
-            NAME##_v acc = {0};                                                      \\
-            T bk = b[k], s = 0;                                                      \\
-            b[k] = 0;                                                                \\
-            for (j = k & ~(W - 1); j < lda; j += W)                                  \\
-                acc += *(const NAME##_v *)(rk + j) * *(NAME##_v *)(b + j);           \\
-            s = mfc_hsum_##T(&acc);                                                  \\
-            b[k] = (bk - s) * rinv[k];                                               \\
-        }                                                                            \\
     }
 
     /* Register-blocked Gram of a gathered block (GCC vector extensions, 64-byte
@@ -388,17 +397,13 @@ cdef extern from *:
         *qbias = qb;                                                                 \\
     }
 
-    MFC_DEFINE_CHOL(mfc_chol_upper_s, float, 16, sqrtf)
-    MFC_DEFINE_CHOL(mfc_chol_upper_d, double, 8, sqrt)
-    MFC_DEFINE_CHOLSOLVE(mfc_chol_solve_upper_s, float, 16)
-    MFC_DEFINE_CHOLSOLVE(mfc_chol_solve_upper_d, double, 8)
+    MFC_DEFINE_SPDSOLVE(mfc_spd_solve_s, float, 16)
+    MFC_DEFINE_SPDSOLVE(mfc_spd_solve_d, double, 8)
     MFC_DEFINE_CGAPPLY(mfc_cg_apply_s, float, 16)
     MFC_DEFINE_CGAPPLY(mfc_cg_apply_d, double, 8)
     """
-    int mfc_chol_upper_s(int n, float* A, int lda) noexcept nogil
-    int mfc_chol_upper_d(int n, double* A, int lda) noexcept nogil
-    void mfc_chol_solve_upper_s(int n, const float* U, int lda, float* b) noexcept nogil
-    void mfc_chol_solve_upper_d(int n, const double* U, int lda, double* b) noexcept nogil
+    int mfc_spd_solve_s(int n, float* A, int lda, float* s, float c, float* b) noexcept nogil
+    int mfc_spd_solve_d(int n, double* A, int lda, double* s, double c, double* b) noexcept nogil
     ctypedef struct mfc_pf:
         const int* idx
         int n
@@ -520,34 +525,26 @@ cdef inline int lapack_cholesky_solve(int n, floating* A, int lda, floating* b) 
     return info
 
 
-# ---------------------------------------------------------------- own small Cholesky
-cdef inline int cholesky_upper(int n, floating* A, int lda) noexcept nogil:
-    """In-place Cholesky A = U.T @ U of an SPD matrix stored in its row-major upper triangle.
+# ---------------------------------------------------------------- own small SPD solver
+cdef inline int spd_solve(int n, floating* A, int lda, floating* s, floating c,
+                          floating* b) noexcept nogil:
+    """Solve the SPD system [[A, s], [s.T, c]] x = b in place (b <- x), or A x = b if s is NULL.
 
-    A : IN/OUT row-major (n, lda); lda a multiple of simd_width, columns n..lda-1 zero.
-        On success the upper triangle holds U and the entries left of the diagonal in
-        its SIMD block are zeroed (other strictly-lower entries untouched, never read).
-    Returns 0 on success, else k + 1 for the first pivot k that is not > 0 (NaN included);
-    A is then partially overwritten. Right-looking, two pivots per pass, whole-vector
-    axpy inner loops (C helper ``mfc_chol_upper_*`` above, SIMD clones).
+    A : IN/OUT row-major (n, lda) upper triangle; lda a multiple of simd_width and >= n,
+        columns n..lda-1 zero. Overwritten (the strictly lower part is never read).
+    s : IN/OUT (n,) border column (overwritten), or NULL for the plain n x n system.
+    c : the corner entry (ignored if s is NULL).
+    b : IN/OUT (n + 1,) right-hand side -> solution ((n,) if s is NULL).
+    Returns 0 on success, else k + 1 for the first pivot k that is not > 0 (NaN included;
+    n + 1 is the corner); b is then partly overwritten. Right-looking LDL^T with four
+    pivots per pass, the border last, the right-hand side eliminated along (C helper
+    ``mfc_spd_solve_*`` above, SIMD clones).
     """
-    # NumPy: U = np.linalg.cholesky(np.triu(A) + np.triu(A, 1).T).T
+    # NumPy: M = [[A, s], [s.T, c]] (A symmetric from its upper triangle); b[:] = np.linalg.solve(M, b)
     if floating is float:
-        return mfc_chol_upper_s(n, A, lda)
+        return mfc_spd_solve_s(n, A, lda, s, c, b)
     else:
-        return mfc_chol_upper_d(n, A, lda)
-
-
-cdef inline void cholesky_solve_upper(int n, const floating* U, int lda, floating* b) noexcept nogil:
-    """Solve (U.T @ U) x = b in place, U from :func:`cholesky_upper`.
-
-    U : IN (n, lda) from :func:`cholesky_upper`.  b : IN/OUT (lda,) -> x; b[n:] must be 0.
-    """
-    # NumPy: z = solve_triangular(U, b, trans='T'); b[:] = solve_triangular(U, z)
-    if floating is float:
-        mfc_chol_solve_upper_s(n, U, lda, b)
-    else:
-        mfc_chol_solve_upper_d(n, U, lda, b)
+        return mfc_spd_solve_d(n, A, lda, s, c, b)
 
 
 cdef inline double dot_d(int n, const floating* a, const floating* b) noexcept nogil:

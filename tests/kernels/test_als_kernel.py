@@ -227,28 +227,40 @@ def test_singular_row_reported_and_left_unchanged(dtype):
     assert status == -1
 
 
-@pytest.mark.parametrize("use_lapack", [False, True], ids=["own", "lapack"])
-def test_solver_reads_only_row_major_upper_triangle(rng, dtype, tol, use_lapack):
+SOLVERS = [dict(use_lapack=False), dict(use_lapack=False, bordered=True), dict(use_lapack=True)]
+SOLVER_IDS = ["own", "own-bordered", "lapack"]
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=SOLVER_IDS)
+@pytest.mark.parametrize("n", [1, 2, 9, 37, 66])
+def test_solver_reads_only_row_major_upper_triangle(rng, dtype, tol, solver, n):
     # The kernel stores symmetric matrices in the row-major upper triangle and passes
-    # uplo='L' to LAPACK; garbage (NaN) below the diagonal must not be read.
-    n = 9
+    # uplo='L' to LAPACK; garbage (NaN) below the diagonal must not be read. Sizes cover
+    # one pivot, a partial four-pivot pass, several SIMD vectors per row (37, 66) and,
+    # bordered, a 65 x 65 block of whole float32 vectors plus the border (66).
     G = rng.standard_normal((n, n))
     S = G @ G.T + n * np.eye(n)
     rhs = rng.standard_normal(n)
     A = np.triu(S) + np.tril(np.full((n, n), np.nan), -1)
     x = rhs.astype(dtype)
-    info = _spd_solve(A.astype(dtype), x, use_lapack)
+    info = _spd_solve(A.astype(dtype), x, **solver)
     assert info == 0
     np.testing.assert_allclose(x, np.linalg.solve(S, rhs), **tol)
-    # The other choice (reading the lower triangle) would see NaN:
-    x_wrong = rhs.astype(dtype)
-    info = _spd_solve(np.ascontiguousarray(A.T).astype(dtype), x_wrong, use_lapack)
-    assert info != 0 or not np.all(np.isfinite(x_wrong))
+    if n > 1:
+        # The other choice (reading the lower triangle) would see NaN:
+        x_wrong = rhs.astype(dtype)
+        info = _spd_solve(np.ascontiguousarray(A.T).astype(dtype), x_wrong, **solver)
+        assert info != 0 or not np.all(np.isfinite(x_wrong))
 
 
-def test_spd_solve_reports_non_positive_pivot(dtype):
+@pytest.mark.parametrize("solver", SOLVERS, ids=SOLVER_IDS)
+def test_spd_solve_reports_non_positive_pivot(dtype, solver):
     A = np.array([[1.0, 2.0], [0.0, 1.0]], dtype=dtype)   # [[1, 2], [2, 1]] is indefinite
-    assert _spd_solve(A, np.ones(2, dtype=dtype)) == 2
+    assert _spd_solve(A, np.ones(2, dtype=dtype), **solver) == 2
+    # a negative first pivot is reported as pivot 1; here the last one is -1: pivot 3
+    assert _spd_solve(np.array([[-1.0]], dtype=dtype), np.ones(1, dtype=dtype), **solver) == 1
+    S = np.array([[2.0, 1.0, 3.0], [0.0, 2.0, 3.0], [0.0, 0.0, 5.0]], dtype=dtype)
+    assert _spd_solve(S, np.ones(3, dtype=dtype), **solver) == 3
 
 
 def test_wrong_dtype_or_layout_raises(rng):
