@@ -11,8 +11,8 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
-from _linalg cimport (xtx_apply, spd_solve, lapack_cholesky_solve, dot_d, gram_block,
-                      simd_width, gather_rows, mfc_pf, pf_set)
+from _linalg cimport (xtx_apply, spd_solve, row_dots, lapack_cholesky_solve, dot_d,
+                      gram_block, simd_width, gather_rows, mfc_pf, pf_set)
 
 # Rows per gathered block in the exact (Gram) path: the block (CHUNK x Kp) stays
 # in L1 (32 KiB at K=64 float32) while the register-blocked Gram reads it once per
@@ -91,12 +91,9 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         if info != 0:
             return info
         # NumPy: x[:K] = g[:K] + V.T @ t / dreg ;  x[K] = g[K] + t.sum() / dbias
-        for k in range(K):
-            row = Xb + <size_t> k * ld
-            acc = 0
-            for t in range(n):
-                acc = acc + row[t] * y[t]
-            x[k] = x[k] + acc * inv_reg
+        for t in range(n, ld):
+            y[t] = 0
+        row_dots(K, Xb, ld, y, inv_reg, x)
         sum_y = 0
         for t in range(n):
             sum_y += y[t]

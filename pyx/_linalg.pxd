@@ -147,6 +147,41 @@ cdef extern from *:
         return c[0] + c[1];
     }
 
+    /* out[k] += alpha * (X[k] . y) for k < m: dot products of whole rows of a
+       row-major (m, ldx) matrix (ldx a multiple of W) with y (ldx entries, zero
+       padded). Four rows at a time, so four accumulator chains run side by side. */
+    #define MFC_DEFINE_ROWDOTS(NAME, T, W)                                           \\
+    typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \\
+    MFC_CLONES static void NAME(int m, const T *X, int ldx, const T *y, T alpha,    \\
+                                T *out) {                                            \\
+        int k = 0, j;                                                                \\
+        for (; k + 3 < m; k += 4) {                                                  \\
+            const T *x0 = X + (size_t)k * ldx, *x1 = x0 + ldx;                       \\
+            const T *x2 = x1 + ldx, *x3 = x2 + ldx;                                  \\
+            NAME##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                         \\
+            for (j = 0; j < ldx; j += W) {                                           \\
+                NAME##_v yv = *(const NAME##_v *)(y + j);                            \\
+                a0 += *(const NAME##_v *)(x0 + j) * yv;                              \\
+                a1 += *(const NAME##_v *)(x1 + j) * yv;                              \\
+                a2 += *(const NAME##_v *)(x2 + j) * yv;                              \\
+                a3 += *(const NAME##_v *)(x3 + j) * yv;                              \\
+            }                                                                        \\
+            out[k] += alpha * mfc_hsum_##T(&a0);                                     \\
+            out[k + 1] += alpha * mfc_hsum_##T(&a1);                                 \\
+            out[k + 2] += alpha * mfc_hsum_##T(&a2);                                 \\
+            out[k + 3] += alpha * mfc_hsum_##T(&a3);                                 \\
+        }                                                                            \\
+        for (; k < m; k++) {                                                         \\
+            const T *xk = X + (size_t)k * ldx;                                       \\
+            NAME##_v a0 = {0};                                                       \\
+            for (j = 0; j < ldx; j += W)                                             \\
+                a0 += *(const NAME##_v *)(xk + j) * *(const NAME##_v *)(y + j);      \\
+            out[k] += alpha * mfc_hsum_##T(&a0);                                     \\
+        }                                                                            \\
+    }
+    MFC_DEFINE_ROWDOTS(mfc_rowdots_s, float, 16)
+    MFC_DEFINE_ROWDOTS(mfc_rowdots_d, double, 8)
+
     /* Register-blocked Gram of a gathered block (GCC vector extensions, 64-byte
        vectors of W lanes; lowered to AVX-512, 2 x AVX2 or 4 x SSE by the clones).
        X : row-major (m, ldx), ldx a multiple of W, columns n..ldx-1 zero.
@@ -402,6 +437,8 @@ cdef extern from *:
     MFC_DEFINE_CGAPPLY(mfc_cg_apply_s, float, 16)
     MFC_DEFINE_CGAPPLY(mfc_cg_apply_d, double, 8)
     """
+    void mfc_rowdots_s(int m, const float* X, int ldx, const float* y, float alpha, float* out) noexcept nogil
+    void mfc_rowdots_d(int m, const double* X, int ldx, const double* y, double alpha, double* out) noexcept nogil
     int mfc_spd_solve_s(int n, float* A, int lda, float* s, float c, float* b) noexcept nogil
     int mfc_spd_solve_d(int n, double* A, int lda, double* s, double c, double* b) noexcept nogil
     ctypedef struct mfc_pf:
@@ -526,6 +563,19 @@ cdef inline int lapack_cholesky_solve(int n, floating* A, int lda, floating* b) 
 
 
 # ---------------------------------------------------------------- own small SPD solver
+cdef inline void row_dots(int m, const floating* X, int ldx, const floating* y, floating alpha,
+                          floating* out) noexcept nogil:
+    """out[:m] += alpha * X[:m] @ y for a row-major X (m, ldx), ldx a multiple of simd_width.
+
+    y : IN (ldx,), zero (or finite, against zero columns of X) from the used length on.
+    """
+    # NumPy: out[:m] += alpha * X[:m, :ldx] @ y[:ldx]
+    if floating is float:
+        mfc_rowdots_s(m, X, ldx, y, alpha, out)
+    else:
+        mfc_rowdots_d(m, X, ldx, y, alpha, out)
+
+
 cdef inline int spd_solve(int n, floating* A, int lda, floating* s, floating c,
                           floating* b) noexcept nogil:
     """Solve the SPD system [[A, s], [s.T, c]] x = b in place (b <- x), or A x = b if s is NULL.
