@@ -20,6 +20,7 @@ from _linalg cimport (xtx_apply, spd_solve, row_dots, lapack_cholesky_solve, dot
 cdef enum:
     DEFAULT_CHUNK = 128
     CG_BLOCK = 128         # CG: rows gathered and consumed by the first pass while L1-hot
+    CG_GRAM_BYTES = 1048576   # CG: longer gathered rows (half an L2) are applied via their Gram
 
 
 # --------------------------------------------------------------------------- row kernels
@@ -150,46 +151,96 @@ cdef int _lapack_bordered(int K, const floating* A, int lda, const floating* s, 
     return lapack_cholesky_solve(K1, M, K1, x)
 
 
+cdef inline void _aug_gram_apply(int K, int Kp, const floating* G, const floating* gs, double cnt,
+                                 const floating* d, floating* q) noexcept nogil:
+    """q = [[G, gs], [gs.T, cnt]] @ d for the augmented Gram of a row (no D).
+
+    G : IN (K, Kp) full symmetric, zero padding columns;  gs : IN (Kp,) column sums;
+    d : IN (>= Kp and > K,) with d[K] the bias part and zero padding;  q : OUT (K+1,).
+    """
+    cdef int i
+    # NumPy: q[:K] = G @ d[:K] + gs * d[K] ;  q[K] = gs @ d[:K] + cnt * d[K]
+    for i in range(K):
+        q[i] = gs[i] * d[K]
+    row_dots(K, G, Kp, d, 1, q)
+    q[K] = <floating> (dot_d(K, gs, d) + cnt * d[K])
+
+
 cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
                  const floating* OB, int K, double mu, double dreg, double dbias,
                  const floating* p, bint has_p, floating* x, floating* Xb, floating* y,
-                 floating* r, floating* d, floating* q, int steps) noexcept nogil:
+                 floating* r, floating* d, floating* q, int steps, int gram_rows,
+                 floating* G, floating* gs, const int* next_idx, int next_n) noexcept nogil:
     """cg_steps conjugate-gradient steps on A x = rhs from the warm start x.
 
-    A = X.T X + D is applied as X.T (X v) + D v in one fused pass over the gathered
-    rows (no Gram). x : IN/OUT (Vn,) = [f_r, b_r, 0...] with Vn = round_up(K+1, W);
-    r, d, q : scratch (Vn,); Xb : scratch (n, Kp); y : scratch (n,).
+    Rows with fewer than gram_rows ratings (or gram_rows == 0): A = X.T X + D is applied
+    as X.T (X v) + D v in one fused pass over the gathered rows (no Gram). Longer rows,
+    whose gathered block would not stay in L2 and so be streamed again on every step,
+    form the (K+1) x (K+1) Gram once (register-blocked, L1-sized blocks) and apply that.
+    x : IN/OUT (Vn,) = [f_r, b_r, 0...] with Vn = round_up(K+1, W);
+    r, d, q : scratch (Vn,); Xb : scratch (n, Kp) (CG_BLOCK rows in Gram mode);
+    y : scratch (n,); G : scratch (K, Kp); gs : scratch (Kp,).
+    next_idx, next_n : the next row's columns, prefetched during the last Gram block.
     Returns 0, or 1 if a curvature d.A d was not > 0 (singular system; x meaningless).
     """
     cdef int K1 = K + 1
     cdef int W = simd_width(<floating> 0)
     cdef int Kp = _round_up(K, W)
     cdef int Vn = _round_up(K1, W)
-    cdef int i, it, start, m
-    cdef double rr, rr_new, dq, alpha, beta
+    cdef int i, j, it, start, m
+    cdef double rr, rr_new, dq, alpha, beta, sum_y
     cdef floating qb = 0, xb
+    cdef bint use_gram = gram_rows > 0 and n >= gram_rows
+    cdef mfc_pf pf
     for i in range(K1, Vn):
         r[i] = 0
         d[i] = 0
         q[i] = 0
-    # NumPy: r = X.T @ (y - X @ x) + p - D x   -- fused with the gather, block by block,
-    # while each gathered block is still in L1 (saves one pass over X for long rows).
-    xb = x[K]
-    if Kp > K:
-        x[K] = 0               # the factor part seen by the kernel: padding must be 0 / finite
-    start = 0
-    while start < n or start == 0:
-        m = n - start
-        if m > CG_BLOCK:
-            m = CG_BLOCK
-        gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb + <size_t> start * Kp, Kp,
-                    y + start, False)
-        xtx_apply(m, Xb + <size_t> start * Kp, Kp, x, xb, y + start, r, &qb, start > 0)
-        start += m
-        if m == 0:
-            break
-    x[K] = xb
-    r[K] = qb
+    if use_gram:
+        # NumPy: G = X.T @ X ; gs = X.sum(0) ; r = [X.T @ y, y.sum()] - [[G, gs], [gs.T, n]] @ x
+        sum_y = 0
+        start = 0
+        while start < n:
+            m = n - start
+            if m > CG_BLOCK:
+                m = CG_BLOCK
+            gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb, Kp, y, False)
+            for i in range(m):
+                sum_y += y[i]
+            if start + m < n:
+                pf_set(&pf, idx + start + m, CG_BLOCK if n - start - m > CG_BLOCK else n - start - m,
+                       OF, K)
+            else:
+                pf_set(&pf, next_idx, next_n if next_n < CG_BLOCK else CG_BLOCK, OF, K)
+            gram_block(m, K, Xb, Kp, y, G, Kp, gs, r, start > 0, &pf)
+            start += m
+        for i in range(K):                 # full symmetric G (the kernel writes the upper part)
+            for j in range(i):
+                G[<size_t> i * Kp + j] = G[<size_t> j * Kp + i]
+        r[K] = <floating> sum_y
+        _aug_gram_apply(K, Kp, G, gs, n, x, q)
+        for i in range(K1):
+            r[i] = r[i] - q[i]
+    else:
+        # NumPy: r = X.T @ (y - X @ x)   -- fused with the gather, block by block,
+        # while each gathered block is still in L1 (saves one pass over X for long rows).
+        xb = x[K]
+        if Kp > K:
+            x[K] = 0           # the factor part seen by the kernel: padding must be 0 / finite
+        start = 0
+        while start < n or start == 0:
+            m = n - start
+            if m > CG_BLOCK:
+                m = CG_BLOCK
+            gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb + <size_t> start * Kp, Kp,
+                        y + start, False)
+            xtx_apply(m, Xb + <size_t> start * Kp, Kp, x, xb, y + start, r, &qb, start > 0)
+            start += m
+            if m == 0:
+                break
+        x[K] = xb
+        r[K] = qb
+    # NumPy: r += p - D x
     for i in range(K):
         r[i] = r[i] - <floating> dreg * x[i]
     r[K] = r[K] - <floating> dbias * x[K]
@@ -203,7 +254,9 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
         if rr == 0:
             break
         # NumPy: q = X.T @ (X @ d) + D d
-        if Kp > K:
+        if use_gram:
+            _aug_gram_apply(K, Kp, G, gs, n, d, q)
+        elif Kp > K:
             qb = d[K]
             d[K] = 0
             xtx_apply(n, Xb, Kp, d, qb, NULL, q, &q[K])
@@ -237,7 +290,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                    prior, double prior_weight,
                    bias_prior, double bias_prior_weight,
                    int solver, int cg_steps, int num_threads,
-                   *, int dual_threshold=-1, int chunk_rows=DEFAULT_CHUNK, bint use_lapack=False):
+                   *, int dual_threshold=-1, int chunk_rows=DEFAULT_CHUNK, bint use_lapack=False,
+                   int cg_gram_rows=-1):
     """One ALS half-sweep: re-solve every row of one side with the other side fixed.
 
     For row r with observed columns J (one CSR row), targets y_j = r_rj - mu - b_j
@@ -297,6 +351,10 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     use_lapack : bool, keyword-only (benchmark)
         Solve primal rows with LAPACK ?potrf/?potrs instead of the built-in solver
         (hold BLAS to one thread around the call: ``mfcore._threads.blas_limited``).
+    cg_gram_rows : int, keyword-only (tuning/testing)
+        CG path: rows with at least this many ratings form their Gram once instead of
+        passing over the gathered rows on every step. -1 = rows whose gathered block
+        would exceed 1 MiB (half an L2 cache: 4,096 ratings at K=64 float32), 0 = never.
 
     Returns
     -------
@@ -329,6 +387,9 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
 
     *CG path (solver 1).* Each step applies A v = X.T (X v) + D v in one fused pass
     over the gathered rows; dot products of the K+1 vectors accumulate in float64.
+    Rows of at least ``cg_gram_rows`` ratings (by default those whose gathered rows
+    exceed 1 MiB, which would be streamed from L3 again on every step) form their
+    (K+1) x (K+1) Gram once, as the exact path does, and apply it instead.
 
     *Determinism.* Each row is solved by one thread with a fixed operation order, so
     results are bit-identical for any ``num_threads`` on a given machine (the SIMD
@@ -336,7 +397,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
 
     *Memory.* Scratch is allocated once per call: per thread about
     ((K+1) + dual_threshold) * round_up(K+1, W) + chunk_rows * round_up(K, W) elements
-    for the exact solver (~90 KiB at K=64 float32), max_degree * round_up(K, W) for CG.
+    for the exact solver (~90 KiB at K=64 float32); for CG min(max_degree, cg_gram_rows)
+    * round_up(K, W) plus a K x round_up(K, W) Gram (~1.1 MiB at K=64 float32).
     """
     cdef Py_ssize_t n_rows = factors.shape[0]
     cdef int K = <int> factors.shape[1]
@@ -464,9 +526,17 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         per_thread = (<size_t> K1 * lda + 3 * <size_t> lda + m_size + _round_up(<int> xb_size, W)
                       + _round_up(buf_rows, W))
     else:
+        if cg_gram_rows < 0:
+            cg_gram_rows = CG_GRAM_BYTES // (_round_up(K, W) * sizeof(floating)) if K > 0 else 0
+            if cg_gram_rows < 1:
+                cg_gram_rows = 1
+        # rows of Xb / y: whole rows below cg_gram_rows, CG_BLOCK-row blocks above
         buf_rows = max_deg
-        # x, p, r, d, q (lda each), Xb (max_deg * Kp), y (max_deg)
-        per_thread = 5 * <size_t> lda + <size_t> buf_rows * _round_up(K, W) + _round_up(buf_rows, W)
+        if cg_gram_rows > 0 and buf_rows > cg_gram_rows - 1:
+            buf_rows = cg_gram_rows - 1 if cg_gram_rows - 1 > CG_BLOCK else CG_BLOCK
+        # x, p, r, d, q (lda each), Xb (buf_rows * Kp), y (buf_rows), G (K * Kp), gs (Kp)
+        per_thread = (5 * <size_t> lda + <size_t> buf_rows * _round_up(K, W) + _round_up(buf_rows, W)
+                      + <size_t> (K + 1) * _round_up(K, W))
     per_thread = (per_thread + 15) & ~(<size_t> 15)      # keep every thread's block 64-byte aligned
 
     raw = malloc(per_thread * num_threads * sizeof(floating) + 64)
@@ -505,6 +575,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     qv = dv + lda
                     Xb = qv + lda
                     y = Xb + <size_t> buf_rows * _round_up(K, W)
+                    A = y + _round_up(buf_rows, W)          # the Gram of a long row
+                    cs = A + <size_t> K * _round_up(K, W)
                 if has_p:
                     for k in range(K):
                         p[k] = <floating> (tau * prior_ptr[<size_t> r * K + k]) if has_prior else 0
@@ -527,7 +599,9 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     for k in range(K1, lda):
                         x[k] = 0
                     info = _row_cg(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
-                                   x, Xb, y, rv, dv, qv, cg_steps)
+                                   x, Xb, y, rv, dv, qv, cg_steps, cg_gram_rows, A, cs,
+                                   ix + ip[r + 1] if r + 1 < n_rows else NULL,
+                                   ip[r + 2] - ip[r + 1] if r + 1 < n_rows else 0)
                 if info != 0:
                     if first_fail[tid] < 0 or r < first_fail[tid]:
                         first_fail[tid] = <int> r

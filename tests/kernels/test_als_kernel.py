@@ -124,20 +124,43 @@ def test_small_k_matches_reference(rng, dtype, tol, k):
     np.testing.assert_allclose(b, b_ref, **tol)
 
 
-@pytest.mark.parametrize("solver", [0, 1], ids=["cholesky", "cg"])
-def test_larger_k_matches_reference(rng, dtype, tol, solver):
+# CG variants: passes over the gathered rows only, the Gram for every row, the Gram for
+# rows of >= 100 ratings (here only the 200-rating row)
+CG_MODES = [dict(solver=1, cg_gram_rows=0), dict(solver=1, cg_gram_rows=1),
+            dict(solver=1, cg_gram_rows=100)]
+CG_MODE_IDS = ["cg-passes", "cg-gram", "cg-mixed"]
+
+
+@pytest.mark.parametrize("mode", [dict(solver=0)] + CG_MODES, ids=["cholesky"] + CG_MODE_IDS)
+def test_larger_k_matches_reference(rng, dtype, tol, mode):
     # K = 40: several SIMD column blocks and row tiles, rows on both sides of K + 1
     # (dual / primal), one row longer than a gathered block (128 rows).
+    solver = mode["solver"]
     k = 40
     prob = make_problem(rng, dtype, k=k, degrees=[0, 1, 7, 39, 40, 41, 45, 200, 3], n_cols=300)
     opts = dict(use_prior=True, use_bias_prior=True, scale_by_count=True)
     f_ref, b_ref = run_reference(prob, **opts)
     if solver == 1:   # CG from the exact answer's neighbourhood, enough steps to converge
         prob = dict(prob, factors=(f_ref + 0.01).astype(dtype), bias=b_ref.astype(dtype))
-    status, f, b = run_kernel(prob, solver=solver, cg_steps=2 * (k + 1), **opts)
+    status, f, b = run_kernel(prob, cg_steps=2 * (k + 1), **mode, **opts)
     assert status == -1
     np.testing.assert_allclose(f, f_ref, **tol)
     np.testing.assert_allclose(b, b_ref, **tol)
+
+
+@pytest.mark.parametrize("steps", [0, 1, 3])
+def test_cg_gram_mode_takes_the_same_steps_as_passes(rng, steps):
+    # Same CG iterates whether A is applied by passes over the rows or by the Gram
+    # (float64: they differ only in summation order).
+    k = 24
+    prob = make_problem(rng, np.float64, k=k, degrees=[1, 5, 30, 150, 400], n_cols=500)
+    opts = dict(use_prior=True, use_bias_prior=True, scale_by_count=True, solver=1, cg_steps=steps)
+    _, f0, b0 = run_kernel(prob, cg_gram_rows=0, **opts)
+    _, f1, b1 = run_kernel(prob, cg_gram_rows=1, **opts)
+    np.testing.assert_allclose(f1, f0, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b1, b0, rtol=1e-10, atol=1e-12)
+    if steps:
+        assert np.abs(f0 - prob["factors"]).max() > 1e-3   # the steps did move the rows
 
 
 @given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 12),
@@ -153,25 +176,27 @@ def test_random_problems_float64(seed, k, reg, scaled):
     np.testing.assert_allclose(b, b_ref, **TOLERANCES[np.float64])
 
 
-@pytest.mark.parametrize("solver", [0, 1], ids=["cholesky", "cg"])
-def test_bit_identical_across_thread_counts(rng, dtype, solver):
+@pytest.mark.parametrize("mode", [dict(solver=0), dict(solver=1, cg_gram_rows=0),
+                                  dict(solver=1, cg_gram_rows=1)], ids=["cholesky", "cg", "cg-gram"])
+def test_bit_identical_across_thread_counts(rng, dtype, mode):
     prob = make_problem(rng, dtype, degrees=DEGREES * 8)
     prob["prior"] = np.ascontiguousarray(np.tile(prob["prior"][: len(DEGREES)], (8, 1)))
-    runs = [run_kernel(prob, use_prior=True, scale_by_count=True, solver=solver, cg_steps=3,
+    runs = [run_kernel(prob, use_prior=True, scale_by_count=True, cg_steps=3, **mode,
                        num_threads=n) for n in (1, 2, 2)]
     for status, f, b in runs[1:]:
         assert status == runs[0][0] == -1
         assert np.array_equal(f, runs[0][1]) and np.array_equal(b, runs[0][2])
 
 
+@pytest.mark.parametrize("gram_rows", [0, 1], ids=["passes", "gram"])
 @pytest.mark.parametrize("k", [K, 16], ids=["k8", "k16"])   # k16: K a multiple of the SIMD width
-def test_cg_converges_to_cholesky(rng, k):
+def test_cg_converges_to_cholesky(rng, k, gram_rows):
     prob = make_problem(rng, np.float64, k=k)
     opts = dict(use_prior=True, use_bias_prior=True, scale_by_count=True)
     _, f_exact, b_exact = run_kernel(prob, solver=0, **opts)
     errors = []
     for steps in (0, 1, 2, 4, 6, k + 1):
-        status, f, b = run_kernel(prob, solver=1, cg_steps=steps, **opts)
+        status, f, b = run_kernel(prob, solver=1, cg_steps=steps, cg_gram_rows=gram_rows, **opts)
         assert status == -1
         errors.append(np.sum((f - f_exact) ** 2, axis=1) + (b - b_exact) ** 2)  # per row
     errors = np.array(errors)
