@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from mfcore import _reference as ref
-from mfcore._implicit_als import implicit_als_half_sweep
+from mfcore._implicit_als import _cg_build, implicit_als_half_sweep
 
 CHOLESKY, CG = 0, 1
 
@@ -99,14 +99,48 @@ def test_cg_float32_converges(rng):
     np.testing.assert_allclose(got, exact, rtol=2e-3, atol=2e-3)
 
 
-def test_cg_gather_paths_agree(rng, dtype, tol):
-    """Gathered (BLAS gemv) and in-place (fused loop) rows give the same CG iterates."""
+def test_cg_gather_paths_agree(rng, dtype):
+    """Gathered and in-place rows run the same sums in the same order: identical CG iterates."""
     C, Y, X = _problem(rng, K=7, dtype=dtype)
     _, a = _run(C, Y, X, 0.2, CG, cg_steps=3, gather_rows=-1)
     _, b = _run(C, Y, X, 0.2, CG, cg_steps=3, gather_rows=0)
     _, c = _run(C, Y, X, 0.2, CG, cg_steps=3, gather_rows=2)  # mixed: short rows gathered
-    np.testing.assert_allclose(a, b, **tol)
-    np.testing.assert_allclose(a, c, **tol)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+
+
+@pytest.fixture
+def cg_build():
+    """Run a test with a cap on the CG kernel build (AVX-512 / AVX2 / baseline), then lift it."""
+    yield _cg_build
+    _cg_build(-1)
+
+
+def _cg_levels():
+    """The CG kernel builds this CPU can run (0 = baseline, 1 = AVX2+FMA, 2 = AVX-512)."""
+    top = _cg_build()
+    return list(range(top + 1))
+
+
+@pytest.mark.parametrize("K", [1, 3, 5, 17, 64, 68])
+def test_cg_builds_match_reference(rng, dtype, tol, cg_build, K):
+    """Every kernel build the CPU supports, for K with and without full vectors: the CG
+    iterates of the builds agree, and enough steps reach the exact solution."""
+    C, Y, X = _problem(rng, n_rows=30, n_cols=40, K=K, density=0.5, dtype=dtype)
+    Y *= 0.5
+    exact = ref.implicit_als_half_sweep(C, Y, 1.0)
+    three = {}
+    for level in _cg_levels():
+        assert cg_build(level) == level
+        status, three[level] = _run(C, Y, X, 1.0, CG, cg_steps=3)
+        assert status == -1
+        status, converged = _run(C, Y, X, 1.0, CG, cg_steps=K + 10)
+        assert status == -1
+        np.testing.assert_allclose(converged, exact, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+        # the in-place path of the same build gives the same iterates
+        np.testing.assert_array_equal(_run(C, Y, X, 1.0, CG, cg_steps=3, gather_rows=0)[1], three[level])
+    for level, got in three.items():
+        np.testing.assert_allclose(got, three[0], **tol)
 
 
 def test_cg_warm_start_at_solution_stays(rng):
@@ -117,9 +151,9 @@ def test_cg_warm_start_at_solution_stays(rng):
     np.testing.assert_allclose(got, exact, rtol=1e-9, atol=1e-10)
 
 
-@pytest.mark.parametrize("solver", [CHOLESKY, CG])
-def test_thread_count_invariance(rng, dtype, solver):
-    C, Y, X = _problem(rng, n_rows=300, n_cols=40, K=8, dtype=dtype)
+@pytest.mark.parametrize("solver,K", [(CHOLESKY, 8), (CG, 8), (CG, 64)])
+def test_thread_count_invariance(rng, dtype, solver, K):
+    C, Y, X = _problem(rng, n_rows=300, n_cols=40, K=K, dtype=dtype)
     _, one = _run(C, Y, X, 0.3, solver, threads=1)
     for threads in (2, 3):
         _, many = _run(C, Y, X, 0.3, solver, threads=threads)
