@@ -204,15 +204,21 @@ cdef extern from *:
         size_t rowbytes;         /* bytes per factor row */
         int row, line;           /* progress */
     } mfc_pf;
+    /* One step: prefetch the next line (pf_q, pf_left lines left in the current row);
+       the row index is looked up only when a row is done, so the common step is a
+       test, a prefetch, an add and a decrement inside the Gram's FMA loop. */
     #if defined(__GNUC__)
-    #define MFC_PF_STEP(pf_row, pf_line, pf)                                         \\
-        if (pf_row < pf_n) {                                                         \\
-            __builtin_prefetch(pf_base + (size_t)pf_idx[pf_row] * pf_rb              \\
-                               + (size_t)pf_line * 64, 0, 2);                        \\
-            if (++pf_line == pf_lines) { pf_line = 0; pf_row++; }                    \\
+    #define MFC_PF_STEP                                                              \\
+        if (pf_left) {                                                               \\
+            __builtin_prefetch(pf_q, 0, 2);                                          \\
+            pf_q += 64;                                                              \\
+            if (--pf_left == 0 && ++pf_row < pf_n) {                                 \\
+                pf_q = pf_base + (size_t)pf_idx[pf_row] * pf_rb;                     \\
+                pf_left = pf_lines;                                                  \\
+            }                                                                        \\
         }
     #else
-    #define MFC_PF_STEP(pf_row, pf_line, pf) ((void)0);
+    #define MFC_PF_STEP ((void)0);
     #endif
     static mfc_pf mfc_pf_none = {0, 0, 1, 0, 0, 0, 0};   /* read only (pf == NULL) */
 
@@ -222,11 +228,15 @@ cdef extern from *:
     MFC_CLONES static void NAME(int m, int n, const T *X, int ldx, const T *y,       \\
                                 T *C, int ldc, T *s, T *sy, int acc, mfc_pf *pf) {   \\
         int i0, jb, t, r, c, nb = (n + W - 1) / W, wide = MFC_WIDE_GRAM;             \\
-        int pf_row, pf_line, pf_n, pf_lines;                                         \\
-        const int *pf_idx; const char *pf_base; size_t pf_rb;                        \\
+        int pf_row, pf_n, pf_lines, pf_left = 0;                                     \\
+        const int *pf_idx; const char *pf_base, *pf_q = 0; size_t pf_rb;             \\
         if (!pf) pf = &mfc_pf_none;                                                  \\
-        pf_row = pf->row; pf_line = pf->line; pf_n = pf->n; pf_lines = pf->lines;    \\
+        pf_row = pf->row; pf_n = pf->n; pf_lines = pf->lines;                        \\
         pf_idx = pf->idx; pf_base = pf->base; pf_rb = pf->rowbytes;                  \\
+        if (pf_row < pf_n) {                                                         \\
+            pf_q = pf_base + (size_t)pf_idx[pf_row] * pf_rb + (size_t)pf->line * 64;  \\
+            pf_left = pf_lines - pf->line;                                           \\
+        }                                                                            \\
         for (i0 = 0; i0 < n; i0 += 8) {                                              \\
             for (jb = i0 / W; wide && jb + 1 < nb; jb += 2) {  /* 8 rows x 2 vectors */ \\
                 NAME##_v a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};                     \\
@@ -238,7 +248,7 @@ cdef extern from *:
                     NAME##_v v = *(const NAME##_vu *)xp;                             \\
                     NAME##_v w = *(const NAME##_vu *)(xp + W);                       \\
                     T e;                                                             \\
-                    MFC_PF_STEP(pf_row, pf_line, pf)                                 \\
+                    MFC_PF_STEP                                                      \\
                     e = xi[0]; a0 += e * v; b0 += e * w;                             \\
                     e = xi[1]; a1 += e * v; b1 += e * w;                             \\
                     e = xi[2]; a2 += e * v; b2 += e * w;                             \\
@@ -264,7 +274,7 @@ cdef extern from *:
                 const T *xp = X + (size_t)jb * W, *xi = X + i0;                      \\
                 for (t = 0; t < m; t++, xp += ldx, xi += ldx) {                      \\
                     NAME##_v v = *(const NAME##_vu *)xp;                             \\
-                    MFC_PF_STEP(pf_row, pf_line, pf)                                 \\
+                    MFC_PF_STEP                                                      \\
                     a0 += xi[0] * v; a1 += xi[1] * v; a2 += xi[2] * v;               \\
                     a3 += xi[3] * v; a4 += xi[4] * v; a5 += xi[5] * v;               \\
                     a6 += xi[6] * v; a7 += xi[7] * v;                                \\
@@ -278,7 +288,10 @@ cdef extern from *:
                 }                                                                    \\
             }                                                                        \\
         }                                                                            \\
-        if (pf != &mfc_pf_none) { pf->row = pf_row; pf->line = pf_line; }           \\
+        if (pf != &mfc_pf_none) {                                                    \\
+            pf->row = pf_row < pf_n ? pf_row : pf_n;                                 \\
+            pf->line = pf_left ? pf_lines - pf_left : 0;                             \\
+        }                                                                            \\
         if (!acc) { for (c = 0; c < ldx; c++) { s[c] = 0; if (y) sy[c] = 0; } }      \\
         /* s, sy in register accumulators, four vectors of columns per pass */      \\
         for (c = 0; c + 4 * W <= ldx; c += 4 * W) {                                  \\

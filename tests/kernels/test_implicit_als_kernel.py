@@ -189,7 +189,7 @@ def test_argument_errors(rng):
 
 
 def test_long_rows_cross_block_boundaries(rng, dtype, tol):
-    """Rows longer than the CG gemv block (2048) and than small gather buffers."""
+    """Long rows (around 2048 entries, 5000) and rows longer than small gather buffers."""
     n_cols, K = 5200, 4
     lengths = [0, 1, 2047, 2048, 2049, 5000]
     rows, cols = [], []
