@@ -28,6 +28,39 @@ cdef inline int _round_up(int n, int w) noexcept nogil:
     return ((n + w - 1) // w) * w
 
 
+cdef double _row_gram(int n, const int* idx, const floating* rat, const floating* OF,
+                      const floating* OB, int K, double mu, floating* A, floating* cs,
+                      floating* xy, floating* Xb, floating* y, int chunk,
+                      const int* next_idx, int next_n) noexcept nogil:
+    """Gram, column sums and X.T y of one CSR row's factor rows; returns sum_j y_j.
+
+    Gathers the rows in blocks of ``chunk`` (Xb : scratch (chunk, Kp), y : scratch (chunk,))
+    and accumulates with the register-blocked Gram while the next block -- the rest of
+    this row, else the first block of the next row (next_idx, next_n) -- is prefetched.
+    A : OUT (K, Kp) upper triangle (Kp = round_up(K, W));  cs, xy : OUT (Kp,).
+    """
+    # NumPy: X = OF[idx]; y = rat - mu - OB[idx]; A = X.T @ X; cs = X.sum(0); xy = X.T @ y
+    cdef int W = simd_width(<floating> 0)
+    cdef int Kp = _round_up(K, W)
+    cdef int t, start = 0, m
+    cdef double sum_y = 0
+    cdef mfc_pf pf
+    while start < n:
+        m = n - start
+        if m > chunk:
+            m = chunk
+        gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb, Kp, y, False)
+        for t in range(m):
+            sum_y += y[t]
+        if start + m < n:
+            pf_set(&pf, idx + start + m, chunk if n - start - m > chunk else n - start - m, OF, K)
+        else:
+            pf_set(&pf, next_idx, next_n if next_n < chunk else chunk, OF, K)
+        gram_block(m, K, Xb, Kp, y, A, Kp, cs, xy, start > 0, &pf)
+        start += m
+    return sum_y
+
+
 cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* OF,
                     const floating* OB, int K, double mu, double dreg, double dbias,
                     const floating* p, bint has_p, floating* A, floating* x, floating* cs,
@@ -46,12 +79,10 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
     cdef int W = simd_width(<floating> 0)
     cdef int Kp = _round_up(K, W)
     cdef int lda = Kp                 # A holds the K x K factor block only
-    cdef int i, j, k, t, start, m, info, ld
-    cdef double sum_y, c, xb
-    cdef floating inv_reg, inv_bias, gk, acc
+    cdef int i, j, k, t, info, ld
+    cdef double sum_y
+    cdef floating inv_reg, inv_bias, gk
     cdef floating* row
-    cdef floating* dst
-    cdef const floating* src
     cdef mfc_pf pf
     if next_n > chunk:
         next_n = chunk
@@ -109,23 +140,8 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         for i in range(K1):
             x[i] = 0
             cs[i] = 0
-    sum_y = 0
-    start = 0
-    while start < n:
-        m = n - start
-        if m > chunk:
-            m = chunk
-        gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb, Kp, y, False)
-        for t in range(m):
-            sum_y += y[t]
-        # NumPy: A[:K, :K] (+)= V_blk.T @ V_blk ; cs (+)= V_blk.sum(0) ; x[:K] (+)= V_blk.T @ y_blk
-        # prefetch the next block: the rest of this row, else the next row's first block
-        if start + m < n:
-            pf_set(&pf, idx + start + m, chunk if n - start - m > chunk else n - start - m, OF, K)
-        else:
-            pf_set(&pf, next_idx, next_n, OF, K)
-        gram_block(m, K, Xb, Kp, y, A, lda, cs, x, start > 0, &pf)
-        start += m
+    # NumPy: A = X.T @ X ; cs = X.sum(0) ; x[:K] = X.T @ y   (lda == Kp)
+    sum_y = _row_gram(n, idx, rat, OF, OB, K, mu, A, cs, x, Xb, y, chunk, next_idx, next_n)
     for i in range(K):
         A[<size_t> i * lda + i] += <floating> dreg
     x[K] = <floating> sum_y
@@ -191,29 +207,13 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
     cdef double rr, rr_new, dq, alpha, beta, sum_y
     cdef floating qb = 0, xb
     cdef bint use_gram = gram_rows > 0 and n >= gram_rows
-    cdef mfc_pf pf
     for i in range(K1, Vn):
         r[i] = 0
         d[i] = 0
         q[i] = 0
     if use_gram:
         # NumPy: G = X.T @ X ; gs = X.sum(0) ; r = [X.T @ y, y.sum()] - [[G, gs], [gs.T, n]] @ x
-        sum_y = 0
-        start = 0
-        while start < n:
-            m = n - start
-            if m > CG_BLOCK:
-                m = CG_BLOCK
-            gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb, Kp, y, False)
-            for i in range(m):
-                sum_y += y[i]
-            if start + m < n:
-                pf_set(&pf, idx + start + m, CG_BLOCK if n - start - m > CG_BLOCK else n - start - m,
-                       OF, K)
-            else:
-                pf_set(&pf, next_idx, next_n if next_n < CG_BLOCK else CG_BLOCK, OF, K)
-            gram_block(m, K, Xb, Kp, y, G, Kp, gs, r, start > 0, &pf)
-            start += m
+        sum_y = _row_gram(n, idx, rat, OF, OB, K, mu, G, gs, r, Xb, y, CG_BLOCK, next_idx, next_n)
         for i in range(K):                 # full symmetric G (the kernel writes the upper part)
             for j in range(i):
                 G[<size_t> i * Kp + j] = G[<size_t> j * Kp + i]
