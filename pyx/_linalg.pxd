@@ -11,7 +11,8 @@ row stride, in elements). Symmetric matrices keep only their **row-major upper
 triangle** (``A[i*ld + j]`` for ``j >= i``); no strictly-lower entry ever feeds
 a result, so it may hold garbage (the kernel poisons it with NaN). A row-major
 upper triangle is the column-major *lower* triangle, so the LAPACK call below
-passes ``uplo='L'``.
+passes ``uplo='L'``. (One exception, in ``_als``: the Gram of a long CG row is
+mirrored into a full matrix before :func:`row_dots` reads whole rows of it.)
 
 Hot loops are small C functions (written here once as macros, instantiated for
 float and double) so that they can be compiled as runtime-dispatched SIMD
