@@ -1,6 +1,7 @@
 """asv: model quality on MovieLens ml-latest-small, tracked beside speed.
 
-Data: ``$MFCORE_DATA_HOME/ml-latest-small`` (read with
+Data: ``$MFCORE_DATA_HOME/ml-latest-small``, else ``../shared/data/ml-latest-small``
+beside the clone (read with
 ``load_movielens(..., cache=False)``, so nothing is written beside the data).
 When it is missing every benchmark here is skipped (``NotImplementedError``
 in ``setup``). Split: ``temporal_split(data, test_fraction=0.2)`` (each user's
@@ -27,11 +28,13 @@ import mfcore
 from ._datasets import threads
 
 
+#: The real MovieLens files beside a clone of the repository (used when MFCORE_DATA_HOME is unset).
+_SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 def _ml_small_dir():
     home = os.environ.get("MFCORE_DATA_HOME", "").strip()
-    if not home:
-        return None
-    path = Path(home).expanduser() / "ml-latest-small"
+    path = (Path(home).expanduser() if home else _SHARED_DATA) / "ml-latest-small"
     return path if (path / "ratings.csv").exists() else None
 
 
@@ -41,7 +44,8 @@ class MovieLensSmall:
     def setup_cache(self):
         path = _ml_small_dir()
         if path is None:
-            return None
+            # not None: asv would then call setup() without the argument
+            return {}
         data = mfcore.load_movielens(path, cache=False)
         train, test = mfcore.temporal_split(data, test_fraction=0.2)
         models = {
@@ -59,7 +63,7 @@ class MovieLensSmall:
     setup_cache.timeout = 600.0
 
     def setup(self, scores):
-        if scores is None:
+        if not scores:
             raise NotImplementedError(
                 "ml-latest-small not found: set MFCORE_DATA_HOME to a directory holding ml-latest-small/")
 

@@ -1,9 +1,9 @@
 """Shared fixtures: seeded generators, per-dtype tolerances, and the data path.
 
-The real MovieLens files live outside the repository; ``.ci/run`` points
-``MFCORE_DATA_HOME`` at ``../shared/data``. Tests that need them are skipped
-(with the reason shown) only when that variable is unset, which never happens
-in CI.
+The real MovieLens files live outside the repository: ``$MFCORE_DATA_HOME`` when
+set, else ``../shared/data`` beside the clone (where CI and developer machines
+have them). Tests that need them are skipped, with the reason shown, only when
+neither exists.
 """
 
 import os
@@ -38,9 +38,15 @@ def tol(dtype):
     return TOLERANCES[dtype]
 
 
+#: Where the real MovieLens files sit beside a clone of the repository.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 def _data_home():
     value = os.environ.get("MFCORE_DATA_HOME")
-    return Path(value) if value else None
+    if value:
+        return Path(value)
+    return SHARED_DATA if SHARED_DATA.is_dir() else None
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +54,7 @@ def data_home():
     """Directory holding MovieLens folders (``ml-latest-small/``, ``ml-32m/``)."""
     home = _data_home()
     if home is None:
-        pytest.skip("MFCORE_DATA_HOME is not set (CI sets it to ../shared/data)")
+        pytest.skip(f"MovieLens data not found: MFCORE_DATA_HOME is unset and {SHARED_DATA} does not exist")
     if not home.is_dir():
         pytest.fail(f"MFCORE_DATA_HOME={home} is not a directory")
     return home

@@ -3,6 +3,10 @@
 This is not a speed test (nothing is timed or compared); it fails when a
 benchmark raises or the suite cannot be imported, so the suites never rot.
 The 32M sizes are skipped by the suites themselves unless MFCORE_BENCH_FULL=1.
+
+It takes about half a minute, so a plain ``pytest`` leaves it out (marker
+``asv``, deselected in pyproject's addopts); ``.ci/run`` runs it with
+``pytest -m asv``.
 """
 
 import os
@@ -17,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.asv
 def test_asv_quick_mode_runs_every_benchmark(tmp_path):
     asv = shutil.which("asv", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     if asv is None:
