@@ -163,7 +163,7 @@ def test_ranking_model_contract(ranking_model, tmp_path):
 
 @pytest.mark.parametrize("cls", [BPR, ImplicitALS])
 def test_implicit_interactions_ignore_the_rating_threshold(cls, implicit_data):
-    from model_data import RatingsWithIds
+    from tests.models.model_data import RatingsWithIds
 
     data = RatingsWithIds(implicit_data, np.arange(implicit_data.shape[0]), np.arange(implicit_data.shape[1]))
     data.has_ratings = False                   # all values are 1: no rating reaches 4.0
