@@ -4,7 +4,7 @@ Public names only; everything else is private (leading underscore) or lives in
 a submodule (``mfcore.data``, ``mfcore.metrics``, ``mfcore.models``).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 import warnings as _warnings
 

@@ -66,7 +66,7 @@ def test_genre_als_epochs_equal_reference(planted, tau_b):
 def test_objective_never_rises_and_beats_bias_baseline(planted, cls):
     R, genres = planted
     model = cls(factors=3, regularization=1.0, iterations=8, random_state=0)
-    model.fit(R, item_genres=genres if cls is GenreALS else None, show_progress=False)
+    model.fit(R, show_progress=False, **({"item_genres": genres} if cls is GenreALS else {}))
     obj = [h["objective"] for h in model.history_]
     assert all(b <= a * (1 + 1e-5) for a, b in zip(obj, obj[1:])), obj   # float32 rounding slack only
     mu, bu, bi = ref.bias_baseline(R)
@@ -146,9 +146,11 @@ def test_bad_hyperparameters(planted, kwargs, match):
         ExplicitALS(**kwargs).fit(R, show_progress=False)
 
 
-def test_bad_dtype_rejected_at_construction():
+def test_bad_dtype_rejected_at_fit(planted):
+    model = ExplicitALS(dtype="int32")           # __init__ only stores (scikit-learn's rule)
+    assert model.dtype == "int32"
     with pytest.raises(ValueError, match="dtype must be float32 or float64"):
-        ExplicitALS(dtype="int32")
+        model.fit(planted[0], show_progress=False)
 
 
 def test_bad_training_input():

@@ -44,10 +44,23 @@ def test_bpr_single_thread_is_reproducible_and_learns(planted):
     assert np.isfinite(d.user_factors).all() and d.history_[-1]["loss"] < losses[0]
 
 
-def test_bpr_positive_threshold_selects_training_pairs(planted):
+def test_bpr_positive_threshold_selects_training_pairs(planted, monkeypatch):
+    import mfcore.models.bpr as bpr_module
+
     R, _ = planted
+    seen = []
+
+    def spy(positives, user_of_entry, *args, **kwargs):
+        seen.append((positives.copy(), kwargs["n_samples"]))
+        return bpr_module_kernel(positives, user_of_entry, *args, **kwargs)
+
+    bpr_module_kernel = bpr_module.bpr_sgd_epoch
+    monkeypatch.setattr(bpr_module, "bpr_sgd_epoch", spy)
     model = BPR(factors=4, iterations=1, positive_threshold=4.0, num_threads=1).fit(R, show_progress=False)
-    assert model._positives.nnz == int((R.data >= 4.0).sum())
+    (pos, n_samples), = seen
+    expected = R.multiply(R >= 4.0).tocsr()
+    expected.eliminate_zeros()
+    assert (pos != expected).nnz == 0 and n_samples == expected.nnz == int((R.data >= 4.0).sum())
     assert model.history_[0]["samples_per_second"] > 0
     with pytest.raises(ValueError, match="no positive interactions"):
         BPR(positive_threshold=99.0).fit(R, show_progress=False)
