@@ -1,19 +1,13 @@
-"""BPR and ImplicitALS: kernels wired as the reference says, and the shared model contract."""
+"""BPR and ImplicitALS: kernels wired as the reference says, and their own features (shared contract: test_contract.py)."""
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from mfcore import _reference as ref
-from mfcore.models import BPR, FactorModel, ImplicitALS
+from mfcore.models import BPR, ImplicitALS
+from tests.models.model_data import RatingsWithIds, split_entries
 
 
-def _split_rows(R, rng, frac=0.3):
-    """Random per-user holdout: (train, test) CSR of the same shape."""
-    coo = R.tocoo()
-    test = rng.random(coo.nnz) < frac
-    mk = lambda m: sp.csr_matrix((coo.data[m], (coo.row[m], coo.col[m])), shape=R.shape)  # noqa: E731
-    return mk(~test), mk(test)
 
 
 def _mean_auc(user_vecs, item_factors, item_bias, train, test):
@@ -74,7 +68,7 @@ def test_bpr_divergence_is_reported(planted):
 
 
 def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
-    train, test = _split_rows(implicit_data, rng)
+    train, test = split_entries(implicit_data, rng)
     model = BPR(factors=6, iterations=60, learning_rate=0.05, positive_threshold=None, num_threads=1,
                 random_state=0).fit(train, show_progress=False)
     folded = np.vstack([model.fold_in(train.indices[train.indptr[u]:train.indptr[u + 1]])[0]
@@ -90,7 +84,7 @@ def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
 def test_bpr_early_stopping_keeps_best_epoch(rng, implicit_data):
     from mfcore import evaluate
 
-    train, test = _split_rows(implicit_data, rng)
+    train, test = split_entries(implicit_data, rng)
     model = BPR(factors=6, iterations=25, learning_rate=0.3, positive_threshold=None, num_threads=1,
                 eval_threshold=None).fit(train, eval_set=test, eval_k=5, early_stopping_rounds=3,
                                          show_progress=False)
@@ -145,39 +139,8 @@ def test_implicit_als_cg_close_to_cholesky(planted):
     assert np.max(np.abs(pe - pc)) < 0.05 * np.max(np.abs(pe))
 
 
-@pytest.fixture(params=["bpr", "ials"])
-def ranking_model(request, planted_with_ids):
-    if request.param == "bpr":
-        model = BPR(factors=6, iterations=10, positive_threshold=None, num_threads=1)
-    else:
-        model = ImplicitALS(factors=6, iterations=4)
-    return model.fit(planted_with_ids, show_progress=False), planted_with_ids
-
-
-def test_ranking_model_contract(ranking_model, tmp_path):
-    model, data = ranking_model
-    R = data.user_items()
-    uid = data.user_ids[7]
-    ids, scores = model.recommend(uid, N=6)
-    seen = set(data.item_ids[R.indices[R.indptr[7]:R.indptr[8]]])
-    assert len(ids) == 6 and not seen & set(ids.tolist()) and np.all(np.diff(scores) <= 0)
-    np.testing.assert_allclose(scores, model.predict(np.full(6, uid), ids), rtol=1e-5)
-    # save / load round-trip
-    loaded = FactorModel.load(model.save(tmp_path / "m.npz"))
-    assert type(loaded) is type(model)
-    np.testing.assert_array_equal(loaded.recommend(uid, N=6)[0], ids)
-    # fold-in for a new user through recommend(recalculate_user=True)
-    row = R[7]
-    ids2, _ = model.recommend(uid, user_items=row, recalculate_user=True, N=6)
-    assert len(ids2) == 6 and not seen & set(ids2.tolist())
-    sims, _ = model.similar_items(data.item_ids[0], N=3)
-    assert data.item_ids[0] not in sims
-
-
 @pytest.mark.parametrize("cls", [BPR, ImplicitALS])
 def test_implicit_interactions_ignore_the_rating_threshold(cls, implicit_data):
-    from tests.models.model_data import RatingsWithIds
-
     data = RatingsWithIds(implicit_data, np.arange(implicit_data.shape[0]), np.arange(implicit_data.shape[1]))
     data.has_ratings = False                   # all values are 1: no rating reaches 4.0
     model = cls(factors=4, iterations=2, num_threads=1).fit(data, show_progress=False)
