@@ -65,6 +65,21 @@ class RatingEvaluation:
         return {self.metric: float(np.sqrt(sse / n))}
 
 
+def begin_rating_fit(fit):
+    """Shared start of the rating models' fits: the items x users CSR and the held-out RMSE.
+
+    Sets ``fit.item_users`` and ``fit.evaluation``; returns the global mean rating (float64).
+    """
+    from .._validation import check_csr
+
+    if fit.user_items.nnz == 0:
+        raise ValueError("X has no ratings")
+    fit.item_users = check_csr(fit.user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)
+    if fit.eval_matrix is not None:
+        fit.evaluation = RatingEvaluation(fit.eval_matrix)
+    return float(np.mean(fit.user_items.data, dtype=np.float64))
+
+
 class RankingEvaluation:
     """AUC and NDCG@k of a ranking model on held-out interactions (``eval_ndcg@k``; higher is better).
 

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
-from ._ids import IdMap
+from .._validation import check_choice, check_float, check_int, check_random_state
 from ._kernels import SOLVERS, solve_explicit_rows
-from ._training import RatingEvaluation, rating_pairs, squared_error
-from .base import FactorModel, register_model, seen_pattern
+from ._training import begin_rating_fit, rating_pairs, squared_error
+from .base import FactorModel, register_model
 
 
 @register_model
@@ -100,12 +99,8 @@ class ExplicitALS(FactorModel):
     # ------------------------------------------------------------------ fit
     def _begin_fit(self, fit):
         user_items = fit.user_items
-        if user_items.nnz == 0:
-            raise ValueError("X has no ratings")
+        mu = begin_rating_fit(fit)
         n_users, n_items = user_items.shape
-        fit.item_users = check_csr(user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)
-        if fit.eval_matrix is not None:
-            fit.evaluation = RatingEvaluation(fit.eval_matrix)
         fit.train_pairs = rating_pairs(user_items) if self.calculate_training_loss else None
         fit.counts = (np.diff(user_items.indptr).astype(np.float64), np.diff(fit.item_users.indptr).astype(np.float64))
         fit.solve = dict(reg=self.regularization, reg_bias=self.bias_regularization,
@@ -113,14 +108,10 @@ class ExplicitALS(FactorModel):
                          cg_steps=self.cg_steps, num_threads=fit.num_threads)
         rng = check_random_state(self.random_state)
         K = int(self.factors)
-        self._set_state(
-            user_factors=np.zeros((n_users, K), fit.dtype),
-            item_factors=(rng.standard_normal((n_items, K)) * self.init_scale).astype(fit.dtype),
-            user_bias=np.zeros(n_users, fit.dtype), item_bias=np.zeros(n_items, fit.dtype),
-            global_mean=float(np.mean(user_items.data, dtype=np.float64)),
-            user_map=IdMap("user", n_users, fit.meta["user_ids"]), item_map=IdMap("item", n_items, fit.meta["item_ids"]),
-            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype),
-        )
+        self._start_state(fit, user_factors=np.zeros((n_users, K), fit.dtype),
+                          item_factors=(rng.standard_normal((n_items, K)) * self.init_scale).astype(fit.dtype),
+                          user_bias=np.zeros(n_users, fit.dtype), item_bias=np.zeros(n_items, fit.dtype),
+                          global_mean=mu)
 
     def _run_epoch(self, fit, epoch):
         self._solve_users(fit, epoch)

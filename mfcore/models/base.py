@@ -26,7 +26,7 @@ A model subclasses :class:`FactorModel`, is decorated with :func:`register_model
 ``_validate_params(self)``
     Checks the parameters (called first by ``fit``); call ``super()._validate_params()``.
 ``_begin_fit(self, fit, **options)``
-    Sets the initial fitted state with :meth:`_set_state`, stores on ``fit`` (a
+    Sets the initial fitted state with :meth:`_start_state`, stores on ``fit`` (a
     :class:`mfcore.models._training.FitState`) what the epochs need, and sets
     ``fit.evaluation`` when ``fit.eval_matrix`` is given. Its keyword-only
     parameters are the model's extra ``fit`` options (e.g. GenreALS's ``item_genres``).
@@ -290,6 +290,16 @@ class FactorModel:
         self._items = item_map or IdMap("item", n_items)
         self._seen = seen
         self._fitted_changed()
+
+    def _start_state(self, fit, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0):
+        """:meth:`_set_state` at the start of a fit: ids and the seen-items pattern from the training data."""
+        user_items = fit.user_items
+        n_users, n_items = user_items.shape
+        self._set_state(user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
+                        item_bias=item_bias, global_mean=global_mean,
+                        user_map=IdMap("user", n_users, fit.meta["user_ids"]),
+                        item_map=IdMap("item", n_items, fit.meta["item_ids"]),
+                        seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype))
 
     def _fitted_changed(self):
         """Forget values cached from the fitted arrays (call after changing them in place)."""

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_csr, check_float
-from ._ids import IdMap
+from .._validation import check_float
 from ._kernels import solve_explicit_rows
-from ._training import RatingEvaluation
-from .base import FactorModel, register_model, seen_pattern
+from ._training import begin_rating_fit
+from .base import FactorModel, register_model
 
 
 @register_model
@@ -68,19 +67,10 @@ class BiasBaseline(FactorModel):
         check_float(self.item_regularization, "item_regularization", min_value=0.0)
 
     def _begin_fit(self, fit):
-        user_items = fit.user_items
-        if user_items.nnz == 0:
-            raise ValueError("X has no ratings")
-        n_users, n_items = user_items.shape
-        fit.item_users = check_csr(user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)
-        if fit.eval_matrix is not None:
-            fit.evaluation = RatingEvaluation(fit.eval_matrix)
-        self._set_state(
-            user_factors=np.zeros((n_users, 0), fit.dtype), item_factors=np.zeros((n_items, 0), fit.dtype),
-            global_mean=float(np.mean(user_items.data, dtype=np.float64)),
-            user_map=IdMap("user", n_users, fit.meta["user_ids"]), item_map=IdMap("item", n_items, fit.meta["item_ids"]),
-            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype),
-        )
+        mu = begin_rating_fit(fit)
+        n_users, n_items = fit.user_items.shape
+        self._start_state(fit, user_factors=np.zeros((n_users, 0), fit.dtype),
+                          item_factors=np.zeros((n_items, 0), fit.dtype), global_mean=mu)
         fit.solve = dict(reg=0.0, scale_by_count=False, solver="cholesky", cg_steps=1, num_threads=fit.num_threads)
 
     def _run_epoch(self, fit, epoch):

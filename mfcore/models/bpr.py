@@ -18,11 +18,10 @@ import numpy as np
 
 from .._sparse import row_of_entry
 from .._validation import check_float, check_int, check_random_state
-from ._ids import IdMap
 from ._implicit_data import positives
 from ._kernels import bpr_sgd_epoch
 from ._training import RankingEvaluation
-from .base import FactorModel, register_model, seen_pattern
+from .base import FactorModel, register_model
 
 
 @register_model
@@ -113,13 +112,8 @@ class BPR(FactorModel):
         fit.rng = check_random_state(self.random_state)
         K = int(self.factors)
         scale = float(self.init_scale) / np.sqrt(K)
-        self._set_state(
-            user_factors=(fit.rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
-            item_factors=(fit.rng.standard_normal((n_items, K)) * scale).astype(fit.dtype),
-            item_bias=np.zeros(n_items, fit.dtype), global_mean=0.0,
-            user_map=IdMap("user", n_users, fit.meta["user_ids"]), item_map=IdMap("item", n_items, fit.meta["item_ids"]),
-            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype),
-        )
+        self._start_state(fit, user_factors=(fit.rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
+                          item_factors=(fit.rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
         fit.positives = pos
         fit.user_of_entry = row_of_entry(pos.indptr)   # lets the kernel sample (u, i) without a binary search
         fit.n_samples = int(self.n_samples) if self.n_samples is not None else int(pos.nnz)

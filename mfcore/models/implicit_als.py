@@ -17,11 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
-from ._ids import IdMap
 from ._implicit_data import positives
 from ._kernels import SOLVERS, solve_implicit_rows
 from ._training import RankingEvaluation
-from .base import FactorModel, register_model, seen_pattern
+from .base import FactorModel, register_model
 
 
 @register_model
@@ -113,12 +112,8 @@ class ImplicitALS(FactorModel):
         rng = check_random_state(self.random_state)
         K = int(self.factors)
         scale = float(self.init_scale) / np.sqrt(K)
-        self._set_state(
-            user_factors=(rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
-            item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype),
-            user_map=IdMap("user", n_users, fit.meta["user_ids"]), item_map=IdMap("item", n_items, fit.meta["item_ids"]),
-            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype),
-        )
+        self._start_state(fit, user_factors=(rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
+                          item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
         fit.solve = dict(reg=self.regularization, solver=self.solver, cg_steps=self.cg_steps,
                          num_threads=fit.num_threads)
 
