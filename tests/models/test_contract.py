@@ -16,7 +16,7 @@ from mfcore import BiasBaseline, BPR, ExplicitALS, GenreALS, ImplicitALS, load_m
 from mfcore._persist import ModelFileError
 from mfcore.models import FactorModel, NotFittedError
 from tests.models.conftest import planted_ratings
-from tests.models.model_data import split_entries
+from tests.models.model_data import RatingsWithIds, split_entries
 
 
 class ModelContract:
@@ -34,17 +34,23 @@ class ModelContract:
     #: fit options the model needs (besides X) for the planted data
     fit_options = {}
 
-    def make(self, **overrides):
-        return self.model_class(**{**self.params, **overrides})
+    @classmethod
+    def make(cls, **overrides):
+        return cls.model_class(**{**cls.params, **overrides})
 
-    def options(self, data):
+    @classmethod
+    def options(cls, data):
         return {name: getattr(data, "item_genres") if value == "genres" else value
-                for name, value in self.fit_options.items()}
+                for name, value in cls.fit_options.items()}
 
-    @pytest.fixture
-    def fitted(self, planted_with_ids):
-        model = self.make()
-        return model.fit(planted_with_ids, show_progress=False, **self.options(planted_with_ids)), planted_with_ids
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fitted(cls):
+        """One fitted model per class, shared by the tests that only read it."""
+        ratings, genres = planted_ratings(np.random.default_rng(20261127))
+        data = RatingsWithIds(ratings, np.arange(ratings.shape[0]) * 10 + 1000, np.arange(ratings.shape[1]) * 3 + 7,
+                              genres, [f"G{g}" for g in range(genres.shape[1])])
+        return cls.make().fit(data, show_progress=False, **cls.options(data)), data
 
     @pytest.fixture
     def split(self, rng):
