@@ -19,6 +19,7 @@ import numpy as np
 from .. import _predict
 from .._sparse import row_of_entry
 from .._threads import blas_limited
+from .._validation import check_csr
 
 
 class FitState(SimpleNamespace):
@@ -70,8 +71,6 @@ def begin_rating_fit(fit):
 
     Sets ``fit.item_users`` and ``fit.evaluation``; returns the global mean rating (float64).
     """
-    from .._validation import check_csr
-
     if fit.user_items.nnz == 0:
         raise ValueError("X has no ratings")
     fit.item_users = check_csr(fit.user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)

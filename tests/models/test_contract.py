@@ -143,6 +143,13 @@ class ModelContract:
         with pytest.raises(TypeError, match="random_state must be None, an int seed"):
             fit("seven")
 
+    def test_generator_random_state_is_saved_as_none(self, planted_with_ids, tmp_path):
+        model = self.make(random_state=np.random.default_rng(1))
+        model.fit(planted_with_ids, show_progress=False, **self.options(planted_with_ids))
+        with pytest.warns(UserWarning, match="random_state=Generator is saved as None"):
+            path = model.save(tmp_path / "m")
+        assert load_model(path).random_state is None
+
     # ------------------------------------------------------------- inference
     def test_recommend_excludes_seen_items_and_agrees_with_predict(self, fitted):
         model, data = fitted
@@ -295,6 +302,7 @@ class TestBiasBaseline(ModelContract):
     early_stopping_params = dict(user_regularization=1.0, item_regularization=1.0)
     has_random_state = False
     test_random_state_kinds = None           # no random numbers to seed
+    test_generator_random_state_is_saved_as_none = None
 
 
 def test_every_registered_model_has_a_contract_test():
