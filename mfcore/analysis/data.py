@@ -391,53 +391,58 @@ def ratings_per_month(data) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- Fig 4
-def fit_power_law(ranks, counts, *, points_per_decade=20):
-    """Least-squares fit of ``counts = C * ranks ** -exponent`` in log-log space.
+def fit_power_law(ranks, counts):
+    """Weighted least-squares fit of ``counts = C * ranks ** -exponent`` in log-log space.
 
-    The fit is ordinary least squares of ``log10(counts)`` on ``log10(ranks)``
-    at ranks spaced evenly in log scale (``points_per_decade`` per factor of
-    ten, rounded to integers and deduplicated). A rank-frequency curve has ten
-    times more points in each decade than in the one before, so an unweighted
-    fit over every rank would be decided by the last decade alone; sampling
-    evenly in log-rank gives every decade the same say, as the eye does on the
-    log-log plot.
+    Least squares of ``log10(counts)`` on ``log10(ranks)``, each rank weighted
+    by the width of its cell on the log axis: rank ``r`` of a run of
+    consecutive ranks covers ``[r - 1/2, r + 1/2]`` and weighs
+    ``ln((r + 1/2) / (r - 1/2))`` (non-consecutive ranks cover the span
+    between the midpoints to their neighbours). A rank-frequency curve has ten
+    times more ranks in each decade than in the one before, so an unweighted
+    fit would be decided by the last decade alone; with these weights every
+    decade of rank counts the same, as it does to the eye on the log-log plot,
+    and the first ranks (1, 2, 3, ...) are not under-weighted the way sampling
+    a log-spaced grid of integer ranks would under-weight them.
 
     Parameters
     ----------
     ranks : int array (n,)
-        1-based ranks, strictly increasing.
+        Positive ranks, strictly increasing (1-based).
     counts : array (n,)
         Positive counts at those ranks.
-    points_per_decade : int, default 20
 
     Returns
     -------
     dict
-        ``exponent`` (the positive slope magnitude), ``constant`` (C),
-        ``r2`` (coefficient of determination in log-log space at the sampled
-        ranks), ``n_points`` (sampled ranks used).
+        ``exponent`` (s, positive for a decreasing curve), ``constant`` (C),
+        ``r2`` (weighted coefficient of determination in log-log space),
+        ``n_points`` (ranks used).
     """
     ranks = np.asarray(ranks, dtype=np.float64)
     counts = np.asarray(counts, dtype=np.float64)
+    if ranks.ndim != 1 or ranks.shape != counts.shape:
+        raise ValueError(f"ranks and counts must be 1-D of equal length, got {ranks.shape} and {counts.shape}")
     if ranks.size < 2:
         raise ValueError(f"a power-law fit needs at least 2 ranks, got {ranks.size}")
-    if np.any(counts <= 0) or np.any(ranks <= 0):
-        raise ValueError("a power-law fit needs positive ranks and counts")
+    if np.any(counts <= 0) or np.any(ranks < 1):
+        raise ValueError("a power-law fit needs ranks >= 1 and positive counts")
     if np.any(np.diff(ranks) <= 0):
         raise ValueError("ranks must be strictly increasing")
-    decades = np.log10(ranks[-1] / ranks[0])
-    targets = ranks[0] * np.logspace(0, decades, max(2, int(np.ceil(decades * points_per_decade)) + 1))
-    # the first rank at or above each log-spaced target (all ranks are used where they are sparser)
-    pick = np.unique(np.minimum(np.searchsorted(ranks, np.rint(targets)), ranks.size - 1))
-    x, y = np.log10(ranks[pick]), np.log10(counts[pick])
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (slope * x + intercept)
-    ss_tot = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((resid ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    return {"exponent": float(-slope), "constant": float(10 ** intercept), "r2": r2, "n_points": int(pick.size)}
+    bounds = np.concatenate([[ranks[0] - 0.5], (ranks[1:] + ranks[:-1]) / 2.0, [ranks[-1] + 0.5]])
+    weight = np.log(bounds[1:] / bounds[:-1])
+    x, y = np.log10(ranks), np.log10(counts)
+    xm, ym = np.average(x, weights=weight), np.average(y, weights=weight)
+    sxx = np.sum(weight * (x - xm) ** 2)
+    slope = np.sum(weight * (x - xm) * (y - ym)) / sxx
+    intercept = ym - slope * xm
+    ss_res = float(np.sum(weight * (y - (slope * x + intercept)) ** 2))
+    ss_tot = float(np.sum(weight * (y - ym) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    return {"exponent": float(-slope), "constant": float(10 ** intercept), "r2": r2, "n_points": int(ranks.size)}
 
 
-def item_popularity_rank(data, *, min_count=10, fit_ranks=None, points_per_decade=20) -> pd.DataFrame:
+def item_popularity_rank(data, *, min_count=10, fit_ranks=None) -> pd.DataFrame:
     """Fig 4: the long tail, item popularity rank vs number of ratings, with a fitted power law.
 
     Parameters
@@ -450,9 +455,13 @@ def item_popularity_rank(data, *, min_count=10, fit_ranks=None, points_per_decad
         the catalogue ends, which is not the power law of the head and body.
     fit_ranks : (int, int) or None
         Fit over these 1-based ranks instead (inclusive), e.g. ``(10, 5000)``.
-    points_per_decade : int, default 20
-        Density of the log-spaced ranks the least-squares fit uses (see
-        :func:`fit_power_law` for why the fit samples ranks evenly in log scale).
+
+    The fit is least squares in log-log space with every decade of rank
+    weighted equally (see :func:`fit_power_law` for why, and why not a
+    discrete maximum-likelihood fit: that estimates the exponent of the
+    *degree distribution* P(k), a different curve, and needs a tail cut-off
+    chosen separately; its exponent alpha is reported as ``degree_exponent``
+    through Zipf's relation alpha = 1 + 1/s).
 
     Returns
     -------
@@ -467,12 +476,17 @@ def item_popularity_rank(data, *, min_count=10, fit_ranks=None, points_per_decad
         (Zipf's law); ``head_share`` (share of all ratings held by the top 1 %
         of rated items); ``n_unrated`` (items without ratings, not plotted).
 
+        When fewer than two items have ``min_count`` ratings there is nothing to
+        fit: ``exponent``, ``constant``, ``r2`` and ``degree_exponent`` are
+        NaN, ``fit_rank_min`` / ``fit_rank_max`` None, ``fitted`` NaN and
+        ``in_fit`` False. ``attrs["min_count"]`` records the threshold.
+
     Raises
     ------
     MissingDataError
         For an empty dataset.
     ValueError
-        When fewer than two ranks fall in the fit range.
+        For ``fit_ranks`` outside ``1 <= lo < hi <= rated items``.
     """
     _require_rows(data, "item_popularity_rank")
     min_count = _check_positive_int(min_count, "min_count")
@@ -483,20 +497,23 @@ def item_popularity_rank(data, *, min_count=10, fit_ranks=None, points_per_decad
     ranks = np.arange(1, n.size + 1)
     if fit_ranks is None:
         lo, hi = 1, int(np.count_nonzero(n >= min_count))
-        if hi < 2:
-            raise ValueError(f"fewer than two items have at least min_count={min_count} ratings; "
-                             "lower min_count or pass fit_ranks")
     else:
         lo, hi = (int(v) for v in fit_ranks)
         if not 1 <= lo < hi <= n.size:
             raise ValueError(f"fit_ranks must satisfy 1 <= lo < hi <= {n.size} (rated items), got {fit_ranks}")
-    fit = fit_power_law(ranks[lo - 1:hi], n[lo - 1:hi], points_per_decade=points_per_decade)
-    df = pd.DataFrame({"rank": ranks, "item": data.item_ids[order], "n_ratings": n,
-                       "fitted": fit["constant"] * ranks.astype(np.float64) ** -fit["exponent"],
-                       "in_fit": (ranks >= lo) & (ranks <= hi)})
+    if hi - lo >= 1:
+        fit = fit_power_law(ranks[lo - 1:hi], n[lo - 1:hi])
+        fitted = fit["constant"] * ranks.astype(np.float64) ** -fit["exponent"]
+    else:  # fewer than two items with min_count ratings: nothing to fit
+        lo = hi = None
+        fit = {"exponent": float("nan"), "constant": float("nan"), "r2": float("nan"), "n_points": 0}
+        fitted = np.full(n.size, np.nan)
+    in_fit = (ranks >= lo) & (ranks <= hi) if lo is not None else np.zeros(n.size, dtype=bool)
+    df = pd.DataFrame({"rank": ranks, "item": data.item_ids[order], "n_ratings": n, "fitted": fitted,
+                       "in_fit": in_fit})
     df.attrs = {
         "exponent": fit["exponent"], "constant": fit["constant"], "r2": fit["r2"],
-        "fit_rank_min": lo, "fit_rank_max": hi, "n_fit_points": fit["n_points"],
+        "fit_rank_min": lo, "fit_rank_max": hi, "n_fit_points": fit["n_points"], "min_count": min_count,
         "degree_exponent": 1.0 + 1.0 / fit["exponent"] if fit["exponent"] > 0 else float("nan"),
         "head_share": _share_of_top(n, 0.01),
         "n_unrated": int(data.n_items - n.size),

@@ -46,6 +46,12 @@ def _axes(ax, figsize=FIGSIZE):
     return ax.figure, ax
 
 
+def _colormap(name):
+    import matplotlib
+
+    return matplotlib.colormaps[name]
+
+
 def _thousands(ax, axis="y"):
     """Tick labels with thousands separators (at most 6 ticks on x, where long labels collide)."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
@@ -131,9 +137,9 @@ def plot_popularity_vs_rating(df, *, ax=None):
 # ----------------------------------------------------------------------------- Fig 3
 def plot_ratings_per_month(df, *, ax=None):
     """Ratings per calendar month as a line over the years, peak month marked."""
+    fig, ax = _axes(ax, figsize=(8.0, 4.0))
     import matplotlib.dates as mdates
 
-    fig, ax = _axes(ax, figsize=(8.0, 4.0))
     ax.plot(df["month"], df["count"], color=BLUE, lw=1.2)
     if len(df):
         peak = int(np.argmax(df["count"].to_numpy()))
@@ -159,9 +165,10 @@ def plot_item_popularity_rank(df, *, ax=None):
     ax.plot(df["rank"], df["n_ratings"], color=BLUE, lw=1.5, label="observed")
     a = df.attrs
     fit = df[df["in_fit"]]
-    ax.plot(fit["rank"], fit["fitted"], "--", color=RED, lw=1.5,
-            label=f"power law $n \\propto r^{{-{a['exponent']:.2f}}}$ (ranks {a['fit_rank_min']:,}-"
-                  f"{a['fit_rank_max']:,}, $R^2$ = {a['r2']:.2f})")
+    if len(fit):
+        ax.plot(fit["rank"], fit["fitted"], "--", color=RED, lw=1.5,
+                label=f"power law $n \\propto r^{{-{a['exponent']:.2f}}}$ (ranks {a['fit_rank_min']:,}-"
+                      f"{a['fit_rank_max']:,}, $R^2$ = {a['r2']:.2f})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     _log_ticks(ax)
@@ -214,14 +221,12 @@ def plot_user_degree_distribution(df, *, ax=None):
 # ----------------------------------------------------------------------------- Fig 6
 def plot_top_users_items(df, *, ax=None):
     """The rating matrix of the top users x top items; unrated cells in dark blue."""
+    fig, ax = _axes(ax, figsize=(7.0, 6.2))
     from matplotlib.patches import Patch
 
-    fig, ax = _axes(ax, figsize=(7.0, 6.2))
     nu, ni = int(df["user_rank"].max()), int(df["item_rank"].max())
     grid = df["rating"].to_numpy(dtype=np.float64).reshape(nu, ni)
-    plt = pyplot()
-    cmap = plt.get_cmap("YlOrRd").copy()
-    cmap.set_bad(MISSING)
+    cmap = _colormap("YlOrRd").with_extremes(bad=MISSING)
     observed = grid[np.isfinite(grid)]
     vmin = float(observed.min()) if observed.size else 0.0
     vmax = float(observed.max()) if observed.size else 1.0
@@ -249,7 +254,7 @@ def plot_average_rating_density(df, *, ax=None):
     fig, ax = _axes(ax)
     stats = df.attrs.get("stats", {})
     groups = df.attrs.get("groups") or list(dict.fromkeys(df["group"]))
-    colours = pyplot().get_cmap("tab10").colors
+    colours = _colormap("tab10").colors
     for k, name in enumerate(groups):
         part = df[df["group"] == name]
         st = stats.get(name, {})
@@ -335,9 +340,7 @@ def plot_genre_cooccurrence(df, *, ax=None):
     k = len(names)
     fig, ax = _axes(ax, figsize=(0.42 * k + 2.6, 0.38 * k + 1.8))
     p = df["p_b_given_a"].to_numpy(dtype=np.float64).reshape(k, k)
-    plt = pyplot()
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#dddddd")
+    cmap = _colormap("viridis").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(p), cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
     for i in range(k):
         for j in range(k):
