@@ -59,7 +59,7 @@ def _thousands(ax, axis="y"):
     target = ax.yaxis if axis == "y" else ax.xaxis
     target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     if axis == "x":
-        target.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        target.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10], integer=True))
 
 
 def _log_ticks(ax, axis="both"):
