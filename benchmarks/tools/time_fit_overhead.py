@@ -1,9 +1,9 @@
 """Timing tool: what ``fit()`` costs beyond the kernels, with the training loss on and off.
 
 For each model, ``fit()`` wall time is set against the sum of the per-epoch
-``seconds`` in ``history_`` (the epoch's kernel calls only). ExplicitALS and GenreALS
-are fitted with ``calculate_training_loss=True`` and ``False``, interleaved (on, off,
-on, off, ...) so both see the same machine load. Prints medians over ``--repeats``
+``seconds`` in ``history_`` (the epoch's kernel calls only). ExplicitALS, GenreALS and
+ImplicitALS are fitted with ``calculate_training_loss=True`` and ``False``, interleaved
+(on, off, on, off, ...) so both see the same machine load. Prints medians over ``--repeats``
 and the load average. Run from the repository root::
 
     PYTHONPATH=$PWD python benchmarks/tools/time_fit_overhead.py --size 1m --threads 2
@@ -48,7 +48,8 @@ def main(argv=None) -> int:
         ("ExplicitALS loss off", lambda: mfcore.ExplicitALS(calculate_training_loss=False, **common)),
         ("GenreALS loss on", lambda: mfcore.GenreALS(**common)),
         ("GenreALS loss off", lambda: mfcore.GenreALS(calculate_training_loss=False, **common)),
-        ("ImplicitALS", lambda: mfcore.ImplicitALS(**common)),
+        ("ImplicitALS loss on", lambda: mfcore.ImplicitALS(calculate_training_loss=True, **common)),
+        ("ImplicitALS loss off", lambda: mfcore.ImplicitALS(**common)),
     ]
     configs = [(name, make) for name, make in configs if args.models in name]
     results = {name: [] for name, _ in configs}

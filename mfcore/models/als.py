@@ -47,18 +47,18 @@ class ExplicitALS(FactorModel):
     regularization_scaling : {"none", "count"}, default "none"
     init_scale : float, default 0.1
         Standard deviation of the initial item vectors (user vectors start at 0).
-    calculate_training_loss : bool, default True
-        Log the training RMSE and the objective L after every epoch
-        (``history_``: ``train_rmse``, ``objective``). They cost one more pass over
-        the training ratings per epoch (up to ~1 s per epoch at 32M ratings);
-        switch them off when only the fit matters. Held-out metrics (``eval_set``)
-        are logged either way.
     dtype : {"float32", "float64"}, default "float32"
     num_threads : int, default 0
         OpenMP threads for the kernels; 0 = every core the process may use.
     random_state : int, numpy Generator or RandomState, or None, default 0
         Seeds the initial item vectors; with the Cholesky solver results are
         bit-identical for any ``num_threads``.
+    calculate_training_loss : bool, default True
+        Log the training RMSE and the objective L after every epoch
+        (``history_``: ``train_rmse``, ``objective``). They cost one more pass over
+        the training ratings per epoch (up to ~1 s per epoch at 32M ratings);
+        switch them off when only the fit matters. Held-out metrics (``eval_set``)
+        are logged either way.
 
     Notes
     -----
@@ -71,7 +71,7 @@ class ExplicitALS(FactorModel):
 
     def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15,
                  solver="cholesky", cg_steps=3, regularization_scaling="none", init_scale=0.1,
-                 calculate_training_loss=True, dtype="float32", num_threads=0, random_state=0):
+                 dtype="float32", num_threads=0, random_state=0, calculate_training_loss=True):
         self.factors = factors
         self.regularization = regularization
         self.bias_regularization = bias_regularization
@@ -80,10 +80,10 @@ class ExplicitALS(FactorModel):
         self.cg_steps = cg_steps
         self.regularization_scaling = regularization_scaling
         self.init_scale = init_scale
-        self.calculate_training_loss = calculate_training_loss
         self.dtype = dtype
         self.num_threads = num_threads
         self.random_state = random_state
+        self.calculate_training_loss = calculate_training_loss
 
     def _validate_params(self):
         super()._validate_params()

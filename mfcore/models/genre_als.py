@@ -63,8 +63,8 @@ class GenreALS(ExplicitALS):
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projections W and w_b.
     factors, regularization, bias_regularization, iterations, solver, cg_steps, \
-regularization_scaling, init_scale, calculate_training_loss, dtype, num_threads, random_state
-        As in :class:`ExplicitALS`.
+regularization_scaling, init_scale, dtype, num_threads, random_state, calculate_training_loss
+        As in :class:`ExplicitALS` (the objective logged includes the genre terms above).
 
     Notes
     -----
@@ -77,14 +77,14 @@ regularization_scaling, init_scale, calculate_training_loss, dtype, num_threads,
     genre_names = None
 
     def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15, solver="cholesky",
-                 cg_steps=3, regularization_scaling="none", init_scale=0.1, calculate_training_loss=True,
-                 dtype="float32", num_threads=0, random_state=0, genre_weight=10.0, genre_bias_weight=5.0,
-                 genre_regularization=1.0):
+                 cg_steps=3, regularization_scaling="none", init_scale=0.1, dtype="float32", num_threads=0,
+                 random_state=0, genre_weight=10.0, genre_bias_weight=5.0, genre_regularization=1.0,
+                 calculate_training_loss=True):
         super().__init__(factors=factors, regularization=regularization, bias_regularization=bias_regularization,
                          iterations=iterations, solver=solver, cg_steps=cg_steps,
-                         regularization_scaling=regularization_scaling, init_scale=init_scale,
-                         calculate_training_loss=calculate_training_loss, dtype=dtype, num_threads=num_threads,
-                         random_state=random_state)
+                         regularization_scaling=regularization_scaling, init_scale=init_scale, dtype=dtype,
+                         num_threads=num_threads, random_state=random_state,
+                         calculate_training_loss=calculate_training_loss)
         self.genre_weight = genre_weight
         self.genre_bias_weight = genre_bias_weight
         self.genre_regularization = genre_regularization

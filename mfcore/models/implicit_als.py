@@ -4,7 +4,7 @@ Every (user, item) cell has a preference p_ui (1 if the user interacted, else
 0) and a confidence c_ui = 1 + alpha * r_ui (1 for cells without an
 interaction). The model minimises::
 
-    sum_{u,i} c_ui (p_ui - u . v_i)^2 + reg (sum_u ||u||^2 + sum_i ||v_i||^2)
+    L = sum_{u,i} c_ui (p_ui - u . v_i)^2 + reg (sum_u ||u||^2 + sum_i ||v_i||^2)
 
 Each half-sweep solves, per row, (Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u,
 where Y^T Y is shared by all rows and computed once per half-sweep; the kernel
@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _predict
+from .._sparse import row_of_entry
 from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
 from ._implicit_data import positives
 from ._kernels import SOLVERS, solve_implicit_rows
@@ -49,17 +51,23 @@ class ImplicitALS(FactorModel):
     init_scale : float, default 0.1
     dtype, num_threads, random_state
         As in :class:`mfcore.models.ExplicitALS`.
+    calculate_training_loss : bool, default False
+        Log the objective L (module docstring, float64) after every epoch
+        (``history_``: ``objective``). It costs one more pass over the training
+        interactions per epoch, so it is off by default (as in implicit).
 
     Notes
     -----
     ``fit(X, eval_set=..., eval_k=10, early_stopping_rounds=r)`` logs AUC and
     NDCG@``eval_k`` on the held-out interactions and keeps the factors of the epoch
-    with the best NDCG; see :meth:`FactorModel.fit`. No training loss is logged.
+    with the best NDCG; see :meth:`FactorModel.fit`.
     """
+
+    _progress_fields = ("objective",)
 
     def __init__(self, factors=64, regularization=10.0, alpha=1.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold=4.0, binarize=True, eval_threshold=4.0, init_scale=0.1, dtype="float32",
-                 num_threads=0, random_state=0):
+                 num_threads=0, random_state=0, calculate_training_loss=False):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -73,6 +81,7 @@ class ImplicitALS(FactorModel):
         self.dtype = dtype
         self.num_threads = num_threads
         self.random_state = random_state
+        self.calculate_training_loss = calculate_training_loss
 
     def _validate_params(self):
         super()._validate_params()
@@ -87,6 +96,7 @@ class ImplicitALS(FactorModel):
         if self.eval_threshold is not None:
             check_float(self.eval_threshold, "eval_threshold")
         check_float(self.init_scale, "init_scale", min_value=0.0)
+        check_choice(self.calculate_training_loss, "calculate_training_loss", {True, False})
 
     def _confidence(self, user_items, has_ratings=True):
         pos = positives(user_items, self.positive_threshold, has_ratings)
@@ -116,6 +126,9 @@ class ImplicitALS(FactorModel):
                           item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
         fit.solve = dict(reg=self.regularization, solver=self.solver, cg_steps=self.cg_steps,
                          num_threads=fit.num_threads)
+        # the observed cells as (user, item, c - 1) for the training loss
+        fit.observed = ((row_of_entry(fit.conf_ui.indptr), fit.conf_ui.indices, fit.conf_ui.data)
+                        if self.calculate_training_loss else None)
 
     def _run_epoch(self, fit, epoch):
         for side, conf, fixed, solved, ids in (("user", fit.conf_ui, self.item_factors, self.user_factors, self._users),
@@ -126,6 +139,32 @@ class ImplicitALS(FactorModel):
                                          f"{ids.to_raw(np.array([status]))[0].item()!r} (index {status}); "
                                          "increase regularization")
         return {}
+
+    def _epoch_metrics(self, fit, record):
+        if fit.observed is None:
+            return {}
+        return {"objective": self._objective(fit.observed, fit.num_threads)}
+
+    def _objective(self, observed, num_threads) -> float:
+        """The objective L at the current factors, float64, without a pass over all users x items.
+
+        With x = U V^T, p = 1 and c = 1 + alpha r on the observed cells O (0 and 1 elsewhere)::
+
+            L = sum_all x^2 - sum_O x^2 + sum_O c (1 - x)^2 + reg (||U||^2 + ||V||^2)
+            sum_all x^2 = sum((U^T U) * (V^T V))
+
+        so one pass over the observed cells (x from the prediction kernel) suffices.
+        """
+        users, items, alpha_r = observed
+        x = np.empty(len(users), dtype=self.item_factors.dtype)
+        _predict.predict_pairs(users, items, self.user_factors, self.user_bias, self.item_factors, self.item_bias,
+                               0.0, x, num_threads)
+        x = x.astype(np.float64)
+        U, V = self.user_factors.astype(np.float64), self.item_factors.astype(np.float64)
+        all_cells = float(np.sum((U.T @ U) * (V.T @ V)))
+        observed_cells = float(np.sum((1.0 + alpha_r) * np.square(1.0 - x) - np.square(x)))
+        penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
+        return all_cells + observed_cells + penalty
 
     # --------------------------------------------------------------- fold-in
     def fold_in(self, items, ratings=None):

@@ -147,3 +147,29 @@ def test_implicit_interactions_ignore_the_rating_threshold(cls, implicit_data):
     assert model.positive_threshold == 4.0 and np.isfinite(model.item_factors).all()
     with pytest.raises(ValueError, match="no positive interactions"):
         cls(factors=4, iterations=2).fit(implicit_data, show_progress=False)   # bare matrix: threshold applies
+
+
+def _dense_implicit_objective(model, conf, reg):
+    """sum_{u,i} c_ui (p_ui - u.v_i)^2 + reg (||U||^2 + ||V||^2), over every cell (small problems only)."""
+    U, V = model.user_factors.astype(np.float64), model.item_factors.astype(np.float64)
+    x = U @ V.T
+    c = 1.0 + conf.toarray()
+    p = np.zeros(x.shape)
+    p[conf.tocoo().row, conf.tocoo().col] = 1.0       # every stored cell is a positive
+    return float(np.sum(c * (p - x) ** 2) + reg * (np.sum(U * U) + np.sum(V * V)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_implicit_als_training_loss_is_the_objective(planted, dtype):
+    R, _ = planted
+    kw = dict(factors=4, regularization=0.5, alpha=3.0, iterations=5, solver="cholesky", binarize=False,
+              positive_threshold=None, dtype=dtype, num_threads=1, random_state=4)
+    on = ImplicitALS(calculate_training_loss=True, **kw).fit(R, show_progress=False)
+    off = ImplicitALS(**kw).fit(R, show_progress=False)
+    assert off.calculate_training_loss is False and all("objective" not in h for h in off.history_)
+    assert np.array_equal(on.user_factors, off.user_factors) and np.array_equal(on.item_factors, off.item_factors)
+    objective = [h["objective"] for h in on.history_]
+    expected = _dense_implicit_objective(on, R.astype(np.float64) * 3.0, 0.5)
+    assert objective[-1] == pytest.approx(expected, rel=1e-5 if dtype == "float32" else 1e-10)
+    # exact ALS never raises its objective (float32: rounding slack only)
+    assert all(b <= a * (1 + 1e-5) for a, b in zip(objective, objective[1:])), objective
