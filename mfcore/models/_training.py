@@ -90,6 +90,17 @@ class RankingEvaluation:
     greater_is_better = True
 
     def __init__(self, train, eval_matrix, k, threshold):
+        from ..metrics import relevant_items
+
+        # checked before the first epoch rather than by ranking_metrics after it
+        relevant = relevant_items(eval_matrix, threshold)
+        if relevant.nnz == 0:
+            rule = "" if threshold is None else f" rated >= eval_threshold={threshold}"
+            raise ValueError(f"eval_set has no interaction{rule}: its ranking metrics would be undefined")
+        overlap = relevant.multiply(train).tocoo()
+        if overlap.nnz:
+            raise ValueError(f"eval_set and X share (user, item) = ({overlap.row[0]}, {overlap.col[0]}) "
+                             f"(indices): held-out interactions must not be in the training data")
         self.train, self.test, self.k, self.threshold = train, eval_matrix, k, threshold
         self.metric = f"eval_ndcg@{k}"
 
@@ -128,7 +139,8 @@ class EarlyStopping:
 
     Training stops once ``rounds`` epochs have passed without improving on the best
     (strictly); :meth:`restore` then writes the best epoch's arrays back in place (so
-    the arrays keep their alignment and identity).
+    the arrays keep their alignment and identity). Until the metric is finite once
+    (e.g. NaN when no held-out item is relevant) nothing stops training.
     """
 
     def __init__(self, model, evaluation, rounds):
@@ -150,7 +162,7 @@ class EarlyStopping:
             self.saved = {name: getattr(self.model, name).copy() for name in self.model._snapshot_arrays}
 
     def should_stop(self, epoch) -> bool:
-        return epoch - self.best_epoch >= self.rounds
+        return self.saved is not None and epoch - self.best_epoch >= self.rounds
 
     def restore(self):
         """Put the best epoch's arrays back; returns that epoch (None if no epoch had a finite metric)."""
@@ -197,6 +209,7 @@ def run_epochs(model, fit, *, iterations, early_stopping_rounds, callback, show_
                 if stopper is not None and stopper.should_stop(epoch):
                     break
     except KeyboardInterrupt:
+        model._fitted_changed()          # the interrupted epoch may have changed arrays after the last reset
         best = stopper.restore() if stopper is not None else None
         model.best_epoch_ = best
         state = (f"the factors of its best epoch ({best})" if best is not None
@@ -208,3 +221,7 @@ def run_epochs(model, fit, *, iterations, early_stopping_rounds, callback, show_
         progress.close()
     if stopper is not None:
         model.best_epoch_ = stopper.restore()
+        if model.best_epoch_ is None and model.history_:
+            warnings.warn(f"early stopping: {stopper.metric} was never finite on the eval_set, so "
+                          f"{type(model).__name__} keeps its last epoch ({len(model.history_)})",
+                          RuntimeWarning, stacklevel=3)

@@ -231,6 +231,8 @@ class FactorModel:
             eval_matrix, _ = training_matrix(eval_set, dtype, name="eval_set")
             if eval_matrix.shape != user_items.shape:
                 raise ValueError(f"eval_set must have the training shape {user_items.shape}, got {eval_matrix.shape}")
+            if early_stopping_rounds is not None and eval_matrix.nnz == 0:
+                raise ValueError("early_stopping_rounds needs an eval_set with at least one interaction")
         fit = FitState(user_items=user_items, meta=meta, eval_matrix=eval_matrix, dtype=dtype,
                        num_threads=resolve_num_threads(self.num_threads), evaluation=None)
         self.history_ = []

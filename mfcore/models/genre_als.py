@@ -97,15 +97,15 @@ regularization_scaling, init_scale, dtype, num_threads, random_state, calculate_
 
     # ------------------------------------------------------------ genre math
     def _begin_fit(self, fit, *, item_genres=None):
-        super()._begin_fit(fit)
         genres = item_genres if item_genres is not None else fit.meta.get("item_genres")
         if genres is None:
             raise ValueError("GenreALS needs item genres: pass item_genres= or fit on Interactions with genres")
-        n_items = self.item_factors.shape[0]
-        self._G = normalised_genres(genres, n_items, np.float64)
+        G = normalised_genres(genres, fit.user_items.shape[1], np.float64)    # checked before any state changes
+        super()._begin_fit(fit)
+        self._G = G
         self._genre_matrix = sp.csr_matrix(genres, dtype=np.float32)
         names = fit.meta.get("genre_names") if item_genres is None else None
-        self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(self._G.shape[1])]
+        self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(G.shape[1])]
         self._update_projection()
 
     def _run_epoch(self, fit, epoch):

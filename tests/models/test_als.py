@@ -153,6 +153,19 @@ def test_bad_training_input():
         GenreALS().fit(sp.csr_matrix(np.eye(3, dtype=np.float32)), show_progress=False)
 
 
+def test_genre_input_is_checked_before_the_model_changes(planted):
+    R, genres = planted
+    model = GenreALS(factors=3, iterations=2, num_threads=1)
+    with pytest.raises(ValueError, match="item_genres must have one row per item"):
+        model.fit(R, item_genres=genres[:-1], show_progress=False)
+    assert model.item_factors is None                        # no half-built model
+    model.fit(R, item_genres=genres, show_progress=False)
+    before = model.item_factors.copy()
+    with pytest.raises(ValueError, match="non-negative finite weights"):
+        model.fit(R, item_genres=-genres, show_progress=False)
+    assert np.array_equal(model.item_factors, before)       # the fitted model is kept
+
+
 # ----------------------------------------------------------------- contract
 @pytest.fixture(params=MODELS, ids=lambda c: c.__name__)
 def fitted(request, planted_with_ids):

@@ -249,9 +249,13 @@ class ModelContract:
         assert self.fit_split(split).best_epoch_ is None
 
     def test_early_stopping_needs_an_eval_set(self, planted_with_ids):
+        options = self.options(planted_with_ids)
         with pytest.raises(ValueError, match="early_stopping_rounds needs an eval_set"):
-            self.make().fit(planted_with_ids, early_stopping_rounds=2, show_progress=False,
-                            **self.options(planted_with_ids))
+            self.make().fit(planted_with_ids, early_stopping_rounds=2, show_progress=False, **options)
+        empty = sp.csr_matrix(planted_with_ids.user_items().shape, dtype=np.float32)
+        with pytest.raises(ValueError, match="needs an eval_set with at least one interaction|eval_set has no"):
+            self.make().fit(planted_with_ids, eval_set=empty, early_stopping_rounds=2, show_progress=False,
+                            **options)
 
     def test_ctrl_c_keeps_a_usable_model(self, split):
         def interrupt(epoch, record, model):
@@ -318,3 +322,29 @@ def test_models_fitted_on_a_bare_matrix_use_indices(planted):
     model = ExplicitALS(factors=3, iterations=2).fit(sp.csr_matrix(ratings), show_progress=False)
     ids, _ = model.recommend(1, N=3)
     assert ids.dtype.kind == "i" and model.user_ids is None
+
+
+def test_early_stopping_without_a_finite_metric_trains_on_and_warns(planted, monkeypatch):
+    from mfcore.models import _training
+
+    monkeypatch.setattr(_training.RatingEvaluation, "__call__", lambda self, model, threads: {self.metric: np.nan})
+    R, _ = planted
+    with pytest.warns(RuntimeWarning, match="eval_rmse was never finite on the eval_set"):
+        model = ExplicitALS(factors=3, iterations=5, num_threads=1).fit(R, eval_set=R, early_stopping_rounds=2,
+                                                                      show_progress=False)
+    assert len(model.history_) == 5 and model.best_epoch_ is None
+
+
+@pytest.mark.parametrize("cls", [BPR, ImplicitALS])
+def test_ranking_eval_set_is_checked_before_training(planted, cls):
+    R, _ = planted
+    low = R.copy()
+    low.data[:] = 1.0                                        # nothing rated >= eval_threshold
+    calls = []
+    with pytest.raises(ValueError, match="eval_set has no interaction rated >= eval_threshold=4.0"):
+        cls(factors=3, iterations=2, positive_threshold=None).fit(R, eval_set=low, show_progress=False,
+                                                                  callback=lambda *a: calls.append(a))
+    with pytest.raises(ValueError, match=r"eval_set and X share \(user, item\)"):
+        cls(factors=3, iterations=2, positive_threshold=None, eval_threshold=None).fit(
+            R, eval_set=R, show_progress=False, callback=lambda *a: calls.append(a))
+    assert not calls                                          # no epoch ran
