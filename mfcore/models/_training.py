@@ -66,17 +66,33 @@ class RatingEvaluation:
         return {self.metric: float(np.sqrt(sse / n))}
 
 
-def begin_rating_fit(fit):
-    """Shared start of the rating models' fits: the items x users CSR and the held-out RMSE.
+def begin_rating_fit(fit, *, training_loss):
+    """Shared start of the rating models' fits: the items x users CSR, the held-out RMSE and the
+    training pairs of :func:`training_loss` (when ``training_loss``, else None).
 
-    Sets ``fit.item_users`` and ``fit.evaluation``; returns the global mean rating (float64).
+    Sets ``fit.item_users``, ``fit.evaluation`` and ``fit.train_pairs``; returns the global mean
+    rating (float64).
     """
     if fit.user_items.nnz == 0:
         raise ValueError("X has no ratings")
     fit.item_users = check_csr(fit.user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)
     if fit.eval_matrix is not None:
         fit.evaluation = RatingEvaluation(fit.eval_matrix)
+    fit.train_pairs = rating_pairs(fit.user_items) if training_loss else None
     return float(np.mean(fit.user_items.data, dtype=np.float64))
+
+
+def training_loss(model, fit) -> dict:
+    """A rating model's training metrics after an epoch: ``train_rmse`` and ``objective``.
+
+    One pass over the training ratings gives the sum of squared errors; the model's
+    ``_objective(sse, fit)`` adds its penalties. Empty when ``fit.train_pairs`` is None
+    (``calculate_training_loss=False``).
+    """
+    if fit.train_pairs is None:
+        return {}
+    sse, _ = squared_error(model, fit.train_pairs, fit.num_threads)
+    return {"train_rmse": float(np.sqrt(sse / len(fit.train_pairs[0]))), "objective": float(model._objective(sse, fit))}
 
 
 class RankingEvaluation:

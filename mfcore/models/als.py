@@ -20,7 +20,7 @@ import numpy as np
 
 from .._validation import check_choice, check_float, check_int, check_random_state
 from ._kernels import SOLVERS, solve_explicit_rows
-from ._training import begin_rating_fit, rating_pairs, squared_error
+from ._training import begin_rating_fit, training_loss
 from .base import FactorModel, register_model
 
 
@@ -99,9 +99,8 @@ class ExplicitALS(FactorModel):
     # ------------------------------------------------------------------ fit
     def _begin_fit(self, fit):
         user_items = fit.user_items
-        mu = begin_rating_fit(fit)
+        mu = begin_rating_fit(fit, training_loss=self.calculate_training_loss)
         n_users, n_items = user_items.shape
-        fit.train_pairs = rating_pairs(user_items) if self.calculate_training_loss else None
         fit.counts = (np.diff(user_items.indptr).astype(np.float64), np.diff(fit.item_users.indptr).astype(np.float64))
         fit.solve = dict(reg=self.regularization, reg_bias=self.bias_regularization,
                          scale_by_count=self.regularization_scaling == "count", solver=self.solver,
@@ -139,10 +138,7 @@ class ExplicitALS(FactorModel):
             )
 
     def _epoch_metrics(self, fit, record):
-        if fit.train_pairs is None:
-            return {}
-        sse, _ = squared_error(self, fit.train_pairs, fit.num_threads)
-        return {"train_rmse": float(np.sqrt(sse / len(fit.train_pairs[0]))), "objective": self._objective(sse, fit)}
+        return training_loss(self, fit)
 
     def _objective(self, sse, fit) -> float:
         """Training objective L (module docstring) at the current factors, given the training SSE; float64."""

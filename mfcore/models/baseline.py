@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_float
+from .._validation import check_choice, check_float
 from ._kernels import solve_explicit_rows
-from ._training import begin_rating_fit
+from ._training import begin_rating_fit, training_loss
 from .base import FactorModel, register_model
 
 
@@ -44,6 +44,9 @@ class BiasBaseline(FactorModel):
         Epochs of (items, users) updates.
     dtype : {"float32", "float64"}, default "float32"
     num_threads : int, default 0
+    calculate_training_loss : bool, default True
+        Log the training RMSE and the objective (module docstring) after every epoch
+        (``history_``: ``train_rmse``, ``objective``; one more pass over the ratings).
 
     Attributes
     ----------
@@ -53,21 +56,25 @@ class BiasBaseline(FactorModel):
         As in :class:`ExplicitALS`.
     """
 
+    _progress_fields = ("train_rmse",)
+
     def __init__(self, user_regularization=5.0, item_regularization=5.0, iterations=10, dtype="float32",
-                 num_threads=0):
+                 num_threads=0, calculate_training_loss=True):
         self.user_regularization = user_regularization
         self.item_regularization = item_regularization
         self.iterations = iterations
         self.dtype = dtype
         self.num_threads = num_threads
+        self.calculate_training_loss = calculate_training_loss
 
     def _validate_params(self):
         super()._validate_params()
         check_float(self.user_regularization, "user_regularization", min_value=0.0)
         check_float(self.item_regularization, "item_regularization", min_value=0.0)
+        check_choice(self.calculate_training_loss, "calculate_training_loss", {True, False})
 
     def _begin_fit(self, fit):
-        mu = begin_rating_fit(fit)
+        mu = begin_rating_fit(fit, training_loss=self.calculate_training_loss)
         n_users, n_items = fit.user_items.shape
         self._start_state(fit, user_factors=np.zeros((n_users, 0), fit.dtype),
                           item_factors=np.zeros((n_items, 0), fit.dtype), global_mean=mu)
@@ -79,6 +86,14 @@ class BiasBaseline(FactorModel):
         solve_explicit_rows(fit.user_items, self.item_factors, self.item_bias, self.global_mean,
                             self.user_factors, self.user_bias, reg_bias=self.user_regularization, **fit.solve)
         return {}
+
+    def _epoch_metrics(self, fit, record):
+        return training_loss(self, fit)
+
+    def _objective(self, sse, fit) -> float:
+        """The objective (module docstring) given the training SSE; float64."""
+        return (sse + float(self.user_regularization) * float(np.sum(np.square(self.user_bias, dtype=np.float64)))
+                + float(self.item_regularization) * float(np.sum(np.square(self.item_bias, dtype=np.float64))))
 
     def _fold_in_indices(self, idx, r):
         """b_u of a new user: the user update above with the items' biases fixed."""

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_info
 
 from mfcore import _reference as ref
-from mfcore.models import ExplicitALS, GenreALS
+from mfcore.models import BiasBaseline, ExplicitALS, GenreALS
 
 MODELS = [ExplicitALS, GenreALS]
 
@@ -74,21 +74,26 @@ def test_objective_never_rises_and_beats_bias_baseline(planted, cls):
     assert model.history_[-1]["train_rmse"] < base_rmse
 
 
-@pytest.mark.parametrize("cls", MODELS)
-def test_training_loss_can_be_switched_off(planted, cls, monkeypatch):
-    import mfcore.models.als as als_module
+@pytest.mark.parametrize("cls, params", [(ExplicitALS, dict(factors=3)), (GenreALS, dict(factors=3)),
+                                         (BiasBaseline, {})], ids=["ExplicitALS", "GenreALS", "BiasBaseline"])
+def test_training_loss_can_be_switched_off(planted, cls, params, monkeypatch):
+    from mfcore.models import _training
 
     R, genres = planted
+    held_out = R[: R.shape[0] // 2]
+    held_out = sp.vstack([held_out, sp.csr_matrix((R.shape[0] - held_out.shape[0], R.shape[1]), dtype=R.dtype)]).tocsr()
     options = {"item_genres": genres} if cls is GenreALS else {}
-    passes = []
-    counted = lambda *args: passes.append(1) or squared_error(*args)  # noqa: E731
-    squared_error = als_module.squared_error
-    monkeypatch.setattr(als_module, "squared_error", counted)
-    on = cls(factors=3, iterations=3, num_threads=1).fit(R, eval_set=R, show_progress=False, **options)
-    assert len(passes) == 3 and all({"train_rmse", "objective", "eval_rmse"} <= set(h) for h in on.history_)
+    passes = []                                              # lengths of the rating passes (training: R.nnz)
+    counted = lambda model, pairs, threads: passes.append(len(pairs[0])) or squared_error(model, pairs, threads)  # noqa: E731
+    squared_error = _training.squared_error
+    monkeypatch.setattr(_training, "squared_error", counted)
+    on = cls(**params, iterations=3, num_threads=1).fit(R, eval_set=held_out, show_progress=False, **options)
+    assert passes.count(R.nnz) == 3 and passes.count(held_out.nnz) == 3
+    assert all({"train_rmse", "objective", "eval_rmse"} <= set(h) for h in on.history_)
     passes.clear()
-    off = cls(factors=3, iterations=3, num_threads=1, calculate_training_loss=False).fit(R, eval_set=R, show_progress=False, **options)
-    assert not passes                                        # no pass over the training ratings
+    off = cls(**params, iterations=3, num_threads=1, calculate_training_loss=False).fit(
+        R, eval_set=held_out, show_progress=False, **options)
+    assert passes == [held_out.nnz] * 3                      # no pass over the training ratings
     assert all(set(h) == {"epoch", "seconds", "eval_rmse"} for h in off.history_)
     assert [h["eval_rmse"] for h in off.history_] == [h["eval_rmse"] for h in on.history_]
     assert np.array_equal(on.item_factors, off.item_factors) and np.array_equal(on.user_bias, off.user_bias)

@@ -35,3 +35,16 @@ def test_fold_in_is_the_user_update(planted):
     assert vec.shape == (0,) and bias == pytest.approx(expected, rel=1e-12)
     with pytest.raises(ValueError, match="needs the user's ratings"):
         model.fold_in(items, None)
+
+
+def test_training_loss_is_the_objective_and_never_rises(planted):
+    R, _ = planted
+    model = BiasBaseline(user_regularization=2.0, item_regularization=3.0, iterations=5, dtype="float64",
+                         num_threads=1).fit(R, show_progress=False)
+    users, items = R.nonzero()
+    residual = np.asarray(R[users, items]).ravel() - model.predict(users, items)
+    expected = residual @ residual + 2.0 * model.user_bias @ model.user_bias + 3.0 * model.item_bias @ model.item_bias
+    history = model.history_frame()
+    assert history["objective"].iloc[-1] == pytest.approx(expected, rel=1e-12)
+    assert history["train_rmse"].iloc[-1] == pytest.approx(np.sqrt(np.mean(residual ** 2)), rel=1e-12)
+    assert (np.diff(history["objective"]) <= 1e-9 * history["objective"].iloc[0]).all()   # exact coordinate descent
