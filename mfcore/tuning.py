@@ -31,8 +31,14 @@ Threads: ``num_threads`` is the budget of the whole search (0 = every core)
 and ``n_jobs`` the number of trials run at once; each fit gets
 ``max(1, budget // n_jobs)`` OpenMP threads. Trials run in threads of this
 process (the kernels release the GIL) with BLAS held to one thread for the
-whole search. The default, one trial at a time with the whole budget, was the
-faster choice on the 2-core machine we measured (see ``benchmarks/tuning_threads.py``).
+whole search. The default (``n_jobs=None``) runs as many trials at once as
+there are threads in the budget, one thread each: on a 2-core machine this
+was 1.5-2.2x faster than one trial at a time with both threads whenever the
+machine had other work (OpenMP barriers wait for a descheduled thread; a
+single-threaded fit has none), and within a few percent of it on an idle
+machine (``benchmarks/tuning_threads.py``). It also makes BPR trials
+reproducible (BPR is bit-reproducible with one thread only). The trials are
+identical whatever the split of the budget.
 """
 
 from __future__ import annotations
@@ -420,8 +426,10 @@ def _search(kind, estimator, candidates, train, *, metric, k, threshold, validat
         threshold = check_float(threshold, "threshold")
     if early_stopping_rounds is not None:
         early_stopping_rounds = check_int(early_stopping_rounds, "early_stopping_rounds", min_value=1)
-    n_jobs = check_int(n_jobs, "n_jobs", min_value=1)
     budget = resolve_num_threads(num_threads)
+    if n_jobs is None:
+        n_jobs = max(1, min(budget, len(candidates)))
+    n_jobs = check_int(n_jobs, "n_jobs", min_value=1)
     per_fit = max(1, budget // n_jobs)
     probe = klass(**base)
     if metric == "rmse" and not _is_rating_model(probe):
@@ -454,8 +462,13 @@ def _search(kind, estimator, candidates, train, *, metric, k, threshold, validat
             else:
                 with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                     futures = [pool.submit(_run_trial, i, params, *args) for i, params in enumerate(candidates)]
-                    for fut in futures:
-                        finish(fut.result())
+                    try:
+                        for fut in futures:
+                            finish(fut.result())
+                    except BaseException:      # Ctrl-C or a failing trial: drop the trials not yet started
+                        for fut in futures:
+                            fut.cancel()
+                        raise
     finally:
         progress.close()
 
@@ -500,8 +513,9 @@ _COMMON_DOC = """
         improvement; the trial keeps its best epoch's score (column ``epochs``).
     num_threads : int, default 0
         Thread budget of the whole search (0 = every core).
-    n_jobs : int, default 1
+    n_jobs : int or None, default None
         Trials run at once; each fit gets ``max(1, budget // n_jobs)`` threads.
+        None: one trial per thread of the budget (at most the number of trials).
     show_progress : bool, default True
         A progress bar over trials on a terminal, else one line per trial.
     fit_kwargs : dict, optional
@@ -517,7 +531,7 @@ _COMMON_DOC = """
 
 def random_search(estimator, param_distributions, train, *, n_trials=20, metric="rmse", k=10, threshold=4.0,
                   validation="temporal", validation_fraction=0.2, early_stopping_rounds=None, random_state=0,
-                  num_threads=0, n_jobs=1, show_progress=True, fit_kwargs=None, progress_file=None):
+                  num_threads=0, n_jobs=None, show_progress=True, fit_kwargs=None, progress_file=None):
     klass, base = _estimator(estimator)
     if not isinstance(param_distributions, dict) or not param_distributions:
         raise TypeError("param_distributions must be a non-empty dict of parameter name -> distribution")
@@ -534,7 +548,7 @@ def random_search(estimator, param_distributions, train, *, n_trials=20, metric=
 
 
 def grid_search(estimator, param_grid, train, *, metric="rmse", k=10, threshold=4.0, validation="temporal",
-                validation_fraction=0.2, early_stopping_rounds=None, random_state=0, num_threads=0, n_jobs=1,
+                validation_fraction=0.2, early_stopping_rounds=None, random_state=0, num_threads=0, n_jobs=None,
                 show_progress=True, fit_kwargs=None, progress_file=None):
     klass, base = _estimator(estimator)
     if not isinstance(param_grid, dict) or not param_grid:

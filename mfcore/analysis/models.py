@@ -10,13 +10,28 @@ strings when the data has none).
 Figures served
 --------------
 * learning curves (Figs 12, 14, 16, 25): :func:`learning_curve`,
-  :func:`fit_learning_curve`, :func:`bias_baseline_curve`, :func:`generalization_gap`
+  :func:`fit_learning_curve`, :func:`bias_baseline_curve`, :func:`generalization_gap`,
+  :func:`learning_curve_summary`
 * tuning (Figs 13, 15, 17, 24, Table 1): :func:`search_table`, :func:`grid_table`
   (the trials themselves are ``mfcore.tuning.SearchResult.trials``)
-* ranking (Fig 18): :func:`precision_curve`
+* ranking (Fig 18): :func:`precision_curve`, :func:`precision_summary`
 * case studies (Figs 19-22, 26): :func:`find_movies`, :func:`dummy_user`,
-  :func:`dummy_user_recommendations`, :func:`cold_start`, :func:`polarizing_items`,
+  :func:`dummy_user_recommendations`, :func:`decomposition_summary`, :func:`cold_start`, :func:`polarizing_items`,
   :func:`item_map`, :func:`genre_centroid_similarity`, :func:`genre_pair_summary`
+
+Each figure is one short step (what ``mfcore report`` wires together)::
+
+    train, test = mfcore.temporal_split(data)
+    curve = fit_learning_curve(ExplicitALS(factors=13, regularization=5.0), train, test, label="ALS")
+    fig = model_plots.plot_learning_curve(curve, heldout_label="test")    # Fig 14
+    numbers = learning_curve_summary(curve)
+
+    search = mfcore.tuning.grid_search(ExplicitALS(), {"factors": [10, 20], "regularization": [1, 15]}, train)
+    fig, table = model_plots.plot_grid_heatmap(search), search_table(search)   # Fig 17, Table 1
+
+    pk = precision_curve({"BPR": bpr, "ExplicitALS": als}, train, test)   # Fig 18
+    recs = dummy_user_recommendations(als, train)                         # Fig 19 (default dummy user)
+    cold = cold_start(genre_als, train)                                   # Figs 20, 26
 """
 
 from __future__ import annotations
@@ -32,8 +47,8 @@ import pandas as pd
 from .._validation import check_float, check_int
 
 __all__ = [
-    "learning_curve", "fit_learning_curve", "bias_baseline_curve", "generalization_gap",
-    "search_table", "grid_table", "precision_curve",
+    "learning_curve", "fit_learning_curve", "bias_baseline_curve", "generalization_gap", "learning_curve_summary",
+    "search_table", "grid_table", "precision_curve", "precision_summary", "decomposition_summary",
     "DEFAULT_DUMMY_RATINGS", "DEFAULT_NEW_MOVIES", "MAP_GENRES", "find_movies", "DummyUser", "dummy_user",
     "dummy_user_recommendations", "ColdStart", "cold_start", "polarizing_items", "item_map",
     "genre_centroid_similarity", "genre_pair_summary",
@@ -197,6 +212,36 @@ def generalization_gap(estimator, train, held_out, factors=(10, 20)):
     return out
 
 
+def learning_curve_summary(frame):
+    """Numbers for a learning-curve caption, per ``model``.
+
+    Returns
+    -------
+    dict
+        model -> ``epochs``, ``train_rmse`` and ``heldout_rmse`` (last epoch),
+        ``best_heldout_rmse`` and ``best_epoch`` (NaN / 0 without held-out
+        ratings), ``gap`` (last held-out minus training RMSE) and
+        ``objective_decreasing`` (True when the objective never rose by more
+        than 1e-9 relative).
+    """
+    out = {}
+    for label, part in frame.groupby("model", sort=False):
+        last = part.iloc[-1]
+        held = part["heldout_rmse"].to_numpy(dtype=float)
+        has = np.isfinite(held).any()
+        best = int(np.nanargmin(held)) if has else -1
+        obj = part["objective"].to_numpy(dtype=float)
+        out[label] = {
+            "epochs": int(last["epoch"]), "train_rmse": float(last["train_rmse"]),
+            "heldout_rmse": float(last["heldout_rmse"]),
+            "best_heldout_rmse": float(held[best]) if has else float("nan"),
+            "best_epoch": int(part["epoch"].iloc[best]) if has else 0,
+            "gap": float(last["heldout_rmse"] - last["train_rmse"]),
+            "objective_decreasing": bool(np.all(np.diff(obj) <= 1e-9 * np.abs(obj[:-1]))),
+        }
+    return out
+
+
 # ----------------------------------------------------------------------------- tuning tables
 def search_table(result):
     """Table 1: every trial's parameters, training and validation metric, sorted by the parameters.
@@ -268,6 +313,8 @@ def precision_curve(models, train, test, max_k=100, threshold=4.0, num_threads=0
     from ..tuning import top_items
 
     max_k = check_int(max_k, "max_k", min_value=1)
+    if not models:
+        raise ValueError("models is empty: pass {label: fitted model}")
     train_m, test_m = train.user_items(), test.user_items()
     relevant = relevant_items(test_m, threshold)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
@@ -286,6 +333,15 @@ def precision_curve(models, train, test, max_k=100, threshold=4.0, num_threads=0
     return pd.concat(frames, ignore_index=True)
 
 
+def precision_summary(frame, ks=(1, 10, 100)):
+    """Precision at a few list lengths, per model: ``{model: {k: precision}}`` (k beyond the curve left out)."""
+    out = {}
+    for label, part in frame.groupby("model", sort=False):
+        at = part.set_index("k")["precision"]
+        out[label] = {int(k): float(at[k]) for k in ks if k in at.index}
+    return out
+
+
 # ----------------------------------------------------------------------------- finding movies
 _ARTICLE = re.compile(r"^(.*), (the|a|an|l'|les|la|le|il|el|der|die|das|den|det)$")
 
@@ -297,19 +353,22 @@ def _normal_title(title):
     return f"{m.group(2)} {m.group(1)}" if m else t
 
 
-def find_movies(data, movies):
+def find_movies(data, movies, missing="error"):
     """Item indices of movies given by title (or raw id), with the title matched.
 
     A title matches, in order of preference: exactly (``"Blade Runner (1982)"``);
     after normalisation (case, year and other parentheses ignored, "Matrix,
-    The" read as "The Matrix"); or as the start of a normalised title followed
-    by ":" or " " (``"Terminator 2"`` -> "Terminator 2: Judgment Day"). When
-    several movies match equally, the most rated one is taken.
+    The" read as "The Matrix"); or as a normalised title's main title before a
+    colon (``"Terminator 2"`` -> "Terminator 2: Judgment Day"; but "The Matrix"
+    never matches "The Matrix Reloaded"). When several movies match equally,
+    the most rated one is taken.
 
     Parameters
     ----------
     data : Interactions with titles
     movies : iterable of str (titles) or raw item ids
+    missing : {"error", "skip"}
+        Raise for a movie not in the data, or leave it out of the result.
 
     Returns
     -------
@@ -321,20 +380,31 @@ def find_movies(data, movies):
     KeyError
         Naming the first movie that is not in the data, with the closest titles.
     """
+    from .._validation import check_choice
+
+    check_choice(missing, "missing", {"error", "skip"})
     counts = _item_counts(data)
-    titles = None if getattr(data, "titles", None) is None else np.asarray(data.titles).astype(str)
-    normal = None if titles is None else np.array([_normal_title(t) for t in titles], dtype=object)
+    titles = normal = None
     rows = []
     for query in movies:
-        if not isinstance(query, str):
-            try:
-                idx = int(data.item_index(query))
-            except KeyError:
-                raise KeyError(f"movie id {query!r} is not in the data") from None
-        else:
-            if titles is None:
-                raise KeyError(f"movie {query!r} cannot be found by title: the data has no titles (pass movie ids)")
-            idx = _match_title(query, titles, normal, counts)
+        try:
+            if not isinstance(query, str):
+                try:
+                    idx = int(data.item_index(query))
+                except KeyError:
+                    raise KeyError(f"movie id {query!r} is not in the data") from None
+            else:
+                if getattr(data, "titles", None) is None:
+                    raise KeyError(f"movie {query!r} cannot be found by title: the data has no titles "
+                                   "(pass movie ids)")
+                if titles is None:       # normalise the catalogue once per call
+                    titles = np.asarray(data.titles).astype(str)
+                    normal = np.array([_normal_title(t) for t in titles], dtype=object)
+                idx = _match_title(query, titles, normal, counts)
+        except KeyError:
+            if missing == "skip":
+                continue
+            raise
         rows.append({"query": query, "item": idx, "item_id": data.item_ids[idx],
                      "title": _titles(data, [idx])[0], "n_ratings": int(counts[idx])})
     return pd.DataFrame(rows, columns=["query", "item", "item_id", "title", "n_ratings"])
@@ -343,7 +413,7 @@ def find_movies(data, movies):
 def _match_title(query, titles, normal, counts):
     q = _normal_title(query)
     for candidates in (np.flatnonzero(titles == query.strip()), np.flatnonzero(normal == q),
-                       np.flatnonzero([t.startswith(q + ":") or t.startswith(q + " ") for t in normal])):
+                       np.flatnonzero([t.startswith(q + ":") for t in normal])):
         if candidates.size:
             return int(candidates[np.argmax(counts[candidates])])
     close = difflib.get_close_matches(q, list(dict.fromkeys(normal)), n=3, cutoff=0.6)
@@ -389,20 +459,15 @@ def dummy_user(model, data, ratings=None):
     """
     _check_same_items(model, data)
     if ratings is None:
-        found = {}
-        for title, value in DEFAULT_DUMMY_RATINGS.items():
-            try:
-                find_movies(data, [title])
-            except KeyError:
-                continue
-            found[title] = value
-        if not found:
+        rated = find_movies(data, list(DEFAULT_DUMMY_RATINGS), missing="skip")
+        if rated.empty:
             raise KeyError(f"none of the default dummy user's movies ({', '.join(DEFAULT_DUMMY_RATINGS)}) "
                            "is in the data; pass ratings={title or movie id: rating}")
-        ratings = found
-    if not isinstance(ratings, dict) or not ratings:
+        ratings = {q: DEFAULT_DUMMY_RATINGS[q] for q in rated["query"]}
+    elif not isinstance(ratings, dict) or not ratings:
         raise TypeError("ratings must be a non-empty dict {movie title or raw id: rating}")
-    rated = find_movies(data, list(ratings))
+    else:
+        rated = find_movies(data, list(ratings))
     if rated["item"].duplicated().any():
         dup = rated.loc[rated["item"].duplicated(keep=False), "query"].tolist()
         raise ValueError(f"ratings name the same movie more than once: {dup}")
@@ -439,6 +504,8 @@ def dummy_user_recommendations(model, data, ratings=None, bias_weights=(1.0, 0.0
         ratings (records of :attr:`DummyUser.rated`).
     """
     N = check_int(N, "N", min_value=1)
+    if len(bias_weights) == 0:
+        raise ValueError("bias_weights is empty: pass at least one alpha, e.g. (1.0, 0.05)")
     user = dummy_user(model, data, ratings) if user is None else user
     V = np.asarray(model.item_factors, dtype=np.float64)
     b = np.asarray(model.item_bias, dtype=np.float64)
@@ -461,6 +528,26 @@ def dummy_user_recommendations(model, data, ratings=None, bias_weights=(1.0, 0.0
             "prediction": model.global_mean + user.bias + b[top] + dot[top]}))
     out = pd.concat(frames, ignore_index=True)
     out.attrs["rated"] = user.rated.to_dict(orient="records")
+    return out
+
+
+def decomposition_summary(frame):
+    """Numbers for the score-decomposition caption, per bias weight alpha.
+
+    Returns
+    -------
+    dict
+        alpha -> ``bias_share``: mean over the top items of
+        ``|alpha b_i| / (|alpha b_i| + |u . v_i|)`` (how much of the ranking
+        score the popularity term makes), ``mean_item_bias`` (b_i, unweighted)
+        and ``titles`` (best first).
+    """
+    out = {}
+    for alpha, part in frame.groupby("bias_weight", sort=False):
+        wb, dot = part["weighted_bias"].abs(), part["dot"].abs()
+        share = wb / (wb + dot).where((wb + dot) > 0, 1.0)
+        out[float(alpha)] = {"bias_share": float(share.mean()), "mean_item_bias": float(part["item_bias"].mean()),
+                             "titles": part.sort_values("rank")["title"].tolist()}
     return out
 
 

@@ -57,6 +57,17 @@ def test_bias_baseline_curve_matches_the_reference(split):
     assert frame["model"].iloc[0] == "bias baseline (lambda=2)"
 
 
+def test_learning_curve_summary_by_hand():
+    frame = pd.DataFrame({"model": ["a"] * 3 + ["b"] * 2, "epoch": [1, 2, 3, 1, 2],
+                          "train_rmse": [0.9, 0.8, 0.7, 1.0, 0.95], "heldout_rmse": [1.0, 0.9, 0.95, np.nan, np.nan],
+                          "objective": [10.0, 9.0, 9.5, 5.0, 4.0], "seconds": [0.1] * 5})
+    out = M.learning_curve_summary(frame)
+    assert out["a"] == {"epochs": 3, "train_rmse": 0.7, "heldout_rmse": 0.95, "best_heldout_rmse": 0.9,
+                        "best_epoch": 2, "gap": pytest.approx(0.25), "objective_decreasing": False}
+    assert out["b"]["best_epoch"] == 0 and np.isnan(out["b"]["best_heldout_rmse"])
+    assert out["b"]["objective_decreasing"] is True
+
+
 def test_generalization_gap_fits_each_size(split):
     train, test = split
     frame = M.generalization_gap(ExplicitALS(regularization=1.0, iterations=3, num_threads=1), train, test, (1, 4))
@@ -115,6 +126,7 @@ def test_precision_curve_on_a_planted_ranking():
     user1 = np.array([0, 0, 0, 0, 1 / 5, 1 / 6])
     np.testing.assert_allclose(frame["precision"], (user0 + user1) / 2)
     assert frame["k"].tolist() == list(range(1, 7)) and (frame["n_users"] == 2).all()
+    assert M.precision_summary(frame, ks=(1, 5, 100)) == {"planted": {1: 0.5, 5: pytest.approx(0.3)}}
 
 
 def test_precision_curve_agrees_with_metrics(split, als):
@@ -161,6 +173,33 @@ def test_default_dummy_user_keeps_the_movies_present(split, als):
     assert user.bias == pytest.approx(bias)
 
 
+def test_default_dummy_user_skips_absent_movies_but_explicit_ones_must_exist(split, als):
+    train = split[0]
+    titles = np.array(train.titles, dtype=object)
+    titles[2] = "Some Other Film (1982)"                 # no Blade Runner in this catalogue
+    renamed = Interactions(train.users, train.items, train.ratings, train.timestamps, user_ids=train.user_ids,
+                           item_ids=train.item_ids, item_genres=train.item_genres, genre_names=train.genre_names,
+                           titles=titles)
+    assert M.dummy_user(als, renamed).rated["query"].tolist() == ["The Matrix", "Terminator 2"]
+    with pytest.raises(KeyError, match="movie 'Blade Runner' is not in the data"):
+        M.dummy_user(als, renamed, ratings={"The Matrix": 5.0, "Blade Runner": 5.0})
+    titles[[0, 1]] = ["A (1990)", "B (1991)"]
+    none_left = Interactions(train.users, train.items, train.ratings, user_ids=train.user_ids,
+                             item_ids=train.item_ids, titles=titles)
+    with pytest.raises(KeyError, match="none of the default dummy user's movies"):
+        M.dummy_user(als, none_left)
+
+
+def test_default_dummy_user_on_ml_latest_small(ml_small_path):
+    from mfcore import load_movielens
+
+    data = load_movielens(ml_small_path)
+    found = M.find_movies(data, list(M.DEFAULT_DUMMY_RATINGS))
+    assert found["title"].tolist() == ["Matrix, The (1999)", "Terminator 2: Judgment Day (1991)",
+                                       "Blade Runner (1982)"]
+    assert found["item_id"].tolist() == [2571, 589, 541]
+
+
 def test_dummy_user_scores_decompose_and_match_recommend(split, als):
     train = split[0]
     frame = M.dummy_user_recommendations(als, train, bias_weights=(1.0, 0.05), N=5)
@@ -176,6 +215,15 @@ def test_dummy_user_scores_decompose_and_match_recommend(split, als):
         assert part["item_id"].tolist() == ids.tolist()
         np.testing.assert_allclose(part["score"] + als.global_mean + user.bias, scores, rtol=1e-5)
     assert frame.attrs["rated"][0]["title"] == "Matrix, The (1999)"
+
+
+def test_decomposition_summary_by_hand():
+    frame = pd.DataFrame({"bias_weight": [1.0, 1.0, 0.5], "rank": [2, 1, 1], "title": ["b", "a", "c"],
+                          "item_bias": [0.8, 0.6, 0.4], "weighted_bias": [0.8, 0.6, 0.2], "dot": [0.2, -0.2, 0.0]})
+    out = M.decomposition_summary(frame)
+    assert out[1.0]["bias_share"] == pytest.approx((0.8 / 1.0 + 0.6 / 0.8) / 2)
+    assert out[1.0]["titles"] == ["a", "b"] and out[1.0]["mean_item_bias"] == pytest.approx(0.7)
+    assert out[0.5]["bias_share"] == 1.0
 
 
 # ----------------------------------------------------------------------------- cold start

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure   # the report extra is part of the test extra: never skipped
 
 from mfcore import BPR, ExplicitALS, GenreALS, temporal_split
 from mfcore.analysis import model_plots as P
@@ -10,8 +11,6 @@ from mfcore.analysis import models as M
 from mfcore.tuning import IntUniform, LogUniform, grid_search, random_search
 from study_data import tiny_movies  # tests/analysis is on sys.path (no __init__.py)
 
-matplotlib = pytest.importorskip("matplotlib", reason="the report extra (matplotlib) is part of the test extra")
-from matplotlib.figure import Figure  # noqa: E402
 
 
 @pytest.fixture(scope="module")
