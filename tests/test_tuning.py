@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import mfcore
 from mfcore import BPR, ExplicitALS, Interactions, temporal_split
@@ -119,6 +120,25 @@ def test_random_validation_rule_is_seeded_and_partitions_train():
     assert _keys(a_val.user_items()) == _keys(b_val.user_items())
     assert len(a_val) == int(0.25 * len(train))
     assert _keys(a_fit.user_items()) | _keys(a_val.user_items()) == _keys(train.user_items())
+
+
+@pytest.mark.parametrize("model, metric, grid", [
+    (mfcore.GenreALS(factors=3, iterations=3), "rmse", {"genre_weight": [0.1, 10.0]}),
+    (mfcore.ImplicitALS(factors=3, iterations=3), "ndcg", {"regularization": [0.1, 10.0]}),
+    (BPR(factors=3, iterations=3), "ndcg", {"learning_rate": [0.01, 0.1]}),
+])
+def test_every_model_can_be_searched(model, metric, grid):
+    data = planted_rank(11, n_users=80, n_items=50)
+    rng = np.random.default_rng(0)
+    genres = sp.csr_matrix((rng.random((data.n_items, 4)) < 0.4).astype(np.float32))
+    data = Interactions(data.users, data.items, data.ratings, data.timestamps, user_ids=data.user_ids,
+                        item_ids=data.item_ids, item_genres=genres, genre_names=["a", "b", "c", "d"])
+    train, _ = temporal_split(data)
+    result = grid_search(model, grid, train, metric=metric, threshold=None, early_stopping_rounds=2,
+                         show_progress=False, num_threads=1)
+    name = "rmse" if metric == "rmse" else "ndcg@10"
+    assert result.metric == name and np.isfinite(result.trials[name]).all()
+    assert type(result.best_model()) is type(model)
 
 
 # ----------------------------------------------------------------------------- early stopping, threads, results
@@ -245,6 +265,8 @@ def test_bad_distributions_and_grids(small_train):
         LogUniform(0, 1)
     with pytest.raises(TypeError, match="estimator must be an mfcore model"):
         grid_search(object(), {"factors": [2]}, small_train)
+    with pytest.raises(ValueError, match=r"fit_kwargs may not set \['eval_set'\]"):
+        grid_search(ExplicitALS, {"factors": [2]}, small_train, fit_kwargs={"eval_set": small_train})
 
 
 def test_public_names():

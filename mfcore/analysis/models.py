@@ -565,8 +565,9 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
     For a new item with genres ``g`` (weights ``G_g = 1 / |genres|``) a
     GenreALS model sets ``v = s * sum_g G_g W_g`` and ``b = s_b * sum_g G_g w_b[g]``
     (``s = tau / (lambda + tau)``, ``s_b = tau_b / (lambda_b + tau_b)``: see
-    :meth:`mfcore.GenreALS.item_factors_from_genres`). So genre ``g``
-    contributes ``s G_g (u . W_g)`` to ``u . v`` and ``s_b G_g w_b[g]`` to the bias.
+    :meth:`mfcore.GenreALS.item_factors_from_genres`, which gives ``s W_g`` and
+    ``s_b w_b[g]`` for genre g alone). So genre ``g`` contributes
+    ``G_g (u . s W_g)`` to ``u . v`` and ``G_g s_b w_b[g]`` to the bias.
 
     Parameters
     ----------
@@ -602,9 +603,6 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
         u_vec = np.asarray(model.user_factors[idx], dtype=np.float64)
         u_bias = float(model.user_bias[idx])
     names = list(model.genre_names)
-    per_genre_dot = np.asarray(model.genre_factors, dtype=np.float64) @ u_vec       # u . W_g
-    w_b = np.asarray(model.genre_bias, dtype=np.float64)
-    s, s_b = _cold_shrinkage(model)
     movie_rows, contrib_rows = [], []
     for title, genres in new_movies.items():
         genres = [genres] if isinstance(genres, str) else list(dict.fromkeys(genres))
@@ -612,26 +610,16 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
         if unknown or not genres:
             raise KeyError(f"new movie {title!r}: unknown genre(s) {unknown or genres}; "
                            f"the model's genres are {', '.join(names)}")
+        # the model's own cold vector of each genre alone (s W_g, s_b w_b[g]); the movie averages them
+        vecs, biases = model.item_factors_from_genres([[g] for g in genres])
         weight = 1.0 / len(genres)
-        for g in genres:
-            j = names.index(g)
-            contrib_rows.append({"movie": title, "genre": g, "dot": s * weight * per_genre_dot[j],
-                                 "bias": s_b * weight * w_b[j]})
-        part = pd.DataFrame(contrib_rows[-len(genres):])
-        dot, bias = float(part["dot"].sum()), float(part["bias"].sum())
-        movie_rows.append({"movie": title, "genres": "|".join(genres), "dot": dot, "item_bias": bias,
-                           "prediction": model.global_mean + u_bias + bias + dot})
+        dots = weight * (np.asarray(vecs, dtype=np.float64) @ u_vec)
+        shares = weight * np.asarray(biases, dtype=np.float64)
+        contrib_rows += [{"movie": title, "genre": g, "dot": d, "bias": b} for g, d, b in zip(genres, dots, shares)]
+        movie_rows.append({"movie": title, "genres": "|".join(genres), "dot": float(dots.sum()),
+                           "item_bias": float(shares.sum()),
+                           "prediction": model.global_mean + u_bias + float(shares.sum()) + float(dots.sum())})
     return ColdStart(pd.DataFrame(movie_rows), pd.DataFrame(contrib_rows))
-
-
-def _cold_shrinkage(model):
-    """(s, s_b): the factors multiplying the genre centroid / centroid bias of an unrated item."""
-    scale = 0.0 if model.regularization_scaling == "count" else 1.0
-    tau, tau_b = float(model.genre_weight), float(model.genre_bias_weight)
-    lam, lam_b = float(model.regularization) * scale, float(model.bias_regularization) * scale
-    s = tau / (lam + tau) if lam + tau > 0 else 0.0
-    s_b = tau_b / (lam_b + tau_b) if lam_b + tau_b > 0 else 0.0
-    return s, s_b
 
 
 # ----------------------------------------------------------------------------- polarization
