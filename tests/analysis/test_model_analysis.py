@@ -13,7 +13,7 @@ from mfcore._reference import bias_baseline
 from mfcore.analysis import models as M
 from mfcore.metrics import precision_at_k
 from mfcore.tuning import SearchResult
-from study_data import tiny_movies  # tests/analysis is on sys.path (no __init__.py)
+from .study_data import tiny_movies
 
 @pytest.fixture(scope="module")
 def split():

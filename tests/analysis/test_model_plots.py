@@ -9,7 +9,7 @@ from mfcore import BPR, ExplicitALS, GenreALS, temporal_split
 from mfcore.analysis import model_plots as P
 from mfcore.analysis import models as M
 from mfcore.tuning import IntUniform, LogUniform, grid_search, random_search
-from study_data import tiny_movies  # tests/analysis is on sys.path (no __init__.py)
+from .study_data import tiny_movies
 
 
 
