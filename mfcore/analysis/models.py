@@ -691,14 +691,16 @@ def _genre_labels(data, items, genres):
 
 
 def item_map(model, data, n_items=5000, genres=MAP_GENRES, min_ratings=20, perplexity=30.0, random_state=0,
-             num_threads=0):
+             num_threads=1):
     """t-SNE map of the item vectors of the most rated movies, labelled by genre (Fig 22).
 
     The vectors are scaled to unit length first, so the map shows direction
-    (taste), not polarization (norm). Embedding uses openTSNE (FFT-accelerated;
-    it was 2.5-3x faster than scikit-learn's Barnes-Hut TSNE on 10,000 items
-    x 64 factors with 2 threads, see ``benchmarks/tsne_choice.py``), an optional
-    dependency of the ``report`` extra.
+    (taste), not polarization (norm). The embedding is openTSNE's (FFT
+    gradients), an optional dependency of the ``report`` extra, chosen over
+    scikit-learn's Barnes-Hut ``TSNE`` by ``benchmarks/tsne_choice.py``: on
+    10,000 ALS item vectors (K=64) it took 82 s against 332 s on one thread and
+    94 s against 135 s on two (medians, interleaved, 2-core machine under load
+    ~6), for the same trustworthiness (0.953).
 
     Parameters
     ----------
@@ -715,7 +717,13 @@ def item_map(model, data, n_items=5000, genres=MAP_GENRES, min_ratings=20, perpl
         (On MovieLens 32M the 5,000 most rated movies all have far more.)
     perplexity : float, default 30
     random_state : int, default 0
-    num_threads : int, default 0 (every core)
+        The map is deterministic for a given seed and thread count.
+    num_threads : int, default 1
+        openTSNE's threads (0 = every core). One by default: on the shared
+        2-core machine two threads were 1.5-5.5x *slower* (5,000 items: 86 s
+        against 59 s; 1,055 items: 38 s against 7 s, medians of 3, load ~6),
+        because its threads wait for each other whenever one is descheduled.
+        On an idle machine more threads can help.
 
     Returns
     -------
