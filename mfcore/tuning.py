@@ -37,7 +37,8 @@ machine (``benchmarks/tuning_threads.py``, interleaved, load 4.5-5.6 from
 other jobs): 8 ExplicitALS trials on ml-latest-small took 1.9 s (median)
 against 4.2 s with one trial at a time on both threads; 4 trials on the
 1M-rating synthetic set 6.6 s against 10.1 s (their fastest runs, 6.5 s and
-6.2 s, were within 4%). A busy machine deschedules one of a fit's OpenMP
+6.2 s, were within 4%). A second run at load 9-13 gave 5.9 s against 17.8 s
+and 17.1 s against 21.4 s. (No idle machine was available.) A busy machine deschedules one of a fit's OpenMP
 threads and the other waits at every barrier; single-threaded fits have no
 barrier. One thread per fit also makes BPR trials reproducible (BPR is
 bit-reproducible with one thread only). The trials are the same whatever the
