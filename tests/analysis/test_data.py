@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from tiny_data import GENRES, genre_matrix, make_tiny
+from .tiny_data import GENRES, genre_matrix, make_tiny
 
 from mfcore import Interactions
 from mfcore.analysis import data as A

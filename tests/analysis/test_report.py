@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_data import make_tiny
+from .tiny_data import make_tiny
 
 from mfcore.analysis import report as R
 from mfcore.analysis.data import FIGURES, MissingDataError
