@@ -4,11 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from .tiny_data import GENRES, genre_matrix, make_tiny
 
 from mfcore import Interactions
 from mfcore.analysis import data as A
-
-from .tiny_data import GENRES, genre_matrix, make_tiny
 
 SQRT_2PI = np.sqrt(2 * np.pi)
 

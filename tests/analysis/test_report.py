@@ -7,12 +7,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from .tiny_data import make_tiny
 
 from mfcore.analysis import report as R
 from mfcore.analysis.data import FIGURES, MissingDataError
 from mfcore.cli import main
-
-from .tiny_data import make_tiny
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_KEYS = [f"fig{num:02d}_{fn.__name__}" for num, fn in FIGURES]
