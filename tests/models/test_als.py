@@ -216,22 +216,6 @@ def test_recommend_with_user_items_and_recalculate(fitted):
         model.recommend(data.user_ids[u], user_items=R, N=6)
 
 
-def test_unknown_ids(fitted):
-    model, data = fitted
-    with pytest.raises(KeyError, match="unknown user id 5"):
-        model.recommend(5)
-    with pytest.raises(KeyError, match="unknown item id 8"):
-        model.predict([data.user_ids[0]], [8])
-    out = model.predict([data.user_ids[0], 5], [8, data.item_ids[0]], unknown="nan")
-    assert np.isnan(out).all()
-    base = model.predict([data.user_ids[0], 5, 5], [8, data.item_ids[0], 8], unknown="baseline")
-    u0, i0 = model.user_index(data.user_ids[0]), model.item_index(data.item_ids[0])
-    np.testing.assert_allclose(base, [model.global_mean + model.user_bias[u0],
-                                      model.global_mean + model.item_bias[i0], model.global_mean], rtol=1e-6)
-    with pytest.raises(ValueError, match="unknown must be one of"):
-        model.predict([data.user_ids[0]], [data.item_ids[0]], unknown="zero")
-
-
 def test_fold_in_reproduces_user_half_sweep(fitted):
     model, data = fitted
     R = data.user_items()

@@ -200,6 +200,13 @@ class ModelContract:
         with pytest.raises(KeyError, match="unknown item"):
             model.fold_in([123456], [4.0])
         assert np.isnan(model.predict([data.user_ids[0], 5], [8, data.item_ids[0]], unknown="nan")).all()
+        # "baseline" keeps the known parts of mu + b_u + b_i
+        base = model.predict([data.user_ids[0], 5, 5], [8, data.item_ids[0], 8], unknown="baseline")
+        u0, i0 = model.user_index(data.user_ids[0]), model.item_index(data.item_ids[0])
+        np.testing.assert_allclose(base, [model.global_mean + model.user_bias[u0],
+                                          model.global_mean + model.item_bias[i0], model.global_mean], rtol=1e-6)
+        with pytest.raises(ValueError, match="unknown must be one of"):
+            model.predict([data.user_ids[0]], [data.item_ids[0]], unknown="zero")
 
     def test_save_load_round_trip(self, fitted, tmp_path):
         model, data = fitted
