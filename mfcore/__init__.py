@@ -4,7 +4,7 @@ Public names only; everything else is private (leading underscore) or lives in
 a submodule (``mfcore.data``, ``mfcore.metrics``, ``mfcore.models``).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 import warnings as _warnings
 
@@ -28,12 +28,12 @@ from .data import (  # noqa: E402
     random_split,
     temporal_split,
 )
-from .models import BPR, ExplicitALS, FactorModel, GenreALS, ImplicitALS  # noqa: E402
+from .models import BPR, BiasBaseline, ExplicitALS, FactorModel, GenreALS, ImplicitALS  # noqa: E402
 
 load_model = FactorModel.load
 
 __all__ = [
-    "ExplicitALS", "GenreALS", "BPR", "ImplicitALS", "load_model",
+    "ExplicitALS", "GenreALS", "BPR", "ImplicitALS", "BiasBaseline", "load_model",
     "Interactions", "load_movielens", "fetch_movielens", "make_movielens_like",
     "temporal_split", "random_split", "item_cold_start_split",
     "evaluate", "show_config", "__version__",

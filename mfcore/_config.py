@@ -12,7 +12,7 @@ def config_info() -> dict:
     import scipy
     from threadpoolctl import threadpool_info
 
-    from . import __version__
+    from ._version import __version__
     from ._openmp import omp_max_threads, openmp_enabled
     from ._threads import available_cores, resolve_num_threads
 

@@ -65,7 +65,7 @@ def save_arrays(path, *, model: str, params: dict, attributes: dict, arrays: dic
     pathlib.Path
         The path written.
     """
-    from . import __version__
+    from ._version import __version__
 
     path = _normalise_path(path)
     meta = {}

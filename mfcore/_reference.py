@@ -27,6 +27,7 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from mfcore._sparse import row_of_entry
 from mfcore._validation import check_csr, check_float, check_int, check_random_state
 
 __all__ = [
@@ -77,7 +78,7 @@ def _as_1d(array, name, length=None):
 
 def _row_of_entry(csr):
     """Row index of every stored entry of a CSR matrix, shape (nnz,)."""
-    return np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    return row_of_entry(csr.indptr, dtype=np.int64)
 
 
 def _row_counts(csr):

@@ -64,11 +64,19 @@ def check_dtype(dtype, name="dtype"):
 
 
 def check_random_state(random_state, name="random_state"):
-    """Return a ``numpy.random.Generator`` from None, an int seed or a Generator."""
+    """Return a ``numpy.random.Generator`` from None, an int seed, a Generator or a RandomState.
+
+    A Generator is returned as is (drawing from it advances it, as scikit-learn does
+    with a RandomState); a legacy RandomState seeds a new Generator with four 32-bit
+    words drawn from it, so it advances too and equal states give equal results.
+    """
     if random_state is None or isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**32, size=4, dtype=np.uint64))
     if isinstance(random_state, (bool, np.bool_)) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(f"{name} must be None, an int seed or a numpy Generator, got {random_state!r}")
+        raise TypeError(f"{name} must be None, an int seed, a numpy Generator or a RandomState, "
+                        f"got {random_state!r}")
     if int(random_state) < 0:
         raise ValueError(f"{name} must be a non-negative seed, got {random_state}")
     return np.random.default_rng(int(random_state))

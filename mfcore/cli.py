@@ -142,11 +142,11 @@ def _fit_timed(model, *fit_args, **fit_kw):
 
 
 def cmd_quickstart(args):
-    from ._reference import bias_baseline
     from .data.split import item_cold_start_split, temporal_split
     from .evaluation import evaluate
-    from .metrics import mae, rmse
-    from .models import BPR, ExplicitALS, GenreALS, ImplicitALS
+    from ._sparse import row_of_entry
+    from .metrics import rmse
+    from .models import BPR, BiasBaseline, ExplicitALS, GenreALS, ImplicitALS
 
     t0 = time.perf_counter()
     data, source = _load(args)
@@ -155,25 +155,16 @@ def cmd_quickstart(args):
     train, test = temporal_split(data, test_fraction=0.2)
     _say(args, f"split: per-user temporal 80/20 -> {len(train):,} train / {len(test):,} test ratings; "
                "ranking: relevant = test rating >= 4, candidates = items not in the user's train set")
-    ui_test = test.user_items()
-    tu = np.repeat(np.arange(ui_test.shape[0]), np.diff(ui_test.indptr))
-    ti, truth = ui_test.indices, ui_test.data.astype(np.float64)
-
-    rows = []
-    t = time.perf_counter()
-    mu, bu, bi = bias_baseline(train.user_items())
-    secs = time.perf_counter() - t
-    pred = mu + bu[tu] + bi[ti]
-    rows.append({"model": "bias baseline", "RMSE": rmse(truth, pred), "MAE": mae(truth, pred), "fit s": secs})
 
     threads = dict(num_threads=args.threads, random_state=args.seed)
     als = dict(factors=args.factors, regularization=args.regularization, iterations=args.iterations, **threads)
-    models = [("ExplicitALS", ExplicitALS(**als))]
+    models = [("bias baseline", BiasBaseline(num_threads=args.threads)), ("ExplicitALS", ExplicitALS(**als))]
     has_genres = data.item_genres is not None and data.n_genres > 0
     if has_genres:
         models.append(("GenreALS", GenreALS(**als)))
     models += [("BPR", BPR(factors=args.factors, **threads)),
                ("ImplicitALS", ImplicitALS(factors=args.factors, iterations=args.iterations, **threads))]
+    rows = []
     for name, model in models:
         secs = _fit_timed(model, train, show_progress=not args.quiet)
         scores = evaluate(model, train, test, k=10)
@@ -184,15 +175,15 @@ def cmd_quickstart(args):
 
     if has_genres:
         ctrain, ctest = item_cold_start_split(data, item_fraction=0.1, random_state=args.seed)
-        cu = ctest.user_items()
-        uu = np.repeat(np.arange(cu.shape[0]), np.diff(cu.indptr))
-        ii, cy = cu.indices, cu.data.astype(np.float64)
-        mu, bu, bi = bias_baseline(ctrain.user_items())
-        base = rmse(cy, mu + bu[uu])
-        g = GenreALS(**als).fit(ctrain, show_progress=False)
-        gp = g.predict(ctrain.user_ids[uu], ctrain.item_ids[ii])
+        held_out = ctest.user_items()
+        users, items, truth = row_of_entry(held_out.indptr), held_out.indices, held_out.data.astype(np.float64)
+        # the held-out items have no training ratings: the baseline scores them mu + b_u,
+        # GenreALS from their genres
+        base_rmse, genre_rmse = (
+            rmse(truth, model.fit(ctrain, show_progress=False).predict(ctrain.user_ids[users], ctrain.item_ids[items]))
+            for model in (BiasBaseline(num_threads=args.threads), GenreALS(**als)))
         print(f"cold start (10% of items unseen in training, {len(ctest):,} ratings): "
-              f"bias baseline RMSE {base:.4f} -> GenreALS RMSE {rmse(cy, gp):.4f}")
+              f"bias baseline RMSE {base_rmse:.4f} -> GenreALS RMSE {genre_rmse:.4f}")
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _predict
+from ._sparse import row_of_entry
+from ._threads import resolve_num_threads
 from ._validation import check_csr, check_int
 from .metrics import ranking_metrics
 
@@ -22,7 +24,7 @@ def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, ratin
 
     Parameters
     ----------
-    model : fitted mfcore model (ExplicitALS, GenreALS, BPR, ImplicitALS)
+    model : fitted mfcore model (ExplicitALS, GenreALS, BPR, ImplicitALS, BiasBaseline)
     train, test : mfcore.Interactions or scipy.sparse matrix (n_users, n_items)
         Over the model's users and items (the two halves of one split).
         Candidates for a user are all items not in their ``train`` row.
@@ -48,16 +50,15 @@ def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, ratin
         ``auc``, ``coverage@k``, ``n_users`` (users counted), and ``rmse`` /
         ``mae`` for rating models. See :mod:`mfcore.metrics` for definitions.
     """
-    model._check_fitted()
+    shape = (model.n_users, model.n_items)        # NotFittedError before fit
     k = check_int(k, "k", min_value=1)
     dtype = model.item_factors.dtype
-    shape = (model.n_users, model.n_items)
     train_m = _matrix(train, "train", dtype)
     test_m = _matrix(test, "test", dtype)
     for name, m in (("train", train_m), ("test", test_m)):
         if m.shape != shape:
             raise ValueError(f"{name} has shape {m.shape} but the model has {shape[0]} users and {shape[1]} items")
-    threads = model._threads() if num_threads is None else check_int(num_threads, "num_threads", min_value=0)
+    threads = resolve_num_threads(model.num_threads if num_threads is None else num_threads)
     scores = ranking_metrics(
         model.user_factors, model.item_factors, train_m, test_m, k=k,
         item_bias=model.item_bias, bias_weight=1.0 if bias_weight is None else bias_weight,
@@ -67,10 +68,9 @@ def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, ratin
     if rating_metrics is None:
         rating_metrics = model.global_mean != 0.0
     if rating_metrics and test_m.nnz:
-        users = np.repeat(np.arange(shape[0], dtype=np.int32), np.diff(test_m.indptr))
-        sse, sae = _predict.squared_error_sums(users, test_m.indices, test_m.data, model.user_factors,
-                                               model.user_bias, model.item_factors, model.item_bias,
-                                               model.global_mean, model._threads())
+        sse, sae = _predict.squared_error_sums(row_of_entry(test_m.indptr), test_m.indices, test_m.data,
+                                               model.user_factors, model.user_bias, model.item_factors,
+                                               model.item_bias, model.global_mean, threads)
         out["rmse"] = float(np.sqrt(sse / test_m.nnz))
         out["mae"] = float(sae / test_m.nnz)
     return out

@@ -50,6 +50,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._ranking import _csr_rows, check_factor_matrix, top_n
+from ._sparse import row_of_entry
 from ._threads import blas_limited, resolve_num_threads
 from ._topk import auc_rows as _auc_kernel
 from ._validation import check_csr, check_csr_pattern, check_float, check_int
@@ -131,7 +132,7 @@ def relevant_items(test, threshold=4.0):
     else:
         threshold = check_float(threshold, "threshold")
         keep = test.data >= threshold
-    row_of = np.repeat(np.arange(test.shape[0], dtype=np.int32), np.diff(test.indptr))
+    row_of = row_of_entry(test.indptr)
     counts = np.bincount(row_of[keep], minlength=test.shape[0])
     indptr = np.zeros(test.shape[0] + 1, dtype=np.int32)
     np.cumsum(counts, out=indptr[1:])
@@ -166,7 +167,7 @@ def _check_recommended(recommended, k, n_items, n_users=None):
 
 def _relevant_keys(rel_indptr, rel_indices, n_items):
     """Sorted int64 keys ``user * n_items + item`` of the relevant entries (CSR rows in order, sorted indices)."""
-    rows = np.repeat(np.arange(rel_indptr.size - 1, dtype=np.int64), np.diff(rel_indptr))
+    rows = row_of_entry(rel_indptr, dtype=np.int64)
     return rows * n_items + rel_indices
 
 
@@ -223,7 +224,7 @@ def _relevant_pattern(relevant, n_users):
         raise ValueError(f"relevant has {relevant.shape[0]} rows but recommended has {n_users}")
     indptr, indices = check_csr_pattern(relevant, "relevant", shape=relevant.shape)
     if indices.size:
-        rows = np.repeat(np.arange(n_users), np.diff(indptr))
+        rows = row_of_entry(indptr)
         dup = (np.diff(indices) == 0) & (np.diff(rows) == 0)
         if dup.any():
             i = int(np.flatnonzero(dup)[0])

@@ -19,7 +19,7 @@ settings.register_profile(
 )
 settings.load_profile("ci")
 
-from tolerances import TOLERANCES  # noqa: E402  (tests/ is on sys.path via this conftest)
+from tests.tolerances import TOLERANCES  # noqa: E402
 
 
 @pytest.fixture

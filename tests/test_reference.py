@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from tolerances import TOLERANCES
+from tests.tolerances import TOLERANCES
 
 from mfcore import _reference as ref
 

@@ -601,7 +601,7 @@ def run_report(data, out_dir, *, source="dataset", steps=None, quick=False, seed
         Whatever a step raised other than SkipStep / MissingDataError, after the
         partial report has been written.
     """
-    from .. import __version__
+    from .._version import __version__
 
     plt = pyplot()  # fail before any work when matplotlib is missing
     steps = default_steps() if steps is None else list(steps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._sparse import row_of_entry
 from .._validation import check_float
 
 
@@ -31,7 +32,7 @@ def positives(user_items, positive_threshold, has_ratings=True):
         return user_items
     threshold = check_float(positive_threshold, "positive_threshold")
     keep = user_items.data >= threshold
-    rows = np.repeat(np.arange(user_items.shape[0], dtype=np.int32), np.diff(user_items.indptr))[keep]
+    rows = row_of_entry(user_items.indptr)[keep]
     indptr = np.zeros(user_items.shape[0] + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows, minlength=user_items.shape[0]), out=indptr[1:])
     out = sp.csr_matrix((user_items.data[keep], user_items.indices[keep], indptr), shape=user_items.shape)

@@ -1,4 +1,5 @@
-"""Shared machinery of every mfcore model: fitted state, ids, inference, save/load.
+"""Shared machinery of every mfcore model: parameters, the fit template, fitted state,
+ids, inference, fold-in, save/load.
 
 Every model scores a (user, item) pair as
 
@@ -12,9 +13,44 @@ Ids: a model fitted on an object with vocabularies (``mfcore.Interactions``)
 takes and returns the raw ids of that data (MovieLens userId / movieId); a model
 fitted on a bare users x items sparse matrix takes and returns row / column
 indices, as implicit does.
+
+Writing a model
+---------------
+A model subclasses :class:`FactorModel`, is decorated with :func:`register_model`
+(so :meth:`FactorModel.load` finds it) and provides:
+
+``__init__(self, <parameters>)``
+    Stores each parameter under its own name and does nothing else (scikit-learn's
+    rule: ``get_params``, ``set_params`` and ``sklearn.base.clone`` read the
+    signature). Every model has ``iterations``, ``dtype`` and ``num_threads``.
+``_validate_params(self)``
+    Checks the parameters (called first by ``fit``); call ``super()._validate_params()``.
+``_begin_fit(self, fit, **options)``
+    Sets the initial fitted state with :meth:`_start_state`, stores on ``fit`` (a
+    :class:`mfcore.models._training.FitState`) what the epochs need, and sets
+    ``fit.evaluation`` when ``fit.eval_matrix`` is given. Its keyword-only
+    parameters are the model's extra ``fit`` options (e.g. GenreALS's ``item_genres``).
+``_run_epoch(self, fit, epoch) -> dict``
+    The maths of one epoch (timed); returns extra history fields (may be empty).
+``_epoch_metrics(self, fit, record) -> dict`` (optional)
+    Untimed per-epoch training metrics (e.g. training RMSE).
+``_fold_in_indices(self, item_indices, values) -> (vector, bias)``
+    A new user's vector (float64 or model dtype, shape (K,)) and bias from item
+    indices and their values (None when the caller gave no ratings).
+``_snapshot_arrays``, ``_progress_fields`` (optional class attributes)
+    Fitted arrays that early stopping saves and restores; history fields shown in
+    the progress bar.
+
+The epoch loop itself (timing, evaluation, early stopping, progress bar, callback,
+Ctrl-C) lives in :mod:`mfcore.models._training`; predict, recommend, similar
+items/users, batch fold-in and save/load live here.
 """
 
 from __future__ import annotations
+
+import inspect
+import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,8 +58,9 @@ import scipy.sparse as sp
 from .._memory import as_aligned
 from .._persist import load_arrays, save_arrays
 from .._threads import blas_limited, resolve_num_threads
-from .._validation import check_csr, check_float, check_int, check_choice
+from .._validation import check_choice, check_csr, check_dtype, check_float, check_int
 from ._ids import IdMap
+from ._training import FitState, run_epochs
 
 _MODEL_REGISTRY: dict[str, type] = {}
 
@@ -68,33 +105,175 @@ def seen_pattern(indptr, indices, shape, dtype):
     return sp.csr_matrix((np.ones(len(indices), dtype), indices, indptr), shape=shape)
 
 
-def _rows_of(csr):
-    return np.repeat(np.arange(csr.shape[0], dtype=np.int32), np.diff(csr.indptr))
+def _json_value(name, value):
+    """A parameter value as the model file's JSON header stores it."""
+    if isinstance(value, type) or isinstance(value, np.dtype):
+        return np.dtype(value).name
+    if isinstance(value, np.generic):
+        return value.item()
+    if name == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+        warnings.warn(f"random_state={type(value).__name__} is saved as None: a generator's state is not a "
+                      "parameter (pass an int seed to keep it in the file)", UserWarning, stacklevel=4)
+        return None
+    return value
 
 
 class FactorModel:
-    """Base class: holds factors and biases and implements the inference API.
+    """Base class of every mfcore model: parameters, the fit loop, fitted state and inference.
 
-    Subclasses implement ``fit`` and list their constructor parameters in
-    ``_param_names``.
+    See the module docstring for what a subclass implements.
+
+    Attributes
+    ----------
+    user_factors, item_factors : numpy.ndarray (n_users, K), (n_items, K)
+        Fitted factors (None before ``fit``), 64-byte aligned, of the model dtype.
+    user_bias, item_bias : numpy.ndarray (n_users,), (n_items,)
+        Fitted biases (zeros for models without them).
+    global_mean : float
+    history_ : list of dict
+        One record per epoch of the last ``fit`` (see :meth:`history_frame`).
+    best_epoch_ : int or None
+        The epoch whose factors the model holds after ``fit(early_stopping_rounds=...)``;
+        None after a fit without early stopping.
     """
 
-    _param_names: tuple = ()
+    user_factors = None
+    item_factors = None
+
+    #: fitted arrays early stopping saves at the best epoch and restores
+    _snapshot_arrays = ("user_factors", "item_factors", "user_bias", "item_bias")
+    #: history fields shown in the progress bar (the evaluation metric is added)
+    _progress_fields: tuple = ()
 
     # ------------------------------------------------------------------ params
-    def get_params(self) -> dict:
-        """Constructor parameters as a dict (JSON-serialisable)."""
-        out = {}
-        for name in self._param_names:
-            value = getattr(self, name)
-            if isinstance(value, type) or isinstance(value, np.dtype):
-                value = np.dtype(value).name
-            out[name] = value
-        return out
+    @classmethod
+    def _get_param_names(cls) -> list:
+        """Constructor parameter names, read from the signature of ``__init__``."""
+        init = cls.__init__
+        if init is object.__init__:
+            return []
+        names = []
+        for p in inspect.signature(init).parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{cls.__name__}.__init__ must list its parameters explicitly (no *args/**kwargs)")
+            names.append(p.name)
+        return names
+
+    def get_params(self, deep=True) -> dict:
+        """Constructor parameters as a dict ``{name: value}``, as given (scikit-learn API).
+
+        ``deep`` is accepted for scikit-learn compatibility; mfcore models hold no
+        nested estimators.
+        """
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set constructor parameters by name (validated at the next ``fit``); returns self."""
+        valid = self._get_param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for {type(self).__name__}; "
+                                 f"valid parameters: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+    def _validate_params(self):
+        """Check the parameters every model has; subclasses extend it."""
+        check_int(self.iterations, "iterations", min_value=0)
+        check_dtype(self.dtype)
+        resolve_num_threads(self.num_threads)
+
+    # --------------------------------------------------------------------- fit
+    def fit(self, X, eval_set=None, *, early_stopping_rounds=None, callback=None, show_progress=True, **options):
+        """Fit the model; returns self.
+
+        Parameters
+        ----------
+        X : mfcore.Interactions or scipy.sparse matrix, shape (n_users, n_items)
+            Training data: ratings, or interaction strengths for the implicit models.
+            With ``Interactions`` the model keeps its raw ids.
+        eval_set : same kind, optional
+            Held-out interactions over the same users and items. After each epoch its
+            metric is logged in ``history_``: ``eval_rmse`` for the rating models
+            (ExplicitALS, GenreALS, BiasBaseline), ``eval_auc`` and ``eval_ndcg@k`` for
+            the ranking models (BPR, ImplicitALS).
+        early_stopping_rounds : int, optional
+            Stop when the eval metric (``eval_rmse``, lower is better; ``eval_ndcg@k``,
+            higher is better) has not improved for this many epochs, and keep the
+            factors of the best epoch (``best_epoch_``). Needs ``eval_set``.
+        callback : callable, optional
+            ``callback(epoch, record, model)`` after every epoch; returning True stops.
+        show_progress : bool
+            A tqdm progress bar over epochs.
+        **options
+            Model-specific: ``item_genres`` (GenreALS), ``eval_k`` (BPR, ImplicitALS).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_fit_options(options)
+        if early_stopping_rounds is not None:
+            early_stopping_rounds = check_int(early_stopping_rounds, "early_stopping_rounds", min_value=1)
+            if eval_set is None:
+                raise ValueError("early_stopping_rounds needs an eval_set")
+        dtype = check_dtype(self.dtype)
+        user_items, meta = training_matrix(X, dtype)
+        eval_matrix = None
+        if eval_set is not None:
+            eval_matrix, _ = training_matrix(eval_set, dtype, name="eval_set")
+            if eval_matrix.shape != user_items.shape:
+                raise ValueError(f"eval_set must have the training shape {user_items.shape}, got {eval_matrix.shape}")
+            if early_stopping_rounds is not None and eval_matrix.nnz == 0:
+                raise ValueError("early_stopping_rounds needs an eval_set with at least one interaction")
+        fit = FitState(user_items=user_items, meta=meta, eval_matrix=eval_matrix, dtype=dtype,
+                       num_threads=resolve_num_threads(self.num_threads), evaluation=None)
+        self.history_ = []
+        self.best_epoch_ = None
+        self._begin_fit(fit, **options)
+        if eval_matrix is not None and fit.evaluation is None:
+            raise NotImplementedError(f"{type(self).__name__} does not evaluate an eval_set")
+        run_epochs(self, fit, iterations=int(self.iterations), early_stopping_rounds=early_stopping_rounds,
+                   callback=callback, show_progress=show_progress)
+        return self
+
+    def _check_fit_options(self, options):
+        accepted = [p.name for p in inspect.signature(self._begin_fit).parameters.values()
+                    if p.kind == p.KEYWORD_ONLY]
+        for name in options:
+            if name not in accepted:
+                extra = f"; its extra options: {', '.join(accepted)}" if accepted else ""
+                raise TypeError(f"{type(self).__name__}.fit() got an unexpected keyword argument {name!r}{extra}")
+
+    def _begin_fit(self, fit, **options):
+        raise NotImplementedError
+
+    def _run_epoch(self, fit, epoch) -> dict:
+        raise NotImplementedError
+
+    def _epoch_metrics(self, fit, record) -> dict:
+        return {}
+
+    def history_frame(self):
+        """``history_`` as a pandas DataFrame: one row per epoch, one column per field.
+
+        Columns: ``epoch``, ``seconds`` (the epoch's training maths), then the model's
+        fields (``train_rmse``, ``objective`` for the rating models, ``loss`` for BPR...)
+        and the eval metrics (``eval_rmse``, ``eval_auc``, ``eval_ndcg@k``) when an
+        ``eval_set`` was given. Empty for a model read by :meth:`load`.
+        """
+        import pandas as pd
+
+        self._check_fitted()
+        history = getattr(self, "history_", None) or []
+        return pd.DataFrame.from_records(history, columns=None if history else ["epoch", "seconds"])
 
     # ----------------------------------------------------------- fitted state
     def _set_state(self, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0,
@@ -112,6 +291,28 @@ class FactorModel:
         self._users = user_map or IdMap("user", n_users)
         self._items = item_map or IdMap("item", n_items)
         self._seen = seen
+        self._fitted_changed()
+
+    def _start_state(self, fit, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0):
+        """:meth:`_set_state` at the start of a fit: ids and the seen-items pattern from the training data."""
+        user_items = fit.user_items
+        n_users, n_items = user_items.shape
+        self._set_state(user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
+                        item_bias=item_bias, global_mean=global_mean,
+                        user_map=IdMap("user", n_users, fit.meta["user_ids"]),
+                        item_map=IdMap("item", n_items, fit.meta["item_ids"]),
+                        seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype))
+
+    def _fitted_changed(self):
+        """Forget values cached from the fitted arrays (call after changing them in place)."""
+        self._cache = {}
+
+    def _cached(self, key, compute):
+        """``compute()``, kept until the fitted arrays change."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            cache[key] = compute()
+        return cache[key]
 
     def _check_fitted(self):
         if getattr(self, "item_factors", None) is None:
@@ -150,7 +351,50 @@ class FactorModel:
         return self._items.lookup(itemid)
 
     def _threads(self):
-        return resolve_num_threads(getattr(self, "num_threads", 0))
+        return resolve_num_threads(self.num_threads)
+
+    # --------------------------------------------------------------- fold-in
+    def _fold_in_input(self, items, ratings, *, ratings_required=False):
+        """Indices (int64) and float64 values of a new user's interactions, checked once.
+
+        ``ratings`` None gives values None (unless ``ratings_required``).
+        """
+        self._check_fitted()
+        if ratings is None and ratings_required:
+            raise ValueError(f"{type(self).__name__}.fold_in needs the user's ratings")
+        idx = np.atleast_1d(self._items.lookup(np.atleast_1d(items)))
+        if len(np.unique(idx)) != len(idx):
+            raise ValueError("items contains the same item more than once")
+        if ratings is None:
+            return idx, None
+        values = np.asarray(ratings, dtype=np.float64).reshape(-1)
+        if values.shape != idx.shape:
+            raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {values.shape[0]}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError("ratings must be finite")
+        return idx, values
+
+    def _fold_in_one(self, idx, values, **options):
+        """(vector of the model dtype, float bias) of one new user."""
+        vec, bias = self._fold_in_indices(idx, values, **options)
+        return np.asarray(vec).astype(self.item_factors.dtype), float(bias)
+
+    def _fold_in_rows(self, user_items):
+        """Vectors (n, K) and biases (n,) of new users, one per row of a CSR over the model's items."""
+        dtype = self.item_factors.dtype
+        n = user_items.shape[0]
+        vecs = np.zeros((n, self.item_factors.shape[1]), dtype)
+        bias = np.zeros(n, dtype)
+        # small products: a multi-threaded BLAS only adds synchronisation (limiting it costs ~4 ms, once per batch)
+        with blas_limited():
+            for row in range(n):
+                lo, hi = user_items.indptr[row], user_items.indptr[row + 1]
+                vecs[row], bias[row] = self._fold_in_indices(user_items.indices[lo:hi].astype(np.int64),
+                                                             user_items.data[lo:hi].astype(np.float64))
+        return vecs, bias
+
+    def _fold_in_indices(self, idx, values):
+        raise NotImplementedError
 
     # -------------------------------------------------------------- predict
     def predict(self, users, items, *, unknown="error"):
@@ -365,7 +609,8 @@ class FactorModel:
             arrays["seen_indices"] = self._seen.indices
         arrays.update(self._extra_arrays())
         attributes = {"global_mean": self.global_mean, **self._extra_attributes()}
-        return save_arrays(path, model=type(self).__name__, params=self.get_params(),
+        params = {name: _json_value(name, value) for name, value in self.get_params().items()}
+        return save_arrays(path, model=type(self).__name__, params=params,
                            attributes=attributes, arrays=arrays)
 
     @classmethod
@@ -386,6 +631,7 @@ class FactorModel:
             raise ModelFileError(f"{path}: unknown model class {header['model']!r}")
         try:
             model = klass(**header["params"])
+            model._validate_params()
             n_users = arrays["user_factors"].shape[0]
             n_items = arrays["item_factors"].shape[0]
             seen = None
@@ -401,6 +647,8 @@ class FactorModel:
                 seen=seen,
             )
             model._restore_extra(arrays, header["attributes"])
+            model.history_ = []          # the training history is not saved
+            model.best_epoch_ = None
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: inconsistent model file ({type(exc).__name__}: {exc})") from None
         return model

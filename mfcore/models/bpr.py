@@ -14,41 +14,18 @@ from run to run (quality does not).
 
 from __future__ import annotations
 
-import time
-import warnings
-
 import numpy as np
 
-from .. import _bpr
-from .._threads import blas_limited
-from .._validation import check_dtype, check_float, check_int, check_random_state
-from ._ids import IdMap
+from .._sparse import row_of_entry
+from .._validation import check_float, check_int, check_random_state
 from ._implicit_data import positives
-from .als import _Progress
-from .base import FactorModel, register_model, seen_pattern, training_matrix
-
-
-class _RankingFitMixin:
-    """Evaluation and early stopping shared by BPR and ImplicitALS."""
-
-    def _eval_setup(self, eval_set, train, dtype):
-        if eval_set is None:
-            return None
-        matrix, _ = training_matrix(eval_set, dtype, name="eval_set")
-        if matrix.shape != train.shape:
-            raise ValueError(f"eval_set must have the training shape {train.shape}, got {matrix.shape}")
-        return matrix
-
-    def _evaluate(self, train, test, k, num_threads):
-        from ..metrics import ranking_metrics
-
-        return ranking_metrics(self.user_factors, self.item_factors, train, test, k=k,
-                               item_bias=self.item_bias if self.item_bias.any() else None,
-                               threshold=self.eval_threshold, num_threads=num_threads)
+from ._kernels import bpr_sgd_epoch
+from ._training import RankingEvaluation
+from .base import FactorModel, register_model
 
 
 @register_model
-class BPR(_RankingFitMixin, FactorModel):
+class BPR(FactorModel):
     """Matrix factorization for implicit feedback, ranking-trained with BPR.
 
     Parameters
@@ -77,12 +54,18 @@ class BPR(_RankingFitMixin, FactorModel):
         Standard deviation of the initial factors (divided by sqrt(K)).
     dtype : {"float32", "float64"}
     num_threads : int, default 0
-    random_state : int or None, default 0
+    random_state : int, numpy Generator or RandomState, or None, default 0
+
+    Notes
+    -----
+    ``fit(X, eval_set=..., eval_k=10, early_stopping_rounds=r)`` logs AUC and
+    NDCG@``eval_k`` on the held-out interactions (candidates: items not in the
+    user's training row) and keeps the factors of the epoch with the best NDCG; see
+    :meth:`FactorModel.fit`. ``history_`` also holds each epoch's mean BPR loss,
+    skipped samples, learning rate and SGD samples per second.
     """
 
-    _param_names = ("factors", "learning_rate", "regularization", "bias_regularization", "iterations", "n_samples",
-                    "learning_rate_decay", "positive_threshold", "eval_threshold", "init_scale", "dtype",
-                    "num_threads", "random_state")
+    _progress_fields = ("loss",)
 
     def __init__(self, factors=64, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
                  iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold=4.0,
@@ -97,121 +80,62 @@ class BPR(_RankingFitMixin, FactorModel):
         self.positive_threshold = positive_threshold
         self.eval_threshold = eval_threshold
         self.init_scale = init_scale
-        self.dtype = np.dtype(check_dtype(dtype)).name
+        self.dtype = dtype
         self.num_threads = num_threads
         self.random_state = random_state
-        self.item_factors = None
-        self.history_ = []
 
     def _validate_params(self):
+        super()._validate_params()
         check_int(self.factors, "factors", min_value=1)
         check_float(self.learning_rate, "learning_rate", min_value=0.0, min_inclusive=False)
         check_float(self.regularization, "regularization", min_value=0.0)
         check_float(self.bias_regularization, "bias_regularization", min_value=0.0)
-        check_int(self.iterations, "iterations", min_value=0)
         if self.n_samples is not None:
             check_int(self.n_samples, "n_samples", min_value=1)
         check_float(self.learning_rate_decay, "learning_rate_decay", min_value=0.0, min_inclusive=False)
         if self.positive_threshold is not None:
             check_float(self.positive_threshold, "positive_threshold")
+        if self.eval_threshold is not None:
+            check_float(self.eval_threshold, "eval_threshold")
         check_float(self.init_scale, "init_scale", min_value=0.0)
 
-    def fit(self, X, eval_set=None, eval_k=10, early_stopping_rounds=None, callback=None, show_progress=True):
-        """Fit to interactions (or explicit ratings thresholded at ``positive_threshold``).
-
-        Parameters
-        ----------
-        X : mfcore.Interactions or scipy.sparse matrix (n_users, n_items)
-        eval_set : same kind, optional
-            Held-out interactions; AUC and NDCG@``eval_k`` are logged each epoch
-            (candidates: items not in the user's training row).
-        eval_k : int
-        early_stopping_rounds : int, optional
-            Stop when eval NDCG@k has not improved for this many epochs and keep
-            the factors of the best epoch (needs ``eval_set``).
-        callback : callable, optional
-            ``callback(epoch, record, model)``; returning True stops.
-        show_progress : bool
-
-        Returns
-        -------
-        self
-        """
-        self._validate_params()
+    # ------------------------------------------------------------------ fit
+    def _begin_fit(self, fit, *, eval_k=10):
         eval_k = check_int(eval_k, "eval_k", min_value=1)
-        if early_stopping_rounds is not None:
-            early_stopping_rounds = check_int(early_stopping_rounds, "early_stopping_rounds", min_value=1)
-            if eval_set is None:
-                raise ValueError("early_stopping_rounds needs an eval_set")
-        dtype = np.dtype(self.dtype).type
-        user_items, meta = training_matrix(X, dtype)
-        pos = positives(user_items, self.positive_threshold, meta["has_ratings"])
+        user_items = fit.user_items
+        pos = positives(user_items, self.positive_threshold, fit.meta["has_ratings"])
         if pos.nnz == 0:
             raise ValueError(f"X has no positive interactions (positive_threshold={self.positive_threshold})")
-        test = self._eval_setup(eval_set, user_items, dtype)
+        if fit.eval_matrix is not None:
+            fit.evaluation = RankingEvaluation(user_items, fit.eval_matrix, eval_k, self.eval_threshold)
         n_users, n_items = user_items.shape
-        rng = check_random_state(self.random_state)
+        fit.rng = check_random_state(self.random_state)
         K = int(self.factors)
         scale = float(self.init_scale) / np.sqrt(K)
-        self._set_state(
-            user_factors=(rng.standard_normal((n_users, K)) * scale).astype(dtype),
-            item_factors=(rng.standard_normal((n_items, K)) * scale).astype(dtype),
-            item_bias=np.zeros(n_items, dtype), global_mean=0.0,
-            user_map=IdMap("user", n_users, meta["user_ids"]), item_map=IdMap("item", n_items, meta["item_ids"]),
-            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, dtype),
+        self._start_state(fit, user_factors=(fit.rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
+                          item_factors=(fit.rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
+        fit.positives = pos
+        fit.user_of_entry = row_of_entry(pos.indptr)   # lets the kernel sample (u, i) without a binary search
+        fit.n_samples = int(self.n_samples) if self.n_samples is not None else int(pos.nnz)
+        fit.learning_rate = float(self.learning_rate)
+
+    def _run_epoch(self, fit, epoch):
+        lr = fit.learning_rate
+        loss, skipped = bpr_sgd_epoch(
+            fit.positives, fit.user_of_entry, self.user_factors, self.item_factors, self.item_bias,
+            n_samples=fit.n_samples, learning_rate=lr, regularization=self.regularization,
+            bias_regularization=self.bias_regularization, seed=int(fit.rng.integers(0, 2**63 - 1)),
+            num_threads=fit.num_threads,
         )
-        self._positives = pos
-        n_samples = int(self.n_samples) if self.n_samples is not None else int(pos.nnz)
-        # user of every stored interaction: lets the kernel sample (u, i) without a binary search
-        nnz_rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(pos.indptr))
-        num_threads = self._threads()
-        lr = float(self.learning_rate)
-        self.history_ = []
-        best = (-np.inf, 0, None)
-        progress = _Progress(self.iterations, show_progress, "BPR")
-        try:
-            with blas_limited():
-                for epoch in range(1, int(self.iterations) + 1):
-                    start = time.perf_counter()
-                    seed = int(rng.integers(0, 2**63 - 1))
-                    loss, skipped = _bpr.bpr_epoch(
-                        pos.indptr, pos.indices, self.user_factors, self.item_factors, self.item_bias, n_samples,
-                        lr, float(self.regularization), float(self.regularization),
-                        float(self.bias_regularization), seed, num_threads, None, nnz_rows,
-                    )
-                    seconds = time.perf_counter() - start
-                    if not (np.isfinite(self.user_factors).all() and np.isfinite(self.item_factors).all()
-                            and np.isfinite(self.item_bias).all()):
-                        raise FloatingPointError(
-                            f"BPR diverged in epoch {epoch} (non-finite factors); lower learning_rate "
-                            f"(now {lr:g}) or raise regularization"
-                        )
-                    record = {"epoch": epoch, "seconds": seconds, "loss": float(loss), "skipped": int(skipped),
-                              "learning_rate": lr, "samples_per_second": n_samples / max(seconds, 1e-12)}
-                    if test is not None:
-                        scores = self._evaluate(user_items, test, eval_k, num_threads)
-                        record["eval_auc"] = scores["auc"]
-                        record[f"eval_ndcg@{eval_k}"] = scores["ndcg"]
-                        if scores["ndcg"] > best[0]:
-                            best = (scores["ndcg"], epoch, (self.user_factors.copy(), self.item_factors.copy(),
-                                                             self.item_bias.copy()))
-                    self.history_.append(record)
-                    progress.update(loss=record["loss"], ndcg=record.get(f"eval_ndcg@{eval_k}"))
-                    lr *= float(self.learning_rate_decay)
-                    if callback is not None and callback(epoch, record, self):
-                        break
-                    if early_stopping_rounds is not None and epoch - best[1] >= early_stopping_rounds:
-                        break
-        except KeyboardInterrupt:
-            warnings.warn(f"BPR.fit interrupted after {len(self.history_)} complete epoch(s); the model holds "
-                          "the factors of the last completed epoch and is usable.", RuntimeWarning, stacklevel=2)
-            raise
-        finally:
-            progress.close()
-        if early_stopping_rounds is not None and best[2] is not None:
-            self.user_factors, self.item_factors, self.item_bias = best[2]
-            self.best_epoch_ = best[1]
-        return self
+        if not (np.isfinite(self.user_factors).all() and np.isfinite(self.item_factors).all()
+                and np.isfinite(self.item_bias).all()):
+            raise FloatingPointError(f"BPR diverged in epoch {epoch} (non-finite factors); lower learning_rate "
+                                     f"(now {lr:g}) or raise regularization")
+        fit.learning_rate = lr * float(self.learning_rate_decay)
+        return {"loss": float(loss), "skipped": int(skipped), "learning_rate": lr}
+
+    def _epoch_metrics(self, fit, record):
+        return {"samples_per_second": fit.n_samples / max(record["seconds"], 1e-12)}
 
     # --------------------------------------------------------------- fold-in
     def fold_in(self, items, ratings=None, *, negatives=500, newton_steps=10):
@@ -232,17 +156,15 @@ class BPR(_RankingFitMixin, FactorModel):
         -------
         vector : numpy.ndarray (K,), bias : float (always 0: BPR has no user bias)
         """
-        self._check_fitted()
-        idx = np.atleast_1d(self._items.lookup(np.atleast_1d(items)))
-        if ratings is not None:
-            r = np.asarray(ratings, dtype=np.float64).reshape(-1)
-            if r.shape != idx.shape:
-                raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {r.shape[0]}")
-            if self.positive_threshold is not None:
-                idx = idx[r >= float(self.positive_threshold)]
         negatives = check_int(negatives, "negatives", min_value=1)
-        with blas_limited():   # small products: a multi-threaded BLAS only adds synchronisation here
-            return self._fold_in_positive(np.unique(idx), negatives, newton_steps, exclude=idx), 0.0
+        newton_steps = check_int(newton_steps, "newton_steps", min_value=1)
+        idx, values = self._fold_in_input(items, ratings)
+        return self._fold_in_one(idx, values, negatives=negatives, newton_steps=newton_steps)
+
+    def _fold_in_indices(self, idx, values, negatives=500, newton_steps=10):
+        if values is not None and self.positive_threshold is not None:
+            idx = idx[values >= float(self.positive_threshold)]
+        return self._fold_in_positive(np.unique(idx), negatives, newton_steps, exclude=idx), 0.0
 
     def _fold_in_positive(self, pos, n_neg, steps, exclude):
         K = self.item_factors.shape[1]
@@ -270,11 +192,3 @@ class BPR(_RankingFitMixin, FactorModel):
             if np.linalg.norm(step) <= 1e-6 * (1.0 + np.linalg.norm(u)):
                 break
         return u.astype(self.item_factors.dtype)
-
-    def _fold_in_rows(self, user_items):
-        K = self.item_factors.shape[1]
-        out = np.zeros((user_items.shape[0], K), self.item_factors.dtype)
-        for row in range(user_items.shape[0]):
-            lo, hi = user_items.indptr[row], user_items.indptr[row + 1]
-            out[row] = self.fold_in(self._items.to_raw(user_items.indices[lo:hi]), user_items.data[lo:hi])[0]
-        return out, np.zeros(user_items.shape[0], self.item_factors.dtype)

@@ -62,23 +62,32 @@ class GenreALS(ExplicitALS):
         best (0.8770).
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projections W and w_b.
-    **kwargs
-        Every :class:`ExplicitALS` parameter.
+    factors, regularization, bias_regularization, iterations, solver, cg_steps, \
+regularization_scaling, init_scale, dtype, num_threads, random_state, calculate_training_loss
+        As in :class:`ExplicitALS` (the objective logged includes the genre terms above).
+
+    Notes
+    -----
+    ``fit`` takes the genres as ``item_genres=`` (an (n_items, n_genres) multi-hot
+    matrix), else from ``X.item_genres`` of an ``Interactions``. Early stopping also
+    restores the genre projections of the best epoch.
     """
 
-    _param_names = ExplicitALS._param_names + ("genre_weight", "genre_bias_weight", "genre_regularization")
+    _snapshot_arrays = ExplicitALS._snapshot_arrays + ("genre_factors", "genre_bias")
+    genre_names = None
 
     def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15, solver="cholesky",
                  cg_steps=3, regularization_scaling="none", init_scale=0.1, dtype="float32", num_threads=0,
-                 random_state=0, genre_weight=10.0, genre_bias_weight=5.0, genre_regularization=1.0):
+                 random_state=0, genre_weight=10.0, genre_bias_weight=5.0, genre_regularization=1.0,
+                 calculate_training_loss=True):
         super().__init__(factors=factors, regularization=regularization, bias_regularization=bias_regularization,
                          iterations=iterations, solver=solver, cg_steps=cg_steps,
                          regularization_scaling=regularization_scaling, init_scale=init_scale, dtype=dtype,
-                         num_threads=num_threads, random_state=random_state)
+                         num_threads=num_threads, random_state=random_state,
+                         calculate_training_loss=calculate_training_loss)
         self.genre_weight = genre_weight
         self.genre_bias_weight = genre_bias_weight
         self.genre_regularization = genre_regularization
-        self.genre_names = None
 
     def _validate_params(self):
         super()._validate_params()
@@ -87,19 +96,31 @@ class GenreALS(ExplicitALS):
         check_float(self.genre_regularization, "genre_regularization", min_value=0.0, min_inclusive=False)
 
     # ------------------------------------------------------------ genre math
-    def _prepare_genres(self, meta, item_genres, n_items):
-        genres = item_genres if item_genres is not None else meta.get("item_genres")
+    def _begin_fit(self, fit, *, item_genres=None):
+        genres = item_genres if item_genres is not None else fit.meta.get("item_genres")
         if genres is None:
             raise ValueError("GenreALS needs item genres: pass item_genres= or fit on Interactions with genres")
-        dtype = self.item_factors.dtype
-        self._G = normalised_genres(genres, n_items, np.float64)
+        G = normalised_genres(genres, fit.user_items.shape[1], np.float64)    # checked before any state changes
+        super()._begin_fit(fit)
+        self._G = G
         self._genre_matrix = sp.csr_matrix(genres, dtype=np.float32)
-        names = meta.get("genre_names") if item_genres is None else None
-        self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(self._G.shape[1])]
+        names = fit.meta.get("genre_names") if item_genres is None else None
+        self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(G.shape[1])]
         self._update_projection()
-        self._prior_dtype = dtype
+
+    def _run_epoch(self, fit, epoch):
+        self._solve_users(fit, epoch)
+        c, d = self._centroids()
+        dtype = self.item_factors.dtype
+        tau_b = float(self.genre_bias_weight)
+        self._solve_items(fit, epoch, prior=np.ascontiguousarray(c, dtype=dtype), prior_weight=self.genre_weight,
+                          bias_prior=np.ascontiguousarray(d, dtype=dtype) if tau_b > 0 else None,
+                          bias_prior_weight=tau_b)
+        self._update_projection()
+        return {}
 
     def _update_projection(self):
+        """W and w_b: the ridge regressions of the item vectors and biases on G."""
         G = self._G
         gram = (G.T @ G).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
         rhs = np.column_stack([G.T @ self.item_factors.astype(np.float64), G.T @ self.item_bias.astype(np.float64)])
@@ -110,17 +131,7 @@ class GenreALS(ExplicitALS):
     def _centroids(self):
         return (self._G @ self.genre_factors), (self._G @ self.genre_bias)
 
-    def _item_priors(self):
-        dtype = self.item_factors.dtype
-        c, d = self._centroids()
-        tau_b = float(self.genre_bias_weight)
-        return (np.ascontiguousarray(c, dtype=dtype), float(self.genre_weight),
-                np.ascontiguousarray(d, dtype=dtype) if tau_b > 0 else None, tau_b)
-
-    def _after_epoch(self):
-        self._update_projection()
-
-    def _prior_penalty(self) -> float:
+    def _objective(self, sse, fit) -> float:
         c, d = self._centroids()
         gamma = float(self.genre_regularization)
         v = self.item_factors.astype(np.float64)
@@ -128,7 +139,7 @@ class GenreALS(ExplicitALS):
         if float(self.genre_bias_weight) > 0:
             pen += float(self.genre_bias_weight) * (
                 np.sum((self.item_bias.astype(np.float64) - d) ** 2) + gamma * np.sum(self.genre_bias ** 2))
-        return float(pen)
+        return float(super()._objective(sse, fit) + pen)
 
     # ------------------------------------------------------------ cold items
     def _genre_rows(self, genres):
@@ -199,6 +210,7 @@ class GenreALS(ExplicitALS):
         self.item_bias = np.concatenate([self.item_bias, bias])
         self._items = self._items.extend(new_ids)
         self._G = sp.vstack([self._G, normalised_genres(rows, rows.shape[0], np.float64)]).tocsr()
+        self._fitted_changed()
         self._genre_matrix = sp.vstack([self._genre_matrix, sp.csr_matrix(rows, dtype=np.float32)]).tocsr()
         if self._seen is not None:
             self._seen = sp.csr_matrix((self._seen.data, self._seen.indices, self._seen.indptr),

@@ -4,7 +4,7 @@ Every (user, item) cell has a preference p_ui (1 if the user interacted, else
 0) and a confidence c_ui = 1 + alpha * r_ui (1 for cells without an
 interaction). The model minimises::
 
-    sum_{u,i} c_ui (p_ui - u . v_i)^2 + reg (sum_u ||u||^2 + sum_i ||v_i||^2)
+    L = sum_{u,i} c_ui (p_ui - u . v_i)^2 + reg (sum_u ||u||^2 + sum_i ||v_i||^2)
 
 Each half-sweep solves, per row, (Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u,
 where Y^T Y is shared by all rows and computed once per half-sweep; the kernel
@@ -13,26 +13,20 @@ uses conjugate gradient (warm-started, ``cg_steps`` steps) or Cholesky.
 
 from __future__ import annotations
 
-import time
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _implicit_als
-from .._threads import blas_limited
-from .._validation import check_choice, check_dtype, check_float, check_int, check_random_state, check_csr
-from ._ids import IdMap
+from .. import _predict
+from .._sparse import row_of_entry
+from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
 from ._implicit_data import positives
-from .als import _Progress
-from .base import FactorModel, register_model, seen_pattern, training_matrix
-from .bpr import _RankingFitMixin
-
-_SOLVERS = {"cholesky": 0, "cg": 1}
+from ._kernels import SOLVERS, solve_implicit_rows
+from ._training import RankingEvaluation
+from .base import FactorModel, register_model
 
 
 @register_model
-class ImplicitALS(_RankingFitMixin, FactorModel):
+class ImplicitALS(FactorModel):
     """Weighted matrix factorization for implicit feedback, trained by ALS.
 
     Parameters
@@ -57,14 +51,23 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
     init_scale : float, default 0.1
     dtype, num_threads, random_state
         As in :class:`mfcore.models.ExplicitALS`.
+    calculate_training_loss : bool, default False
+        Log the objective L (module docstring, float64) after every epoch
+        (``history_``: ``objective``). It costs one more pass over the training
+        interactions per epoch, so it is off by default (as in implicit).
+
+    Notes
+    -----
+    ``fit(X, eval_set=..., eval_k=10, early_stopping_rounds=r)`` logs AUC and
+    NDCG@``eval_k`` on the held-out interactions and keeps the factors of the epoch
+    with the best NDCG; see :meth:`FactorModel.fit`.
     """
 
-    _param_names = ("factors", "regularization", "alpha", "iterations", "solver", "cg_steps", "positive_threshold",
-                    "binarize", "eval_threshold", "init_scale", "dtype", "num_threads", "random_state")
+    _progress_fields = ("objective",)
 
     def __init__(self, factors=64, regularization=10.0, alpha=1.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold=4.0, binarize=True, eval_threshold=4.0, init_scale=0.1, dtype="float32",
-                 num_threads=0, random_state=0):
+                 num_threads=0, random_state=0, calculate_training_loss=False):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -75,20 +78,25 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         self.binarize = binarize
         self.eval_threshold = eval_threshold
         self.init_scale = init_scale
-        self.dtype = np.dtype(check_dtype(dtype)).name
+        self.dtype = dtype
         self.num_threads = num_threads
         self.random_state = random_state
-        self.item_factors = None
-        self.history_ = []
+        self.calculate_training_loss = calculate_training_loss
 
     def _validate_params(self):
+        super()._validate_params()
         check_int(self.factors, "factors", min_value=1)
         check_float(self.regularization, "regularization", min_value=0.0)
         check_float(self.alpha, "alpha", min_value=0.0)
-        check_int(self.iterations, "iterations", min_value=0)
-        check_choice(self.solver, "solver", set(_SOLVERS))
+        check_choice(self.solver, "solver", set(SOLVERS))
         check_int(self.cg_steps, "cg_steps", min_value=1)
+        if self.positive_threshold is not None:
+            check_float(self.positive_threshold, "positive_threshold")
+        check_choice(self.binarize, "binarize", {True, False})
+        if self.eval_threshold is not None:
+            check_float(self.eval_threshold, "eval_threshold")
         check_float(self.init_scale, "init_scale", min_value=0.0)
+        check_choice(self.calculate_training_loss, "calculate_training_loss", {True, False})
 
     def _confidence(self, user_items, has_ratings=True):
         pos = positives(user_items, self.positive_threshold, has_ratings)
@@ -100,68 +108,65 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         conf.has_sorted_indices = True
         return conf
 
-    def fit(self, X, eval_set=None, eval_k=10, callback=None, show_progress=True):
-        """Fit to implicit interactions (or explicit ratings, see ``positive_threshold``).
-
-        Parameters and returns as :meth:`mfcore.models.BPR.fit` (without early stopping).
-        """
-        self._validate_params()
+    # ------------------------------------------------------------------ fit
+    def _begin_fit(self, fit, *, eval_k=10):
         eval_k = check_int(eval_k, "eval_k", min_value=1)
-        dtype = np.dtype(self.dtype).type
-        user_items, meta = training_matrix(X, dtype)
-        conf_ui = self._confidence(user_items, meta["has_ratings"])
-        if conf_ui.nnz == 0:
+        user_items = fit.user_items
+        fit.conf_ui = self._confidence(user_items, fit.meta["has_ratings"])
+        if fit.conf_ui.nnz == 0:
             raise ValueError("X has no positive interactions")
-        conf_iu = check_csr(conf_ui.T.tocsr(), "X (transposed)", dtype=dtype)
-        test = self._eval_setup(eval_set, user_items, dtype)
+        fit.conf_iu = check_csr(fit.conf_ui.T.tocsr(), "X (transposed)", dtype=fit.dtype)
+        if fit.eval_matrix is not None:
+            fit.evaluation = RankingEvaluation(user_items, fit.eval_matrix, eval_k, self.eval_threshold)
         n_users, n_items = user_items.shape
         rng = check_random_state(self.random_state)
         K = int(self.factors)
         scale = float(self.init_scale) / np.sqrt(K)
-        self._set_state(
-            user_factors=(rng.standard_normal((n_users, K)) * scale).astype(dtype),
-            item_factors=(rng.standard_normal((n_items, K)) * scale).astype(dtype),
-            user_map=IdMap("user", n_users, meta["user_ids"]), item_map=IdMap("item", n_items, meta["item_ids"]),
-            seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, dtype),
-        )
-        num_threads = self._threads()
-        solver = _SOLVERS[self.solver]
-        reg = float(self.regularization)
-        self.history_ = []
-        progress = _Progress(self.iterations, show_progress, "ImplicitALS")
-        try:
-            with blas_limited():
-                for epoch in range(1, int(self.iterations) + 1):
-                    start = time.perf_counter()
-                    for side, conf, other, mine in (("user", conf_ui, self.item_factors, self.user_factors),
-                                                    ("item", conf_iu, self.user_factors, self.item_factors)):
-                        YtY = np.ascontiguousarray(other.T @ other)
-                        status = _implicit_als.implicit_als_half_sweep(
-                            conf.indptr, conf.indices, conf.data, other, mine, YtY, reg, solver,
-                            int(self.cg_steps), num_threads)
-                        if status >= 0:
-                            ids = self._users if side == "user" else self._items
-                            raise FloatingPointError(
-                                f"epoch {epoch}: the solve failed for {side} {ids.to_raw(np.array([status]))[0].item()!r}"
-                                f" (index {status}); increase regularization")
-                    record = {"epoch": epoch, "seconds": time.perf_counter() - start}
-                    if test is not None:
-                        scores = self._evaluate(user_items, test, eval_k, num_threads)
-                        record["eval_auc"] = scores["auc"]
-                        record[f"eval_ndcg@{eval_k}"] = scores["ndcg"]
-                    self.history_.append(record)
-                    progress.update(ndcg=record.get(f"eval_ndcg@{eval_k}"))
-                    if callback is not None and callback(epoch, record, self):
-                        break
-        except KeyboardInterrupt:
-            warnings.warn(f"ImplicitALS.fit interrupted after {len(self.history_)} complete epoch(s); the model "
-                          "holds the factors of the last completed half-sweep and is usable.",
-                          RuntimeWarning, stacklevel=2)
-            raise
-        finally:
-            progress.close()
-        return self
+        self._start_state(fit, user_factors=(rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
+                          item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
+        fit.solve = dict(reg=self.regularization, solver=self.solver, cg_steps=self.cg_steps,
+                         num_threads=fit.num_threads)
+        # the observed cells as (user, item, c - 1) for the training loss
+        fit.observed = ((row_of_entry(fit.conf_ui.indptr), fit.conf_ui.indices, fit.conf_ui.data)
+                        if self.calculate_training_loss else None)
 
+    def _run_epoch(self, fit, epoch):
+        for side, conf, fixed, solved, ids in (("user", fit.conf_ui, self.item_factors, self.user_factors, self._users),
+                                               ("item", fit.conf_iu, self.user_factors, self.item_factors, self._items)):
+            status = solve_implicit_rows(conf, fixed, solved, **fit.solve)
+            if status >= 0:
+                raise FloatingPointError(f"epoch {epoch}: the solve failed for {side} "
+                                         f"{ids.to_raw(np.array([status]))[0].item()!r} (index {status}); "
+                                         "increase regularization")
+        return {}
+
+    def _epoch_metrics(self, fit, record):
+        if fit.observed is None:
+            return {}
+        return {"objective": self._objective(fit.observed, fit.num_threads)}
+
+    def _objective(self, observed, num_threads) -> float:
+        """The objective L at the current factors, float64, without a pass over all users x items.
+
+        With x = U V^T, p = 1 and c = 1 + alpha r on the observed cells O (0 and 1 elsewhere)::
+
+            L = sum_all x^2 - sum_O x^2 + sum_O c (1 - x)^2 + reg (||U||^2 + ||V||^2)
+            sum_all x^2 = sum((U^T U) * (V^T V))
+
+        so one pass over the observed cells (x from the prediction kernel) suffices.
+        """
+        users, items, alpha_r = observed
+        x = np.empty(len(users), dtype=self.item_factors.dtype)
+        _predict.predict_pairs(users, items, self.user_factors, self.user_bias, self.item_factors, self.item_bias,
+                               0.0, x, num_threads)
+        x = x.astype(np.float64)
+        U, V = self.user_factors.astype(np.float64), self.item_factors.astype(np.float64)
+        all_cells = float(np.sum((U.T @ U) * (V.T @ V)))
+        observed_cells = float(np.sum((1.0 + alpha_r) * np.square(1.0 - x) - np.square(x)))
+        penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
+        return all_cells + observed_cells + penalty
+
+    # --------------------------------------------------------------- fold-in
     def fold_in(self, items, ratings=None):
         """User vector for a new user: one exact user-row solve with items fixed.
 
@@ -171,36 +176,22 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         ``(Y^T Y + Y_u^T (C_u - I) Y_u + reg I) x = Y_u^T c_u`` in float64.
         Returns (vector, 0.0).
         """
-        self._check_fitted()
-        idx = np.atleast_1d(self._items.lookup(np.atleast_1d(items)))
-        r = np.ones(len(idx)) if ratings is None else np.asarray(ratings, dtype=np.float64).reshape(-1)
-        if r.shape != idx.shape:
-            raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {r.shape[0]}")
-        if ratings is not None and self.positive_threshold is not None:
+        return self._fold_in_one(*self._fold_in_input(items, ratings))
+
+    def _fold_in_indices(self, idx, r):
+        if r is None:
+            r = np.ones(len(idx))
+        elif self.positive_threshold is not None:
             keep = r >= float(self.positive_threshold)
             idx, r = idx[keep], r[keep]
         if self.binarize:
             r = np.ones_like(r)
         Yu = self.item_factors[idx].astype(np.float64)
         c1 = float(self.alpha) * r
-        with blas_limited():
-            A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Yu.shape[1])
-            x = np.linalg.solve(A, Yu.T @ (1.0 + c1))
-        return x.astype(self.item_factors.dtype), 0.0
+        A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Yu.shape[1])
+        return np.linalg.solve(A, Yu.T @ (1.0 + c1)), 0.0
 
     def _item_gram(self):
         """Y^T Y of the current item factors in float64, cached until the factors change."""
-        cached = getattr(self, "_gram_cache", None)
-        if cached is None or cached[0] is not self.item_factors:
-            Y = self.item_factors.astype(np.float64)
-            cached = (self.item_factors, Y.T @ Y)
-            self._gram_cache = cached
-        return cached[1]
-
-    def _fold_in_rows(self, user_items):
-        K = self.item_factors.shape[1]
-        out = np.zeros((user_items.shape[0], K), self.item_factors.dtype)
-        for row in range(user_items.shape[0]):
-            lo, hi = user_items.indptr[row], user_items.indptr[row + 1]
-            out[row] = self.fold_in(self._items.to_raw(user_items.indices[lo:hi]), user_items.data[lo:hi])[0]
-        return out, np.zeros(user_items.shape[0], self.item_factors.dtype)
+        return self._cached("item_gram", lambda: self.item_factors.astype(np.float64).T
+                            @ self.item_factors.astype(np.float64))

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 from mfcore import _reference
 from mfcore._als import _spd_solve, als_half_sweep
 
-from tolerances import TOLERANCES
+from tests.tolerances import TOLERANCES
 
 K = 8
 # Row degrees: empty, single, fewer than K+1 (dual path), exactly K+1, more than K+1,

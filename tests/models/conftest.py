@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from model_data import RatingsWithIds  # tests/models is on sys.path via this conftest
+from tests.models.model_data import RatingsWithIds
 
 
 def planted_ratings(rng, n_users=60, n_items=40, k=3, density=0.35, n_genres=5, noise=0.3):

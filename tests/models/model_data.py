@@ -1,6 +1,15 @@
-"""A minimal stand-in for ``mfcore.Interactions`` (the models only duck-type it)."""
+"""Test data helpers: a minimal stand-in for ``mfcore.Interactions`` and a random holdout."""
 
 import numpy as np
+import scipy.sparse as sp
+
+
+def split_entries(matrix, rng, fraction=0.3):
+    """Random holdout of stored entries: (train, test) CSR of the matrix's shape, disjoint."""
+    coo = matrix.tocoo()
+    test = rng.random(coo.nnz) < fraction
+    part = lambda keep: sp.csr_matrix((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=matrix.shape)  # noqa: E731
+    return part(~test), part(test)
 
 
 class RatingsWithIds:

@@ -1,19 +1,13 @@
-"""BPR and ImplicitALS: kernels wired as the reference says, and the shared model contract."""
+"""BPR and ImplicitALS: kernels wired as the reference says, and their own features (shared contract: test_contract.py)."""
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from mfcore import _reference as ref
-from mfcore.models import BPR, FactorModel, ImplicitALS
+from mfcore.models import BPR, ImplicitALS
+from tests.models.model_data import RatingsWithIds, split_entries
 
 
-def _split_rows(R, rng, frac=0.3):
-    """Random per-user holdout: (train, test) CSR of the same shape."""
-    coo = R.tocoo()
-    test = rng.random(coo.nnz) < frac
-    mk = lambda m: sp.csr_matrix((coo.data[m], (coo.row[m], coo.col[m])), shape=R.shape)  # noqa: E731
-    return mk(~test), mk(test)
 
 
 def _mean_auc(user_vecs, item_factors, item_bias, train, test):
@@ -44,10 +38,23 @@ def test_bpr_single_thread_is_reproducible_and_learns(planted):
     assert np.isfinite(d.user_factors).all() and d.history_[-1]["loss"] < losses[0]
 
 
-def test_bpr_positive_threshold_selects_training_pairs(planted):
+def test_bpr_positive_threshold_selects_training_pairs(planted, monkeypatch):
+    import mfcore.models.bpr as bpr_module
+
     R, _ = planted
+    seen = []
+
+    def spy(positives, user_of_entry, *args, **kwargs):
+        seen.append((positives.copy(), kwargs["n_samples"]))
+        return bpr_module_kernel(positives, user_of_entry, *args, **kwargs)
+
+    bpr_module_kernel = bpr_module.bpr_sgd_epoch
+    monkeypatch.setattr(bpr_module, "bpr_sgd_epoch", spy)
     model = BPR(factors=4, iterations=1, positive_threshold=4.0, num_threads=1).fit(R, show_progress=False)
-    assert model._positives.nnz == int((R.data >= 4.0).sum())
+    (pos, n_samples), = seen
+    expected = R.multiply(R >= 4.0).tocsr()
+    expected.eliminate_zeros()
+    assert (pos != expected).nnz == 0 and n_samples == expected.nnz == int((R.data >= 4.0).sum())
     assert model.history_[0]["samples_per_second"] > 0
     with pytest.raises(ValueError, match="no positive interactions"):
         BPR(positive_threshold=99.0).fit(R, show_progress=False)
@@ -61,7 +68,7 @@ def test_bpr_divergence_is_reported(planted):
 
 
 def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
-    train, test = _split_rows(implicit_data, rng)
+    train, test = split_entries(implicit_data, rng)
     model = BPR(factors=6, iterations=60, learning_rate=0.05, positive_threshold=None, num_threads=1,
                 random_state=0).fit(train, show_progress=False)
     folded = np.vstack([model.fold_in(train.indices[train.indptr[u]:train.indptr[u + 1]])[0]
@@ -77,7 +84,7 @@ def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
 def test_bpr_early_stopping_keeps_best_epoch(rng, implicit_data):
     from mfcore import evaluate
 
-    train, test = _split_rows(implicit_data, rng)
+    train, test = split_entries(implicit_data, rng)
     model = BPR(factors=6, iterations=25, learning_rate=0.3, positive_threshold=None, num_threads=1,
                 eval_threshold=None).fit(train, eval_set=test, eval_k=5, early_stopping_rounds=3,
                                          show_progress=False)
@@ -132,42 +139,37 @@ def test_implicit_als_cg_close_to_cholesky(planted):
     assert np.max(np.abs(pe - pc)) < 0.05 * np.max(np.abs(pe))
 
 
-@pytest.fixture(params=["bpr", "ials"])
-def ranking_model(request, planted_with_ids):
-    if request.param == "bpr":
-        model = BPR(factors=6, iterations=10, positive_threshold=None, num_threads=1)
-    else:
-        model = ImplicitALS(factors=6, iterations=4)
-    return model.fit(planted_with_ids, show_progress=False), planted_with_ids
-
-
-def test_ranking_model_contract(ranking_model, tmp_path):
-    model, data = ranking_model
-    R = data.user_items()
-    uid = data.user_ids[7]
-    ids, scores = model.recommend(uid, N=6)
-    seen = set(data.item_ids[R.indices[R.indptr[7]:R.indptr[8]]])
-    assert len(ids) == 6 and not seen & set(ids.tolist()) and np.all(np.diff(scores) <= 0)
-    np.testing.assert_allclose(scores, model.predict(np.full(6, uid), ids), rtol=1e-5)
-    # save / load round-trip
-    loaded = FactorModel.load(model.save(tmp_path / "m.npz"))
-    assert type(loaded) is type(model)
-    np.testing.assert_array_equal(loaded.recommend(uid, N=6)[0], ids)
-    # fold-in for a new user through recommend(recalculate_user=True)
-    row = R[7]
-    ids2, _ = model.recommend(uid, user_items=row, recalculate_user=True, N=6)
-    assert len(ids2) == 6 and not seen & set(ids2.tolist())
-    sims, _ = model.similar_items(data.item_ids[0], N=3)
-    assert data.item_ids[0] not in sims
-
-
 @pytest.mark.parametrize("cls", [BPR, ImplicitALS])
 def test_implicit_interactions_ignore_the_rating_threshold(cls, implicit_data):
-    from model_data import RatingsWithIds
-
     data = RatingsWithIds(implicit_data, np.arange(implicit_data.shape[0]), np.arange(implicit_data.shape[1]))
     data.has_ratings = False                   # all values are 1: no rating reaches 4.0
     model = cls(factors=4, iterations=2, num_threads=1).fit(data, show_progress=False)
     assert model.positive_threshold == 4.0 and np.isfinite(model.item_factors).all()
     with pytest.raises(ValueError, match="no positive interactions"):
         cls(factors=4, iterations=2).fit(implicit_data, show_progress=False)   # bare matrix: threshold applies
+
+
+def _dense_implicit_objective(model, conf, reg):
+    """sum_{u,i} c_ui (p_ui - u.v_i)^2 + reg (||U||^2 + ||V||^2), over every cell (small problems only)."""
+    U, V = model.user_factors.astype(np.float64), model.item_factors.astype(np.float64)
+    x = U @ V.T
+    c = 1.0 + conf.toarray()
+    p = np.zeros(x.shape)
+    p[conf.tocoo().row, conf.tocoo().col] = 1.0       # every stored cell is a positive
+    return float(np.sum(c * (p - x) ** 2) + reg * (np.sum(U * U) + np.sum(V * V)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_implicit_als_training_loss_is_the_objective(planted, dtype):
+    R, _ = planted
+    kw = dict(factors=4, regularization=0.5, alpha=3.0, iterations=5, solver="cholesky", binarize=False,
+              positive_threshold=None, dtype=dtype, num_threads=1, random_state=4)
+    on = ImplicitALS(calculate_training_loss=True, **kw).fit(R, show_progress=False)
+    off = ImplicitALS(**kw).fit(R, show_progress=False)
+    assert off.calculate_training_loss is False and all("objective" not in h for h in off.history_)
+    assert np.array_equal(on.user_factors, off.user_factors) and np.array_equal(on.item_factors, off.item_factors)
+    objective = [h["objective"] for h in on.history_]
+    expected = _dense_implicit_objective(on, R.astype(np.float64) * 3.0, 0.5)
+    assert objective[-1] == pytest.approx(expected, rel=1e-5 if dtype == "float32" else 1e-10)
+    # exact ALS never raises its objective (float32: rounding slack only)
+    assert all(b <= a * (1 + 1e-5) for a, b in zip(objective, objective[1:])), objective

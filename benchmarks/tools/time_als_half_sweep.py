@@ -1,10 +1,10 @@
-"""Scratch benchmark of mfcore._als.als_half_sweep on ML-32M-shaped synthetic data.
+"""Kernel timing tool: mfcore._als.als_half_sweep on ML-32M-shaped synthetic data.
 
 Run as a script (importing it does nothing)::
 
-    python benchmarks/als_sweep_bench.py --k 64 --solver 0 --threads 2 --epochs 3
-    python benchmarks/als_sweep_bench.py --k 64 --solver 1 --cg-steps 3
-    python benchmarks/als_sweep_bench.py --sample 1000000 ...   # smaller problem
+    python benchmarks/tools/time_als_half_sweep.py --k 64 --solver 0 --threads 2 --epochs 3
+    python benchmarks/tools/time_als_half_sweep.py --k 64 --solver 1 --cg-steps 3
+    python benchmarks/tools/time_als_half_sweep.py --sample 1000000 ...   # smaller problem
 
 Data: 200,948 users (>= 20 ratings, heavy-tailed degrees), 87,585 items with
 Zipf popularity (about half the items have <= 9 ratings), 32,000,204 float32

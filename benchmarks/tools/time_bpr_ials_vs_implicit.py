@@ -1,8 +1,8 @@
-"""Scratch benchmark: mfcore BPR / implicit-ALS kernels vs the `implicit` package.
+"""Kernel timing tool: mfcore BPR / implicit-ALS kernels vs the `implicit` package.
 
 Not part of the test suite and not an asv suite; run by hand:
 
-    MFCORE_BENCH_THREADS=2 python benchmarks/bpr_bench.py [bpr] [ials] [--no-implicit]
+    MFCORE_BENCH_THREADS=2 python benchmarks/tools/time_bpr_ials_vs_implicit.py [bpr] [ials] [--no-implicit]
 
 Data: a random power-law users x items CSR with the shape of MovieLens-32M
 (200,948 users, 84,432 items, ~32.0M interactions), cached in
@@ -95,13 +95,14 @@ def bench_bpr(m, threads, K, epochs, use_implicit):
     """Epochs of mfcore and implicit interleaved (ours, theirs, ours, ...) so both
     see the same machine load; wall and process CPU seconds per epoch."""
     from mfcore._bpr import bpr_epoch
+    from mfcore._sparse import row_of_entry
     rng = np.random.default_rng(1)
     n_users, n_items = m.shape
     U = (rng.standard_normal((n_users, K)) * 0.01).astype(np.float32)
     V = (rng.standard_normal((n_items, K)) * 0.01).astype(np.float32)
     b = np.zeros(n_items, np.float32)
     # row of every interaction, computed once per fit (like implicit's userids)
-    nnz_rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(m.indptr))
+    nnz_rows = row_of_entry(m.indptr)
     model = None
     if use_implicit:
         try:

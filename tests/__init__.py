@@ -1,0 +1,1 @@
+"""mfcore test suite (a package: helpers are imported as ``tests.<module>``)."""

@@ -1,0 +1,50 @@
+"""Results do not change across the model-layer refactor: factors equal those of the old code.
+
+``fixtures/pre_refactor_factors.npz`` was written by ``fixtures/pre_refactor.py`` with
+the code before the refactor (see that module). Each configuration is fitted again
+here and every fitted array and history value compared: bit for bit when this CPU
+selects the same SIMD builds as the machine that wrote the fixture, else to float
+rounding (another build rounds differently, see ``pre_refactor.cpu_features``).
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from tests.models.fixtures.pre_refactor import ARRAYS, CONFIGS, FIXTURE, cpu_features, fit_config, history_matrix
+
+
+@pytest.fixture(scope="module")
+def stored():
+    with np.load(FIXTURE, allow_pickle=False) as f:
+        data = {k: f[k] for k in f.files}
+    shape = (len(data["train_indptr"]) - 1, data["genres"].shape[0])
+    train = sp.csr_matrix((data["train_data"], data["train_indices"], data["train_indptr"]), shape=shape)
+    test = sp.csr_matrix((data["test_data"], data["test_indices"], data["test_indptr"]), shape=shape)
+    return data, train, test, sp.csr_matrix(data["genres"])
+
+
+def _assert_same(actual, expected, what, exact):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape, what
+    if exact:
+        assert np.array_equal(actual, expected), f"{what}: max |diff| {np.max(np.abs(actual - expected))}"
+    else:
+        tol = 1e-4 if actual.dtype == np.float32 else 1e-9
+        np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol, err_msg=what)
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CONFIGS])
+def test_factors_equal_the_pre_refactor_code(stored, name):
+    data, train, test, genres = stored
+    exact = str(data["cpu_features"]) == cpu_features()
+    model = fit_config(name, train, test, genres)
+    compared = 0
+    for array in ARRAYS:
+        key = f"{name}/{array}"
+        if key in data:
+            _assert_same(np.asarray(getattr(model, array)), data[key], key, exact)
+            compared += 1
+    assert compared >= 4
+    values, keys = history_matrix(model)
+    assert keys == data[f"{name}/history_keys"].tolist()
+    _assert_same(values, data[f"{name}/history"], f"{name}/history", exact)
