@@ -24,8 +24,41 @@ def py_scalar(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def object_ids(arr, name, *, keep_strings=False):
+    """An object array of raw ids as a typed array, by the type of its elements.
+
+    All integers (Python or NumPy, not bool) become int64, so ``1`` finds the id
+    ``1`` (an object array of integers is never turned into strings); all
+    strings become a fixed-width str array (or stay object with
+    ``keep_strings``, for large per-rating arrays); all bytes become ``S``.
+    Anything else (floats, booleans, mixtures, missing values) raises, naming
+    ``name`` and the first offending position where there is one.
+    """
+    import pandas as pd
+    from pandas.api.types import infer_dtype
+
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    missing = pd.isna(arr)
+    if missing.any():
+        k = int(np.flatnonzero(missing)[0])
+        raise ValueError(f"{name} has a missing raw id at row {k}: {arr[k]!r}")
+    kind = infer_dtype(arr, skipna=False)
+    if kind == "integer":
+        try:
+            return arr.astype(np.int64)
+        except OverflowError:
+            raise ValueError(f"{name} has an integer id outside the int64 range") from None
+    if kind == "string":
+        return arr if keep_strings else arr.astype(str)
+    if kind == "bytes":
+        return arr.astype(bytes)
+    raise TypeError(f"{name} must hold integer or string ids, got {kind} values "
+                    f"(e.g. {next((x for x in arr if not isinstance(x, (str, int, np.integer))), arr[0])!r})")
+
+
 def check_ids(ids, name):
-    """Return ``ids`` as a read-only 1-D ndarray of unique raw ids."""
+    """Return ``ids`` as a read-only 1-D ndarray of unique raw ids (integers or strings)."""
     arr = np.asarray(ids)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of raw ids, got shape {arr.shape}")
@@ -33,6 +66,8 @@ def check_ids(ids, name):
         raise TypeError(
             f"{name} must hold integer or string raw ids, got dtype {arr.dtype}"
         )
+    if arr.dtype.kind == "O":
+        arr = object_ids(arr, name)
     if arr.size:
         try:
             order = np.argsort(arr, kind="stable")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _predict
+from ._threads import resolve_num_threads
 from ._validation import check_csr, check_int
 from .metrics import ranking_metrics
 
@@ -57,7 +58,7 @@ def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, ratin
     for name, m in (("train", train_m), ("test", test_m)):
         if m.shape != shape:
             raise ValueError(f"{name} has shape {m.shape} but the model has {shape[0]} users and {shape[1]} items")
-    threads = model._threads() if num_threads is None else check_int(num_threads, "num_threads", min_value=0)
+    threads = model._threads() if num_threads is None else resolve_num_threads(num_threads)
     scores = ranking_metrics(
         model.user_factors, model.item_factors, train_m, test_m, k=k,
         item_bias=model.item_bias, bias_weight=1.0 if bias_weight is None else bias_weight,

@@ -180,10 +180,14 @@ def _hits(rec, users, keys, n_items):
 
 
 def _per_user(hits, n_rel, k):
-    """Per-user metric values (float64 arrays) from hits (n, k) bool and |R_u| (n,) > 0."""
+    """Per-user metric values (float64 arrays) from hits (n, w) bool and |R_u| (n,) > 0.
+
+    ``w <= k`` columns: a top-k list over fewer than k items is shorter (the
+    missing ranks are misses), while precision still divides by k.
+    """
     h = hits.astype(np.float64)
     n_hit = h.sum(axis=1)
-    ranks = np.arange(1, k + 1, dtype=np.float64)
+    ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
     discount = 1.0 / np.log2(ranks + 1.0)
     ideal = np.cumsum(discount)
     denom_k = np.minimum(n_rel, k)

@@ -26,11 +26,13 @@ import scipy.sparse as sp
 from .._validation import check_choice, check_csr
 from .._vocabulary import _LUT_FACTOR, _LUT_MIN_ENTRIES
 from .._vocabulary import Vocabulary as _Vocabulary
+from .._vocabulary import object_ids as _object_ids
 from .._vocabulary import py_scalar as _py
 
 __all__ = ["Interactions"]
 
 _DUPLICATE_MODES = ("error", "keep_latest")
+_FLOAT_EXACT = 2.0**53  # every integer below this magnitude is exactly a float64
 
 
 # ----------------------------------------------------------------------------
@@ -44,6 +46,8 @@ def _encode_raw(values, name, ids=None, kind="user"):
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "O":  # integers stay integers (never strings); mixtures and floats raise
+        arr = _object_ids(arr, name, keep_strings=True)
     if arr.dtype.kind == "f":
         finite = np.isfinite(arr)
         if not finite.all():
@@ -53,6 +57,12 @@ def _encode_raw(values, name, ids=None, kind="user"):
         if not integral.all():
             k = int(np.flatnonzero(~integral)[0])
             raise ValueError(f"{name} must hold integer or string ids, got {_py(arr[k])!r} at row {k}")
+        # from 2**53 on, distinct integers share a float: such an id may already be rounded
+        inexact = np.abs(arr) >= _FLOAT_EXACT
+        if inexact.any():
+            k = int(np.flatnonzero(inexact)[0])
+            raise ValueError(f"{name} holds float id {_py(arr[k])!r} at row {k}: floats cannot represent every "
+                             "integer from 2**53 on, so distinct ids may have merged; pass integer ids")
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} must hold integer or string ids, got booleans")

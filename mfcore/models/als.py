@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import _als, _predict
 from .._threads import blas_limited
-from .._validation import check_choice, check_dtype, check_float, check_int, check_random_state, check_csr
+from .._validation import (check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int,
+                           check_random_state)
 from ._ids import IdMap
 from .base import FactorModel, register_model, seen_pattern, training_matrix, _rows_of
 
@@ -280,14 +281,7 @@ class ExplicitALS(FactorModel):
         bias : float
         """
         self._check_fitted()
-        idx = self._items.lookup(np.atleast_1d(items))
-        r = np.asarray(ratings, dtype=np.float64).reshape(-1)
-        if r.shape != idx.shape:
-            raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {r.shape[0]}")
-        if not np.all(np.isfinite(r)):
-            raise ValueError("ratings must be finite")
-        if len(np.unique(idx)) != len(idx):
-            raise ValueError("items contains the same item more than once")
+        idx, r = check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings)
         vec, bias = self._solve_user(idx, r)
         return vec.astype(self.item_factors.dtype), float(bias)
 

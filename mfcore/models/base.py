@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import as_aligned
-from .._persist import load_arrays, save_arrays
+from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_csr, check_float, check_int, check_choice
 from ._ids import IdMap
@@ -374,18 +374,20 @@ class FactorModel:
 
         Called on a concrete class it checks the file holds that class; called
         on ``FactorModel`` it returns whichever model the file holds. Corrupted,
-        truncated, tampered or newer-format files raise
-        :class:`mfcore._persist.ModelFileError`; no half-built model is returned.
+        truncated, tampered, inconsistent (see :mod:`mfcore._model_file`) or
+        newer-format files raise :class:`mfcore._persist.ModelFileError` before
+        any model is built; no half-built model is returned.
         """
-        from .._persist import ModelFileError
+        from .._model_file import ModelFileError, read_model_file
 
         expected = None if cls is FactorModel else cls.__name__
-        header, arrays = load_arrays(path, expected_model=expected)
+        header, arrays = read_model_file(path, expected_model=expected)  # every structural invariant
         klass = _MODEL_REGISTRY.get(header["model"])
         if klass is None:
             raise ModelFileError(f"{path}: unknown model class {header['model']!r}")
         try:
             model = klass(**header["params"])
+            model._validate_params()
             n_users = arrays["user_factors"].shape[0]
             n_items = arrays["item_factors"].shape[0]
             seen = None

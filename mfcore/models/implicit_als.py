@@ -21,7 +21,8 @@ import scipy.sparse as sp
 
 from .. import _implicit_als
 from .._threads import blas_limited
-from .._validation import check_choice, check_dtype, check_float, check_int, check_random_state, check_csr
+from .._validation import (check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int,
+                           check_random_state)
 from ._ids import IdMap
 from ._implicit_data import positives
 from .als import _Progress
@@ -29,6 +30,17 @@ from .base import FactorModel, register_model, seen_pattern, training_matrix
 from .bpr import _RankingFitMixin
 
 _SOLVERS = {"cholesky": 0, "cg": 1}
+
+
+def _check_non_negative(values, name, indptr=None, indices=None):
+    """Implicit ALS weighs an interaction by 1 + alpha * r: a negative r has no meaning (and binarize
+    would silently turn it into a positive), so it is an error naming the entry."""
+    if values.size and values.min() < 0:
+        k = int(np.flatnonzero(values < 0)[0])
+        where = (f"position {k}" if indptr is None else
+                 f"row {int(np.searchsorted(indptr, k, side='right') - 1)}, column {int(indices[k])}")
+        raise ValueError(f"{name} has a negative interaction value {float(values[k])!r} at {where}; implicit ALS "
+                         "needs strengths >= 0 (confidence 1 + alpha * r). Set positive_threshold to drop them.")
 
 
 @register_model
@@ -92,9 +104,8 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
 
     def _confidence(self, user_items, has_ratings=True):
         pos = positives(user_items, self.positive_threshold, has_ratings)
+        _check_non_negative(pos.data, "X", pos.indptr, pos.indices)  # before binarize could hide a sign
         values = np.ones_like(pos.data) if self.binarize else pos.data
-        if (values < 0).any():
-            raise ValueError("interaction values must be >= 0 for implicit ALS (confidence 1 + alpha * r)")
         conf = sp.csr_matrix(((float(self.alpha) * values).astype(pos.dtype), pos.indices, pos.indptr),
                              shape=pos.shape)
         conf.has_sorted_indices = True
@@ -172,13 +183,13 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         Returns (vector, 0.0).
         """
         self._check_fitted()
-        idx = np.atleast_1d(self._items.lookup(np.atleast_1d(items)))
-        r = np.ones(len(idx)) if ratings is None else np.asarray(ratings, dtype=np.float64).reshape(-1)
-        if r.shape != idx.shape:
-            raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {r.shape[0]}")
-        if ratings is not None and self.positive_threshold is not None:
+        idx, r = check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings, required=False)
+        if r is None:
+            r = np.ones(len(idx))
+        elif self.positive_threshold is not None:
             keep = r >= float(self.positive_threshold)
             idx, r = idx[keep], r[keep]
+        _check_non_negative(r, "ratings")
         if self.binarize:
             r = np.ones_like(r)
         Yu = self.item_factors[idx].astype(np.float64)
