@@ -17,8 +17,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from mfcore.data import movielens as ml
-from mfcore.data.movielens import MovieLensDownloadError, fetch_movielens
+from mfcore.data import fetch as ml
+from mfcore.data.fetch import MovieLensDownloadError, fetch_movielens
 
 NAME = "ml-latest-small"
 

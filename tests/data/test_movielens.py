@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from mfcore.data import movielens as ml
+from mfcore.data import _cache, movielens as ml
 from mfcore.data.movielens import MovieLensFormatError, load_movielens
 
 
@@ -215,13 +215,14 @@ def test_dat_layout_tags_utf8_and_errors(tmp_path, write_movielens):
 
 # ---------------------------------------------------------------------------- cache
 def _cache_files(tmp_path):
-    return sorted((tmp_path / "cache").glob("*"))
+    return sorted((tmp_path / "cache").glob("*.npz"))
 
 
 def test_cache_hit_does_not_parse(tiny, tmp_path, monkeypatch):
     first = load(tiny, tmp_path)
     files = _cache_files(tmp_path)
-    assert len(files) == 1 and files[0].suffix == ".npz"  # no temp files left behind
+    assert len(files) == 1 and files[0].suffix == ".npz"
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".npz"]  # no temp files
     with np.load(files[0], allow_pickle=False) as z:  # loads without pickles
         assert all(z[k].dtype != object for k in z.files)
 
@@ -300,9 +301,9 @@ def test_unwritable_cache_dir_warns_and_still_loads(tiny, tmp_path):
 
 @pytest.mark.parametrize("strings", [[], [""], ["a", "", "Café"], ["nul\x00inside", "x", ""]])
 def test_cache_string_encoding_roundtrip(strings):
-    buf, meta = ml._encode_strings(strings)
+    buf, meta = _cache.encode_strings(strings)
     assert buf.dtype == np.uint8 and meta.dtype == np.int64
-    assert ml._decode_strings(buf, meta) == strings
+    assert _cache.decode_strings(buf, meta) == strings
 
 
 def test_unordered_ratings_file_gives_same_matrices(tiny, tmp_path, write_movielens):
