@@ -113,18 +113,23 @@ def _check_values_dtype(data, name):
         raise TypeError(f"{name} holds values of dtype {data.dtype}; expected real numbers")
 
 
-def _compressed_arrays(matrix, name, n_major, n_minor, major, minor):
-    """Validated (indptr, indices, data) of a CSR / CSC matrix, trimmed to its nnz entries."""
+def _compressed_arrays(matrix, name, n_major, n_minor, major, minor, block=None):
+    """Validated (indptr, indices, data) of a CSR / CSC (or BSR: ``block`` = (R, C)) matrix, trimmed to nnz.
+
+    ``data`` is 1-D (one value per stored entry), or (n_blocks, R, C) for BSR.
+    """
     indptr = _check_index_array(matrix.indptr, name, "indptr")
     indices = _check_index_array(matrix.indices, name, "indices")
     data = np.asarray(matrix.data)
-    if data.ndim != 1:
+    if block is None and data.ndim != 1:
         raise ValueError(f"{name} has a {data.ndim}-D data array")
+    if block is not None and (data.ndim != 3 or data.shape[1:] != tuple(block)):
+        raise ValueError(f"{name} has blocks of shape {data.shape[1:]}, expected {tuple(block)}")
     if indptr.size != n_major + 1:
         raise ValueError(f"{name} has an indptr of length {indptr.size}; a matrix with {n_major} {major}s "
                          f"needs {n_major + 1}")
-    if indices.size != data.size:
-        raise ValueError(f"{name} has {indices.size} indices but {data.size} values")
+    if indices.size != data.shape[0]:
+        raise ValueError(f"{name} has {indices.size} indices but {data.shape[0]} values")
     if indptr[0] != 0:
         raise ValueError(f"{name} has indptr[0] = {int(indptr[0])}; it must be 0")
     steps = np.diff(indptr)
@@ -195,13 +200,13 @@ def _structurally_valid_csr(matrix, name):
         R, C = matrix.blocksize
         if R < 1 or C < 1 or n_rows % R or n_cols % C:
             raise ValueError(f"{name} has block size {matrix.blocksize} that does not divide its shape {matrix.shape}")
-        indptr, indices, data = _compressed_arrays(matrix, name, n_rows // R, n_cols // C, "block row",
-                                                   "block column")
+        indptr, blocks, data = _compressed_arrays(matrix, name, n_rows // R, n_cols // C, "block row",
+                                                  "block column", block=(R, C))
         _check_values_dtype(data, name)
-        blocks = np.asarray(matrix.data)
-        if blocks.shape[1:] != (R, C):
-            raise ValueError(f"{name} has blocks of shape {blocks.shape[1:]}, expected {(R, C)}")
-        return sp.bsr_matrix((blocks[:indices.size], indices, indptr), shape=(n_rows, n_cols)).tocsr()
+        if data.size > INDEX_MAX:
+            raise ValueError(f"{name} has {data.size} stored entries; more than {INDEX_MAX} (int32) "
+                             "are not supported")
+        return sp.bsr_matrix((data, blocks, indptr), shape=(n_rows, n_cols)).tocsr()
     if fmt != "coo":
         try:  # lil / dok / dia: SciPy converts these in NumPy, so out-of-range entries raise instead of crashing
             matrix = matrix.tocoo()

@@ -41,7 +41,20 @@ from ._errors import MovieLensFormatError
 INT_RE = r"\s*[+-]?\d+\s*"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _CHUNK = 1 << 24
-_READ_ERRORS = (zlib.error, zipfile.BadZipFile, EOFError)  # a damaged (zip) stream
+#: What reading a damaged (zip) stream raises.
+DAMAGED_STREAM_ERRORS = (zlib.error, zipfile.BadZipFile, EOFError)
+
+
+class DamagedFileError(MovieLensFormatError):
+    """A source file could not be read to its end (raised by the sources' ``open``)."""
+
+    def __init__(self, label, cause):
+        self.cause = f"{type(cause).__name__}: {cause}"
+        super().__init__(f"{label}: the file is damaged and cannot be read ({self.cause}); "
+                         "re-download or re-extract it")
+
+
+_READ_ERRORS = (*DAMAGED_STREAM_ERRORS, DamagedFileError)
 
 
 # ----------------------------------------------------------------------------
@@ -142,14 +155,15 @@ def damaged_stream_error(src, name):
     try:
         with src.open(name) as fh:
             while True:
-                chunk = fh.read(_CHUNK)
+                chunk = fh.read(1 << 16)  # small reads: the line reported is close to the damage
                 if not chunk:
                     return None
                 newlines += chunk.count(b"\n")
     except _READ_ERRORS as exc:
+        cause = exc.cause if isinstance(exc, DamagedFileError) else f"{type(exc).__name__}: {exc}"
         return MovieLensFormatError(
             f"{src.label(name)}, line {newlines + 1}: the file is damaged and cannot be read past this point "
-            f"({type(exc).__name__}: {exc}); re-download or re-extract it"
+            f"({cause}); re-download or re-extract it"
         )
 
 
@@ -184,11 +198,14 @@ def utf8_error(src, name):
 
 def read_header(src, name):
     """Column names of the first non-blank line: BOM and spaces around names dropped, quotes stripped."""
-    with src.open(name) as fh:
-        for raw in fh:
-            text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
-            if text:
-                return [c.strip().strip('"').strip() for c in text.split(",")]
+    try:
+        with src.open(name) as fh:
+            for raw in fh:
+                text = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+                if text:
+                    return [c.strip().strip('"').strip() for c in text.split(",")]
+    except _READ_ERRORS:
+        raise damaged_stream_error(src, name) from None
     return []
 
 

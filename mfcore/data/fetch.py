@@ -23,6 +23,7 @@ import hashlib
 import os
 import re
 import shutil
+import struct
 import tempfile
 import urllib.error
 import urllib.request
@@ -125,8 +126,8 @@ def _extract(part, name, layout, home, url):
     """Extract the wanted members of the zip ``part`` into a fresh folder under ``home``; return it."""
     try:
         zf = zipfile.ZipFile(part)
-    except zipfile.BadZipFile as exc:
-        raise MovieLensDownloadError(f"{url} is not a valid zip archive: {exc}") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+        raise MovieLensDownloadError(f"{url} is not a valid zip archive: {type(exc).__name__}: {exc}") from None
     with zf:
         members = _members_to_extract(zf, name, layout, url)
         tmpdir = Path(tempfile.mkdtemp(prefix=f".{name}.extract-", dir=home))

@@ -48,6 +48,8 @@ def _encode_raw(values, name, ids=None, kind="user"):
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind == "O":  # integers stay integers (never strings); mixtures and floats raise
         arr = _object_ids(arr, name, keep_strings=True)
+    if arr.dtype.kind not in "biufUSO":  # (object arrays left here hold strings)
+        raise TypeError(f"{name} must hold integer or string ids, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         finite = np.isfinite(arr)
         if not finite.all():
@@ -58,7 +60,7 @@ def _encode_raw(values, name, ids=None, kind="user"):
             k = int(np.flatnonzero(~integral)[0])
             raise ValueError(f"{name} must hold integer or string ids, got {_py(arr[k])!r} at row {k}")
         # from 2**53 on, distinct integers share a float: such an id may already be rounded
-        inexact = np.abs(arr) >= _FLOAT_EXACT
+        inexact = np.abs(arr.astype(np.float64)) >= _FLOAT_EXACT
         if inexact.any():
             k = int(np.flatnonzero(inexact)[0])
             raise ValueError(f"{name} holds float id {_py(arr[k])!r} at row {k}: floats cannot represent every "
@@ -430,16 +432,7 @@ class Interactions:
         ignores the values (stored as ones, ``has_ratings`` False). Rows come
         out in CSR order (by user, then item).
         """
-        if sp.issparse(matrix) and matrix.format == "coo" and matrix.ndim == 2:
-            # converting COO to CSR would sum repeated entries: refuse them first
-            coo_r, coo_c = np.asarray(matrix.row), np.asarray(matrix.col)
-            dup = _first_duplicate(coo_r, coo_c, matrix.shape[0], matrix.shape[1])
-            if dup is not None:
-                raise ValueError(
-                    f"matrix has duplicate entries for row {int(coo_r[dup[1]])}, column {int(coo_c[dup[1]])} "
-                    f"(stored entries {dup[0]} and {dup[1]}); combine them explicitly first"
-                )
-        csr = check_csr(matrix, "matrix", dtype=np.float32)
+        csr = check_csr(matrix, "matrix", dtype=np.float32)  # structure first; refuses repeated entries
         n_users, n_items = csr.shape
         uvocab = _Vocabulary(np.arange(n_users, dtype=np.int64) if user_ids is None else user_ids, "user")
         ivocab = _Vocabulary(np.arange(n_items, dtype=np.int64) if item_ids is None else item_ids, "item")

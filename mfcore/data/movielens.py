@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import struct
 import warnings
 import zipfile
 from pathlib import Path
@@ -40,7 +41,8 @@ from . import _cache
 from ._archive import by_basename, checked_members
 from ._errors import MovieLensFormatError
 from ._genres import genre_matrix
-from ._tables import check_columns, parse_int, read_header, read_table, record_line, where
+from ._tables import (DAMAGED_STREAM_ERRORS, DamagedFileError, check_columns, damaged_stream_error, parse_int,
+                      read_header, read_table, record_line, where)
 from .interactions import Interactions, _latest_rows, _pair_keys, _pairs_to_csr, _sorted_unique, _Vocabulary
 
 __all__ = ["MovieLensFormatError", "load_movielens", "read_movies_file"]
@@ -65,8 +67,10 @@ class _Source:
             try:
                 with zipfile.ZipFile(self.path) as zf:
                     infos = checked_members(zf, str(self.path), MovieLensFormatError)
-            except zipfile.BadZipFile as exc:
-                raise MovieLensFormatError(f"{self.path}: damaged zip archive ({exc})") from None
+            except MovieLensFormatError:
+                raise
+            except (zipfile.BadZipFile, OSError, ValueError, EOFError, struct.error) as exc:
+                raise MovieLensFormatError(f"{self.path}: damaged zip archive ({type(exc).__name__}: {exc})") from None
             found = by_basename(infos, wanted, str(self.path), MovieLensFormatError)
             self.zip_members = {base: info.filename for base, info in found.items()}
         elif self.path.exists():
@@ -100,9 +104,12 @@ class _Source:
         if self.zip_members is None:
             with open(self.path / name, "rb") as fh:
                 yield fh
-        else:
+            return
+        try:
             with zipfile.ZipFile(self.path) as zf, zf.open(self.zip_members[name]) as fh:
                 yield fh
+        except DAMAGED_STREAM_ERRORS as exc:  # whoever was reading: name the file, never a raw zlib error
+            raise DamagedFileError(self.label(name), exc) from None
 
     def files(self):
         """Real files whose state keys the cache."""
@@ -183,8 +190,11 @@ def _read_ratings(src):
 
 def _decode(src, name):
     """Text of a ``::`` file: UTF-8 (a byte-order mark is dropped), else latin-1 (ml-1m)."""
-    with src.open(name) as fh:
-        data = fh.read()
+    try:
+        with src.open(name) as fh:
+            data = fh.read()
+    except DamagedFileError:
+        raise damaged_stream_error(src, name) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
