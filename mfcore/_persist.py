@@ -205,6 +205,20 @@ def _members(zf, path, file_size):
     return members
 
 
+def read_npy_header(fh):
+    """``(shape, fortran_order, dtype)`` from an open ``.npy`` stream (versions 1.0 and 2.0), ``fh`` left at the data.
+
+    Uses NumPy's own safe header parser (no ``eval``; headers over 10,000 bytes
+    are refused); raises whatever it raises on a damaged header.
+    """
+    version = np.lib.format.read_magic(fh)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(fh)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(fh)
+    raise ValueError(f"unsupported .npy format version {version}")
+
+
 def _read_member(zf, info, path, expect=None):
     """Read one ``.npy`` member into a fresh writable array, checking its header against its size.
 
@@ -213,13 +227,7 @@ def _read_member(zf, info, path, expect=None):
     label = f"{path}: array {info.filename[:-4]!r}"
     with zf.open(info) as fh:
         try:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-            else:
-                raise ValueError(f"unsupported .npy format version {version}")
+            shape, fortran, dtype = read_npy_header(fh)
         except Exception as exc:  # noqa: BLE001 - numpy raises ValueError, SyntaxError, TokenError, ...
             raise ModelFileError(f"{label}: damaged .npy header ({type(exc).__name__}: {exc})") from None
         if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None or dtype.kind not in _ARRAY_KINDS:

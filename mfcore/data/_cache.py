@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._persist import read_npy_header
 from .._validation import rows_sorted_unique
 from .interactions import Interactions, _pair_keys, _pairs_to_csr, _sorted_unique, _Vocabulary
 
@@ -216,13 +217,7 @@ def _npz_arrays(path):
             raise ValueError(f"{info.filename} is truncated")
         spans.append((info, data))
         fp = io.BytesIO(bytes(data[:4096]))
-        version = np.lib.format.read_magic(fp)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
-        else:
-            raise ValueError(f"unsupported .npy version {version} in {info.filename}")
+        shape, fortran, dtype = read_npy_header(fp)
         if dtype.hasobject or fortran or len(shape) != 1:
             raise ValueError(f"unexpected array layout in {info.filename}")
         nbytes = shape[0] * dtype.itemsize
