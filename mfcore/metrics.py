@@ -52,7 +52,7 @@ import scipy.sparse as sp
 from ._ranking import _csr_rows, check_factor_matrix, top_n
 from ._threads import blas_limited, resolve_num_threads
 from ._topk import auc_rows as _auc_kernel
-from ._validation import check_csr, check_csr_pattern, check_float, check_int
+from ._validation import check_csr, check_csr_pattern, check_float, check_int, rows_sorted_unique
 
 __all__ = [
     "rmse", "mae", "relevant_items", "hit_matrix", "precision_at_k", "recall_at_k", "ndcg_at_k",
@@ -359,6 +359,8 @@ def auc_scores(scores, relevant, exclude=None, *, num_threads=0):
         r, c = np.argwhere(~np.isfinite(s))[0]
         raise ValueError(f"scores has a non-finite value at row {r}, column {c}")
     rel_indptr, rel_indices = check_csr_pattern(relevant, "relevant", shape=s.shape)
+    if not rows_sorted_unique(rel_indptr, rel_indices, s.shape):  # a repeat would be counted twice
+        raise ValueError("relevant has a repeated entry in some row; store each relevant item once")
     if exclude is None:
         ex_indptr, ex_indices = np.zeros(s.shape[0] + 1, np.int32), np.zeros(0, np.int32)
     else:

@@ -141,8 +141,8 @@ ENTRIES = {
     "recommend_user_items": ((N_USERS, N_ITEMS), "user_items", "ratings"),
     "recalculate_user": ((N_USERS, N_ITEMS), "user_items", "ratings"),
     "evaluate_test": ((N_USERS, N_ITEMS), "test", "held_out"),
-    "evaluate_train": ((N_USERS, N_ITEMS), "train", "ratings"),
-    "ranking_metrics_train": ((N_USERS, N_ITEMS), "train", "ratings"),
+    "evaluate_train": ((N_USERS, N_ITEMS), "train", "held_out"),
+    "ranking_metrics_train": ((N_USERS, N_ITEMS), "train", "held_out"),
     "from_sparse": ((N_USERS, N_ITEMS), "matrix", "ratings"),
     "top_n_exclude": ((N_USERS, N_ITEMS), "exclude", "ratings"),
     "auc_relevant": ((N_USERS, N_ITEMS), "relevant", "ratings"),
@@ -173,7 +173,7 @@ def sparse_cases(draw):
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     mask = rng.random(shape) < draw(st.sampled_from([0.3, 0.6]))
-    if values == "held_out":  # test items disjoint from the training ones, some of them relevant (>= 4)
+    if values == "held_out":  # disjoint from the worker's TRAIN (test, or a train scored against TRAIN as test)
         mask &= _train_dense() == 0
         mask[0, np.flatnonzero(_train_dense()[0] == 0)[:1]] = True
     if entry in ("fit_explicit", "fit_implicit", "fit_bpr", "hit_matrix_relevant", "auc_relevant"):

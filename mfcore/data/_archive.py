@@ -21,9 +21,11 @@ to members, refusing two candidates for one name (``a/ratings.csv`` and
 
 from __future__ import annotations
 
+import lzma
 import re
 import stat
 import zipfile
+import zlib
 
 #: Largest total declared (uncompressed) size accepted: ml-32m extracts to ~1 GB.
 MAX_TOTAL_BYTES = 8 << 30
@@ -31,6 +33,9 @@ MAX_TOTAL_BYTES = 8 << 30
 MAX_RATIO = 100
 _RATIO_MIN_BYTES = 1 << 20
 _METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+#: What reading a damaged member raises: zlib / lzma errors, OSError from bz2 ("Invalid data stream")
+#: and from the archive file, BadZipFile on a CRC mismatch or a bad local header, EOFError on truncation.
+MEMBER_READ_ERRORS = (zlib.error, lzma.LZMAError, zipfile.BadZipFile, EOFError, OSError)
 
 
 def checked_members(zf, label, error):
@@ -97,11 +102,24 @@ def by_basename(infos, wanted, label, error):
 
 
 def copy_member(zf, info, out, label, error, chunk=1 << 20):
-    """Stream one member into the binary file ``out``, never writing more than its declared size."""
+    """Stream one member into the binary file ``out``, never writing more than its declared size.
+
+    A member that cannot be read to its end (damaged compressed data, CRC
+    mismatch, truncation) raises ``error`` naming it; errors writing ``out``
+    propagate unchanged.
+    """
     written = 0
-    with zf.open(info) as src:
+    try:
+        src = zf.open(info)
+    except MEMBER_READ_ERRORS as exc:
+        raise error(f"{label}: member {info.filename!r} cannot be read ({type(exc).__name__}: {exc})") from None
+    with src:
         while True:
-            block = src.read(chunk)
+            try:
+                block = src.read(chunk)
+            except MEMBER_READ_ERRORS as exc:
+                raise error(f"{label}: member {info.filename!r} is damaged ({type(exc).__name__}: {exc}); "
+                            "download it again") from None
             if not block:
                 break
             written += len(block)

@@ -65,7 +65,7 @@ import scipy.sparse as sp
 
 from .._persist import read_npy_header
 from .._validation import rows_sorted_unique
-from .interactions import Interactions, _pair_keys, _pairs_to_csr, _sorted_unique, _Vocabulary
+from .interactions import Interactions, _pairs_to_csr, _Vocabulary
 
 _CACHE_FORMAT = 3
 _RACY_NS = 2_000_000_000      # stat records younger than this relative to a file's ctime/mtime are re-hashed
@@ -280,13 +280,13 @@ def _interactions(a, head):
     timestamps = _expect(a, "timestamps", np.int64, n)
     if not (_in_range(users, n_users) and _in_range(items, n_items)):
         raise ValueError("user or item indices out of range")
-    if n and not (np.isfinite(ratings).all() and ratings.min() >= _RATING_MIN and ratings.max() <= _RATING_MAX):
+    if n and not (ratings.min() >= _RATING_MIN and ratings.max() <= _RATING_MAX):  # NaN fails both
         raise ValueError("ratings outside [0.5, 5]")
-    user_items = None
-    if not _sorted_unique(_pair_keys(users, items, n_items)):
-        user_items, dup = _pairs_to_csr(users, items, ratings, n_users, n_items)
-        if dup is not None:
-            raise ValueError(f"(user, item) pair repeated at rows {dup}")
+    # the users x items CSR every fit needs: building it finds a repeated (user, item) pair, and it is
+    # kept, so the check costs nothing over the first user_items() call
+    user_items, dup = _pairs_to_csr(users, items, ratings, n_users, n_items)
+    if dup is not None:
+        raise ValueError(f"(user, item) pair repeated at rows {dup}")
     genre_names = decode_strings(_expect(a, "genre_buf", np.uint8), _expect(a, "genre_off", np.int64))
     n_genres = len(genre_names)
     if len(set(genre_names)) != n_genres:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import lzma
 import re
 import warnings
 import zipfile
@@ -41,8 +42,8 @@ from ._errors import MovieLensFormatError
 INT_RE = r"\s*[+-]?\d+\s*"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _CHUNK = 1 << 24
-#: What reading a damaged (zip) stream raises.
-DAMAGED_STREAM_ERRORS = (zlib.error, zipfile.BadZipFile, EOFError)
+#: What reading a damaged (zip) stream raises (zip sources convert these, and bz2's OSError, to DamagedFileError).
+DAMAGED_STREAM_ERRORS = (zlib.error, lzma.LZMAError, zipfile.BadZipFile, EOFError)
 
 
 class DamagedFileError(MovieLensFormatError):

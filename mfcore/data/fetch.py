@@ -28,7 +28,6 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
-import zlib
 from pathlib import Path
 
 from .._validation import check_choice
@@ -137,10 +136,8 @@ def _extract(part, name, layout, home, url):
                              0o644)
                 with os.fdopen(fd, "wb") as out:
                     copy_member(zf, info, out, url, MovieLensDownloadError)
-        except BaseException as exc:
+        except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
-            if isinstance(exc, (zipfile.BadZipFile, EOFError, zlib.error)):
-                raise MovieLensDownloadError(f"{url}: damaged archive member ({type(exc).__name__}: {exc})") from None
             raise
     return tmpdir
 

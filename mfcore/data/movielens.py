@@ -38,10 +38,10 @@ import pandas as pd
 
 from .._validation import check_choice
 from . import _cache
-from ._archive import by_basename, checked_members
+from ._archive import MEMBER_READ_ERRORS, by_basename, checked_members
 from ._errors import MovieLensFormatError
 from ._genres import genre_matrix
-from ._tables import (DAMAGED_STREAM_ERRORS, DamagedFileError, check_columns, damaged_stream_error, parse_int,
+from ._tables import (DamagedFileError, check_columns, damaged_stream_error, parse_int,
                       read_header, read_table, record_line, where)
 from .interactions import Interactions, _latest_rows, _pair_keys, _pairs_to_csr, _sorted_unique, _Vocabulary
 
@@ -108,7 +108,7 @@ class _Source:
         try:
             with zipfile.ZipFile(self.path) as zf, zf.open(self.zip_members[name]) as fh:
                 yield fh
-        except DAMAGED_STREAM_ERRORS as exc:  # whoever was reading: name the file, never a raw zlib error
+        except MEMBER_READ_ERRORS as exc:  # whoever was reading: name the file, never a raw zlib error
             raise DamagedFileError(self.label(name), exc) from None
 
     def files(self):

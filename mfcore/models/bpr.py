@@ -23,7 +23,7 @@ from .. import _bpr
 from .._threads import blas_limited
 from .._validation import check_dtype, check_float, check_fold_in, check_int, check_random_state
 from ._ids import IdMap
-from ._implicit_data import positives
+from ._implicit_data import positive_entries, positives
 from .als import _Progress
 from .base import FactorModel, register_model, seen_pattern, training_matrix
 
@@ -233,9 +233,8 @@ class BPR(_RankingFitMixin, FactorModel):
         vector : numpy.ndarray (K,), bias : float (always 0: BPR has no user bias)
         """
         self._check_fitted()
-        idx, r = check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings, required=False)
-        if r is not None and self.positive_threshold is not None:
-            idx = idx[r >= float(self.positive_threshold)]
+        idx, _ = positive_entries(*check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings, required=False),
+                                  self.positive_threshold)
         negatives = check_int(negatives, "negatives", min_value=1)
         with blas_limited():   # small products: a multi-threaded BLAS only adds synchronisation here
             return self._fold_in_positive(np.unique(idx), negatives, newton_steps, exclude=idx), 0.0

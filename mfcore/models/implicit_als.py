@@ -24,23 +24,12 @@ from .._threads import blas_limited
 from .._validation import (check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int,
                            check_random_state)
 from ._ids import IdMap
-from ._implicit_data import positives
+from ._implicit_data import positive_entries, positives
 from .als import _Progress
 from .base import FactorModel, register_model, seen_pattern, training_matrix
 from .bpr import _RankingFitMixin
 
 _SOLVERS = {"cholesky": 0, "cg": 1}
-
-
-def _check_non_negative(values, name, indptr=None, indices=None):
-    """Implicit ALS weighs an interaction by 1 + alpha * r: a negative r has no meaning (and binarize
-    would silently turn it into a positive), so it is an error naming the entry."""
-    if values.size and values.min() < 0:
-        k = int(np.flatnonzero(values < 0)[0])
-        where = (f"position {k}" if indptr is None else
-                 f"row {int(np.searchsorted(indptr, k, side='right') - 1)}, column {int(indices[k])}")
-        raise ValueError(f"{name} has a negative interaction value {float(values[k])!r} at {where}; implicit ALS "
-                         "needs strengths >= 0 (confidence 1 + alpha * r). Set positive_threshold to drop them.")
 
 
 @register_model
@@ -103,8 +92,7 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         check_float(self.init_scale, "init_scale", min_value=0.0)
 
     def _confidence(self, user_items, has_ratings=True):
-        pos = positives(user_items, self.positive_threshold, has_ratings)
-        _check_non_negative(pos.data, "X", pos.indptr, pos.indices)  # before binarize could hide a sign
+        pos = positives(user_items, self.positive_threshold, has_ratings)  # refuses negative strengths
         values = np.ones_like(pos.data) if self.binarize else pos.data
         conf = sp.csr_matrix(((float(self.alpha) * values).astype(pos.dtype), pos.indices, pos.indptr),
                              shape=pos.shape)
@@ -183,13 +171,10 @@ class ImplicitALS(_RankingFitMixin, FactorModel):
         Returns (vector, 0.0).
         """
         self._check_fitted()
-        idx, r = check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings, required=False)
+        idx, r = positive_entries(*check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings, required=False),
+                                  self.positive_threshold)
         if r is None:
             r = np.ones(len(idx))
-        elif self.positive_threshold is not None:
-            keep = r >= float(self.positive_threshold)
-            idx, r = idx[keep], r[keep]
-        _check_non_negative(r, "ratings")
         if self.binarize:
             r = np.ones_like(r)
         Yu = self.item_factors[idx].astype(np.float64)

@@ -297,7 +297,27 @@ def test_member_larger_than_declared_is_refused_while_copying(tiny_files, tmp_pa
     part.write_bytes(bytes(payload))
     home = tmp_path / "home"
     home.mkdir()
-    with pytest.raises(MovieLensDownloadError, match="damaged archive member"):
+    with pytest.raises(MovieLensDownloadError, match=rf"URL: member '{NAME}/ratings\.csv' is damaged"):
+        ml._extract(part, NAME, "csv", home, "URL")
+    assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_damaged_member_of_any_compression_is_a_download_error(tiny_files, tmp_path, method):
+    """zlib, bz2 (OSError) and lzma each raise their own error on damaged data: all name the member."""
+    ratings = "userId,movieId,rating,timestamp\n" + "".join(f"{u},1,4.0,{u}\n" for u in range(1, 20001))
+    part = tmp_path / "x.zip.part"
+    with zipfile.ZipFile(part, "w", method) as zf:
+        zf.writestr(f"{NAME}/ratings.csv", ratings)
+        zf.writestr(f"{NAME}/movies.csv", tiny_files["movies.csv"])
+    raw = bytearray(part.read_bytes())
+    info = zipfile.ZipFile(part).getinfo(f"{NAME}/ratings.csv")
+    start = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    raw[start:start + 32] = bytes(b ^ 0x5A for b in raw[start:start + 32])
+    part.write_bytes(bytes(raw))
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(MovieLensDownloadError, match=rf"URL: member '{NAME}/ratings\.csv' is damaged"):
         ml._extract(part, NAME, "csv", home, "URL")
     assert list(home.iterdir()) == []
 

@@ -382,16 +382,18 @@ def test_dat_overflow_and_bom(tmp_path, write_movielens):
         load(path, tmp_path, cache=False)
 
 
-def test_damaged_zip_member_names_file_and_line(tiny, tmp_path):
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_damaged_zip_member_names_file_and_line(tiny, tmp_path, method):
+    """zlib, bz2 (a bare OSError) and lzma each fail their own way on damaged data: one message."""
     lines = "".join(f"{u},1,4.0,{u}\n" for u in range(1, 40001))
     zpath = tmp_path / "damaged.zip"
-    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(zpath, "w", method) as zf:
         zf.writestr("r/ratings.csv", "userId,movieId,rating,timestamp\n" + lines)
         zf.write(tiny / "movies.csv", "r/movies.csv")
     raw = bytearray(zpath.read_bytes())
     info = zipfile.ZipFile(zpath).getinfo("r/ratings.csv")
-    start = info.header_offset + 30 + len(info.filename)
-    raw[start + info.compress_size // 3] ^= 0xFF
+    start = info.header_offset + 30 + len(info.filename) + info.compress_size // 3
+    raw[start:start + 16] = bytes(b ^ 0xFF for b in raw[start:start + 16])
     zpath.write_bytes(bytes(raw))
     with pytest.raises(MovieLensFormatError, match=r"damaged\.zip:r/ratings\.csv, line \d+: the file is damaged"):
         load(zpath, tmp_path, cache=False)

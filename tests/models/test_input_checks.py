@@ -60,19 +60,28 @@ def test_num_threads_beyond_the_limit_names_the_parameter(fitted, threads):
         mfcore.evaluate(model, matrix, matrix, num_threads=threads)
 
 
-def test_implicit_als_refuses_negative_confidences_instead_of_binarizing(fitted):
+@pytest.mark.parametrize("name", ["ImplicitALS", "BPR"])
+def test_ranking_models_refuse_negative_strengths_instead_of_counting_them_as_positives(fitted, name):
     _, matrix = fitted
+    make = {"ImplicitALS": mfcore.ImplicitALS, "BPR": mfcore.BPR}[name]
     X = matrix.copy()
     X.data[5] = -2.0
-    for binarize in (True, False):
-        model = mfcore.ImplicitALS(factors=2, iterations=1, positive_threshold=None, binarize=binarize)
-        with pytest.raises(ValueError, match=r"X has a negative interaction value -2\.0 at row \d+, column \d+"):
+    row = int(np.searchsorted(X.indptr, 5, side="right") - 1)
+    for extra in ({"binarize": True}, {"binarize": False}) if name == "ImplicitALS" else ({},):
+        model = make(factors=2, iterations=1, positive_threshold=None, **extra)
+        with pytest.raises(ValueError, match=rf"X has a negative interaction value -2\.0 at row {row}, "
+                                             rf"column {X.indices[5]}"):
             model.fit(X, show_progress=False)
-    model = mfcore.ImplicitALS(factors=2, iterations=1, positive_threshold=None).fit(matrix, show_progress=False)
-    with pytest.raises(ValueError, match="ratings has a negative interaction value"):
+    # a threshold below zero keeps them as positives: refused the same way
+    with pytest.raises(ValueError, match=r"X has a negative interaction value -2\.0"):
+        make(factors=2, iterations=1, positive_threshold=-3.0).fit(X, show_progress=False)
+    model = make(factors=2, iterations=1, positive_threshold=None).fit(matrix, show_progress=False)
+    with pytest.raises(ValueError, match="ratings has a negative interaction value -1.0 at position 1"):
         model.fold_in([0, 1], [1.0, -1.0])
     # a threshold that drops the negative entries is fine: they are not positives
-    mfcore.ImplicitALS(factors=2, iterations=1, positive_threshold=4.0).fit(X, show_progress=False)
+    model = make(factors=2, iterations=1, positive_threshold=4.0).fit(X, show_progress=False)
+    vec, _ = model.fold_in([0, 1, 2], [5.0, -1.0, 4.0])
+    assert np.isfinite(vec).all()
 
 
 def test_complex_data_is_an_error_not_a_warning(fitted):
