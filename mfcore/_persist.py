@@ -46,6 +46,7 @@ _MAX_MEMBERS = 64
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 #: dtype kinds a member may have: bool, integers, floats, fixed-width strings
 _ARRAY_KINDS = "biufUS"
+_READ_BLOCK = 1 << 18
 
 
 class ModelFileError(ValueError):
@@ -245,8 +246,8 @@ def _read_member(zf, info, path, expect=None):
         out = np.empty(shape, dtype=dtype)
         view = memoryview(out.reshape(-1).view(np.uint8)) if nbytes else memoryview(b"")
         done = 0
-        while done < nbytes:
-            got = fh.readinto(view[done:])
+        while done < nbytes:  # in blocks: no member-sized temporary buffer (zipfile's readinto copies)
+            got = fh.readinto(view[done:done + _READ_BLOCK])
             if not got:
                 raise ModelFileError(f"{label}: truncated ({done} of {nbytes} bytes)")
             done += got

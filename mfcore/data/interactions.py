@@ -83,7 +83,7 @@ def _encode_raw(values, name, ids=None, kind="user"):
             rel = (arr - lo).astype(np.intp, copy=False)
             present = np.zeros(span, dtype=bool)
             present[rel] = True
-            uniq = (np.flatnonzero(present) + lo).astype(arr.dtype)
+            uniq = np.flatnonzero(present).astype(arr.dtype) + arr.dtype.type(lo)  # (uint64 ids beyond int64)
             lut = np.cumsum(present, dtype=np.int32) - 1
             return lut[rel], _Vocabulary(uniq, kind, checked=False)
     if arr.dtype.kind == "O":

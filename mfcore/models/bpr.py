@@ -245,6 +245,8 @@ class BPR(_RankingFitMixin, FactorModel):
             return np.zeros(K, self.item_factors.dtype)
         rng = check_random_state(self.random_state)
         candidates = np.setdiff1d(np.arange(self.n_items), exclude)
+        if len(candidates) == 0:  # every item is a positive: no pair to rank, only the penalty remains (u = 0)
+            return np.zeros(K, self.item_factors.dtype)
         neg = candidates if len(candidates) <= n_neg else np.sort(rng.choice(candidates, n_neg, replace=False))
         V, b = self.item_factors, self.item_bias
         Vp, Vn = V[pos].astype(np.float64), V[neg].astype(np.float64)

@@ -40,6 +40,16 @@ def test_fold_in_refuses_the_same_input_in_every_model(fitted, name):
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
+def test_fold_in_of_a_user_who_rated_every_item_is_finite(fitted, name):
+    """BPR has no negative item left to rank below the positives: its objective is the penalty alone (u = 0)."""
+    model = fitted[0][name]
+    vec, bias = model.fold_in(np.arange(model.n_items), np.full(model.n_items, 5.0))
+    assert np.isfinite(vec).all() and np.isfinite(bias)
+    if name == "BPR":
+        assert not vec.any()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
 def test_recommend_caps_n_at_the_number_of_items(fitted, name):
     model = fitted[0][name]
     ids, scores = model.recommend(0, N=10**9, filter_already_liked_items=False)
