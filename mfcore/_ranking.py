@@ -130,8 +130,9 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
     item_mask : ndarray of bool or 0/1 ints, shape (n_items,), optional
         Items with mask 0 are never recommended to anyone.
     N : int >= 1, default 10
-        Length of each list. Users with fewer than ``N`` candidate items get
-        padded lists (id -1, score -inf); ``N`` may exceed ``n_items``.
+        Length of each list, capped at ``n_items`` (a list can never hold more
+        items, and the result is allocated as ``(n_selected_users, N)``). Users
+        with fewer than ``N`` candidate items get padded lists (id -1, score -inf).
     users : 1-D array of int, optional
         User indices (rows of ``user_factors``) to recommend for, in this
         order; default all users.
@@ -143,9 +144,9 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
 
     Returns
     -------
-    ids : ndarray, int32, shape (n_selected_users, N)
+    ids : ndarray, int32, shape (n_selected_users, min(N, n_items))
         Item indices, best first; ties in score go to the lower item index.
-    scores : ndarray, dtype of the factors, shape (n_selected_users, N)
+    scores : ndarray, dtype of the factors, shape (n_selected_users, min(N, n_items))
         Scores of ``ids`` computed in the factor dtype; -inf where ``ids`` is -1.
 
     Raises
@@ -169,7 +170,7 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
     bias = _check_item_bias(item_bias, n_items, U.dtype)
     bias_weight = check_float(bias_weight, "bias_weight")
     mask = _check_item_mask(item_mask, n_items)
-    N = check_int(N, "N", min_value=1, max_value=np.iinfo(np.int32).max)
+    N = min(check_int(N, "N", min_value=1), n_items)
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     rows = _check_users(users, n_users)
     if exclude is not None:
@@ -180,6 +181,8 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
     n_sel = n_users if rows is None else rows.size
     ids = np.empty((n_sel, N), dtype=np.int32)
     scores = np.empty((n_sel, N), dtype=U.dtype)
+    if N == 0:  # no items at all
+        return ids, scores
     with blas_limited(1):
         for start in range(0, n_sel, batch_size):
             stop = min(start + batch_size, n_sel)

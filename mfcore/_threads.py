@@ -23,6 +23,11 @@ from ._openmp import omp_max_threads, openmp_enabled
 
 _warned_no_openmp = False
 
+#: Largest ``num_threads`` accepted. OpenMP runtimes abort or crash when thread
+#: creation fails (100,000 threads segfaulted libgomp here), and the kernels
+#: allocate scratch per thread, so absurd requests are refused up front.
+MAX_THREADS = 1024
+
 
 def available_cores() -> int:
     """Number of cores this process may run on (CPU affinity aware)."""
@@ -38,8 +43,9 @@ def resolve_num_threads(num_threads) -> int:
     Parameters
     ----------
     num_threads : int
-        0 means all cores the process may use; a positive integer is taken as
-        is. Without OpenMP any request above 1 warns once and resolves to 1.
+        0 means all cores the process may use; a positive integer up to
+        :data:`MAX_THREADS` is taken as is. Without OpenMP any request above 1
+        warns once and resolves to 1.
 
     Returns
     -------
@@ -54,6 +60,8 @@ def resolve_num_threads(num_threads) -> int:
     n = int(num_threads)
     if n < 0:
         raise ValueError(f"num_threads must be >= 0 (0 = all cores), got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"num_threads must be <= {MAX_THREADS} (0 = all cores), got {n}")
     if n == 0:
         n = min(available_cores(), max(1, omp_max_threads())) if openmp_enabled() else 1
     if not openmp_enabled() and n > 1:

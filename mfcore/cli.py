@@ -45,8 +45,7 @@ def _add_data_args(p, *, synthetic_default=True):
 
 def _load(args):
     """Interactions from --data / --dataset, else the built-in synthetic set."""
-    from .data.movielens import fetch_movielens, load_movielens
-    from .data.synthetic import make_movielens_like
+    from .data import fetch_movielens, load_movielens, make_movielens_like
 
     if getattr(args, "data", None):
         return load_movielens(args.data), f"MovieLens files at {args.data}"
@@ -83,7 +82,7 @@ def cmd_info(args):
 
 
 def cmd_data_stats(args):
-    from .data.movielens import fetch_movielens, load_movielens
+    from .data import fetch_movielens, load_movielens
 
     if args.path and args.dataset:
         raise ValueError("give either PATH or --dataset, not both")

@@ -53,7 +53,7 @@ from ._ranking import _csr_rows, check_factor_matrix, top_n
 from ._sparse import row_of_entry
 from ._threads import blas_limited, resolve_num_threads
 from ._topk import auc_rows as _auc_kernel
-from ._validation import check_csr, check_csr_pattern, check_float, check_int
+from ._validation import check_csr, check_csr_pattern, check_float, check_int, rows_sorted_unique
 
 __all__ = [
     "rmse", "mae", "relevant_items", "hit_matrix", "precision_at_k", "recall_at_k", "ndcg_at_k",
@@ -181,10 +181,14 @@ def _hits(rec, users, keys, n_items):
 
 
 def _per_user(hits, n_rel, k):
-    """Per-user metric values (float64 arrays) from hits (n, k) bool and |R_u| (n,) > 0."""
+    """Per-user metric values (float64 arrays) from hits (n, w) bool and |R_u| (n,) > 0.
+
+    ``w <= k`` columns: a top-k list over fewer than k items is shorter (the
+    missing ranks are misses), while precision still divides by k.
+    """
     h = hits.astype(np.float64)
     n_hit = h.sum(axis=1)
-    ranks = np.arange(1, k + 1, dtype=np.float64)
+    ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
     discount = 1.0 / np.log2(ranks + 1.0)
     ideal = np.cumsum(discount)
     denom_k = np.minimum(n_rel, k)
@@ -356,6 +360,8 @@ def auc_scores(scores, relevant, exclude=None, *, num_threads=0):
         r, c = np.argwhere(~np.isfinite(s))[0]
         raise ValueError(f"scores has a non-finite value at row {r}, column {c}")
     rel_indptr, rel_indices = check_csr_pattern(relevant, "relevant", shape=s.shape)
+    if not rows_sorted_unique(rel_indptr, rel_indices, s.shape):  # a repeat would be counted twice
+        raise ValueError("relevant has a repeated entry in some row; store each relevant item once")
     if exclude is None:
         ex_indptr, ex_indices = np.zeros(s.shape[0] + 1, np.int32), np.zeros(0, np.int32)
     else:

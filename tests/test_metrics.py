@@ -115,6 +115,15 @@ def test_auc_by_hand():
     assert np.isnan(auc[2]) and np.isnan(auc[3])
 
 
+def test_auc_refuses_a_relevant_item_stored_twice():
+    """A repeated relevant entry would be counted as two relevant items (AUC 2/3 here instead of 1/2)."""
+    s = np.array([[0.9, 0.1, 0.5]])
+    rel = sp.csr_matrix((np.ones(2), np.array([2, 2]), np.array([0, 2])), shape=(1, 3))
+    with pytest.raises(ValueError, match="relevant has a repeated entry"):
+        auc_scores(s, rel)
+    assert auc_scores(s, sp.csr_matrix(([1.0], ([0], [2])), shape=(1, 3)))[0] == pytest.approx(0.5)
+
+
 def test_relevant_items_threshold():
     test = sp.csr_matrix(([5.0, 3.5, 4.0, 1.0], ([0, 0, 2, 2], [1, 2, 0, 3])), shape=(3, 4))
     np.testing.assert_array_equal(relevant_items(test, 4.0).toarray() != 0,

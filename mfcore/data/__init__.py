@@ -1,7 +1,9 @@
 """MovieLens ingestion, the Interactions container, synthetic data and splits."""
 
 from .interactions import Interactions
-from .movielens import MovieLensDownloadError, MovieLensFormatError, fetch_movielens, load_movielens
+from ._errors import MovieLensDownloadError, MovieLensFormatError
+from .fetch import fetch_movielens
+from .movielens import load_movielens
 from .split import item_cold_start_split, leave_last_k_split, random_split, temporal_split
 from .synthetic import make_movielens_like, write_ratings_csv
 

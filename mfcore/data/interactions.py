@@ -23,14 +23,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._sparse import row_of_entry
 from .._validation import check_choice, check_csr
 from .._vocabulary import _LUT_FACTOR, _LUT_MIN_ENTRIES
 from .._vocabulary import Vocabulary as _Vocabulary
+from .._vocabulary import object_ids as _object_ids
 from .._vocabulary import py_scalar as _py
 
 __all__ = ["Interactions"]
 
 _DUPLICATE_MODES = ("error", "keep_latest")
+_FLOAT_EXACT = 2.0**53  # every integer below this magnitude is exactly a float64
 
 
 # ----------------------------------------------------------------------------
@@ -44,6 +47,10 @@ def _encode_raw(values, name, ids=None, kind="user"):
     arr = np.asarray(values)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "O":  # integers stay integers (never strings); mixtures and floats raise
+        arr = _object_ids(arr, name, keep_strings=True)
+    if arr.dtype.kind not in "biufUSO":  # (object arrays left here hold strings)
+        raise TypeError(f"{name} must hold integer or string ids, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         finite = np.isfinite(arr)
         if not finite.all():
@@ -53,6 +60,12 @@ def _encode_raw(values, name, ids=None, kind="user"):
         if not integral.all():
             k = int(np.flatnonzero(~integral)[0])
             raise ValueError(f"{name} must hold integer or string ids, got {_py(arr[k])!r} at row {k}")
+        # from 2**53 on, distinct integers share a float: such an id may already be rounded
+        inexact = np.abs(arr.astype(np.float64)) >= _FLOAT_EXACT
+        if inexact.any():
+            k = int(np.flatnonzero(inexact)[0])
+            raise ValueError(f"{name} holds float id {_py(arr[k])!r} at row {k}: floats cannot represent every "
+                             "integer from 2**53 on, so distinct ids may have merged; pass integer ids")
         arr = arr.astype(np.int64)
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} must hold integer or string ids, got booleans")
@@ -71,7 +84,7 @@ def _encode_raw(values, name, ids=None, kind="user"):
             rel = (arr - lo).astype(np.intp, copy=False)
             present = np.zeros(span, dtype=bool)
             present[rel] = True
-            uniq = (np.flatnonzero(present) + lo).astype(arr.dtype)
+            uniq = np.flatnonzero(present).astype(arr.dtype) + arr.dtype.type(lo)  # (uint64 ids beyond int64)
             lut = np.cumsum(present, dtype=np.int32) - 1
             return lut[rel], _Vocabulary(uniq, kind, checked=False)
     if arr.dtype.kind == "O":
@@ -420,16 +433,7 @@ class Interactions:
         ignores the values (stored as ones, ``has_ratings`` False). Rows come
         out in CSR order (by user, then item).
         """
-        if sp.issparse(matrix) and matrix.format == "coo" and matrix.ndim == 2:
-            # converting COO to CSR would sum repeated entries: refuse them first
-            coo_r, coo_c = np.asarray(matrix.row), np.asarray(matrix.col)
-            dup = _first_duplicate(coo_r, coo_c, matrix.shape[0], matrix.shape[1])
-            if dup is not None:
-                raise ValueError(
-                    f"matrix has duplicate entries for row {int(coo_r[dup[1]])}, column {int(coo_c[dup[1]])} "
-                    f"(stored entries {dup[0]} and {dup[1]}); combine them explicitly first"
-                )
-        csr = check_csr(matrix, "matrix", dtype=np.float32)
+        csr = check_csr(matrix, "matrix", dtype=np.float32)  # structure first; refuses repeated entries
         n_users, n_items = csr.shape
         uvocab = _Vocabulary(np.arange(n_users, dtype=np.int64) if user_ids is None else user_ids, "user")
         ivocab = _Vocabulary(np.arange(n_items, dtype=np.int64) if item_ids is None else item_ids, "item")
@@ -437,7 +441,7 @@ class Interactions:
             raise ValueError(f"user_ids has {len(uvocab)} ids but matrix has {n_users} rows")
         if len(ivocab) != n_items:
             raise ValueError(f"item_ids has {len(ivocab)} ids but matrix has {n_items} columns")
-        users = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(csr.indptr))
+        users = row_of_entry(csr.indptr)
         items = np.ascontiguousarray(csr.indices, dtype=np.int32)
         ratings = None if implicit else np.ascontiguousarray(csr.data, dtype=np.float32)
         finite = True if ratings is None else np.isfinite(ratings).all()

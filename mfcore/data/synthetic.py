@@ -6,8 +6,8 @@ ratings per user, Zipf-like item popularity, half-star ratings whose histogram
 peaks at 4.0, per-user activity windows between 1995 and 2023, multi-genre
 items over the 19 MovieLens genres) and whose *values* follow a known model,
 so tests and benchmarks can check that a recommender recovers it.
-:func:`write_ratings_csv` writes any ``Interactions`` in the MovieLens CSV
-format (``ratings.csv`` + ``movies.csv``) quickly enough for the 32M shape.
+:func:`mfcore.data.writer.write_ratings_csv` writes any ``Interactions`` in the
+MovieLens CSV format (``ratings.csv`` + ``movies.csv``) quickly enough for the 32M shape.
 
 Generative model
 ----------------
@@ -45,27 +45,13 @@ For user ``u`` and item ``i`` (``K = factors``)::
   defaults the histogram is close to MovieLens's (4.0 most common, then 3.0,
   then 5.0 and 3.5, ...).
 
+
 Sampling of (user, item) pairs
 ------------------------------
-Each user's number of ratings is ``min_user_ratings`` plus a share of the
-remaining ratings proportional to a Lomax (Pareto II) weight with shape
-``user_activity_shape`` (capped at ``max_user_fraction * n_items``); the counts
-add up exactly to ``n_ratings``. Item popularity ranks are a seeded
-permutation of the items; rank ``x`` has weight proportional to
-``(x + popularity_offset) ** -popularity_exponent`` (continuous power law,
-sampled by closed-form inverse CDF). Every user's items are a weighted sample
-*without replacement* from that law, so no (user, item) pair ever repeats:
-
-* heavy users (at least 2 % of the catalogue) take the ``k_u`` items with the
-  smallest ``E_i / p_i``, ``E_i ~ Exp(1)`` (exponential/Gumbel top-k: exact,
-  costs ``n_items`` per user);
-* everyone else uses *successive sampling*: candidates are drawn with
-  replacement from the popularity law (in oversampled rounds) and the first
-  distinct ones in draw order are kept, which has the same law. Sorting packed
-  int64 keys (user, item, draw position) does the deduplication, so the cost
-  is a few sorts of ~1.25 x n_ratings keys;
-* a user still short after a few rounds (only with extreme popularity
-  exponents) is completed uniformly from the items it has not rated yet.
+Activity is Lomax-distributed (at least ``min_user_ratings`` per user, at most
+``max_user_fraction`` of the catalogue); item popularity follows a power law
+over a seeded ranking; every user's items are a sample without replacement
+from it, so no (user, item) pair repeats (details: :mod:`mfcore.data._pairs`).
 
 Users are processed in fixed-size chunks (~2M ratings) with independent random
 streams, so the result depends only on the arguments and the seed, not on
@@ -95,12 +81,15 @@ from __future__ import annotations
 import functools
 import math
 import os
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._validation import check_float, check_int
+from ._genres import NO_GENRES, genre_matrix  # noqa: F401 (NO_GENRES: kept importable from here)
+from ._pairs import _STATS, HEAVY_FRACTION, Popularity, sample_chunk, user_counts  # noqa: F401 (_STATS: tests)
+from .writer import write_ratings_csv
 
 __all__ = ["GENRES", "PRESETS", "make_movielens_like", "write_ratings_csv"]
 
@@ -110,7 +99,6 @@ GENRES = (
     "Fantasy", "Film-Noir", "Horror", "IMAX", "Musical", "Mystery", "Romance", "Sci-Fi",
     "Thriller", "War", "Western",
 )
-NO_GENRES = "(no genres listed)"
 
 #: Named shapes for ``scale=``: number of users, items and ratings.
 #: "small" is the quickstart's built-in dataset; "1m" is the MovieLens 1M shape;
@@ -137,11 +125,6 @@ _SKEW = 0.5
 _NOISE_SKEW = 1.0
 _HALF_STARS_FROM = 1044921600  # 2003-02-11 00:00:00 UTC: MovieLens introduced half stars
 _CHUNK_RATINGS = 1 << 21       # ratings per user chunk (fixed: results must not depend on the machine)
-_POPULARITY_ROUNDS = 6         # successive-sampling rounds from the popularity law before uniform top-up
-_HEAVY_FRACTION = 0.02         # users rating >= this fraction of the items use exact Gumbel-top-k sampling
-_HEAVY_BLOCK = 1 << 22         # keys per block of heavy users (bounds memory to 16 MB of float32)
-_STATS = {"uniform": 0}        # ratings filled by the uniform top-up (diagnostics for tests)
-_MAX_ROUNDS = 200
 
 
 def _epoch(year, month=1, day=1):
@@ -152,58 +135,42 @@ def _epoch(year, month=1, day=1):
 
 
 def _read_movies(movies):
-    """Return (movie_ids int64, titles object, genre lists) from a path or DataFrame."""
+    """Return (movie_ids int64, titles object, genre strings object), in the order given."""
     import pandas as pd
 
-    if isinstance(movies, pd.DataFrame):
-        df, where = movies, "movies DataFrame"
-    elif isinstance(movies, (str, os.PathLike)):
-        path = Path(movies)
-        if path.is_dir():
-            path = path / "movies.csv"
-        if not path.is_file():
+    if isinstance(movies, (str, os.PathLike)):
+        from .movielens import read_movies_file
+
+        path = os.fspath(movies)
+        if os.path.isdir(path):
+            path = os.path.join(path, "movies.csv")
+        if not os.path.isfile(path):
             raise FileNotFoundError(f"movies: no such file {path} (expected a MovieLens movies.csv)")
-        df = pd.read_csv(path, dtype={"movieId": "int64", "title": "string", "genres": "string"},
-                         keep_default_na=False)
-        where = str(path)
-    else:
+        ids, titles, genres = read_movies_file(path)  # the loader's reader: same checks and messages
+        if len(ids) == 0:
+            raise ValueError(f"{path}: no movies")
+        return ids, titles, genres
+    if not isinstance(movies, pd.DataFrame):
         raise TypeError(f"movies must be a path to movies.csv, a pandas DataFrame or None, got {type(movies).__name__}")
-    missing = [c for c in ("movieId", "title", "genres") if c not in df.columns]
+    where = "movies DataFrame"
+    missing = [c for c in ("movieId", "title", "genres") if c not in movies.columns]
     if missing:
         raise ValueError(f"{where}: missing column(s) {missing}; expected movieId,title,genres")
-    if len(df) == 0:
+    if len(movies) == 0:
         raise ValueError(f"{where}: no movies")
-    ids = df["movieId"].to_numpy()
+    ids = movies["movieId"].to_numpy()
     if not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"{where}: movieId must be integers, got dtype {ids.dtype}")
     ids = ids.astype(np.int64)
-    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][0]
-        line = int(np.flatnonzero(ids == dup)[1]) + 2  # header is line 1
-        raise ValueError(f"{where}: duplicate movieId {dup} (second occurrence on line {line})")
-    titles = np.array(["" if t is None or t is pd.NA else str(t) for t in df["title"].tolist()], dtype=object)
-    genres = [
-        [] if (g is None or g is pd.NA or str(g) in ("", NO_GENRES)) else str(g).split("|")
-        for g in df["genres"].tolist()
-    ]
+        row = int(np.flatnonzero(ids == dup)[1])
+        raise ValueError(f"{where}: duplicate movieId {dup} (second occurrence at row {row})")
+    titles = np.array(["" if t is None or t is pd.NA else str(t) for t in movies["title"].tolist()], dtype=object)
+    genres = np.array(["" if g is None or g is pd.NA else str(g) for g in movies["genres"].tolist()] + [None],
+                      dtype=object)[:-1]
     return ids, titles, genres
-
-
-def _genre_matrix(genre_lists):
-    """Multi-hot CSR over GENRES (+ any extra names found, appended in sorted order)."""
-    extra = sorted({g for gl in genre_lists for g in gl} - set(GENRES))
-    names = list(GENRES) + extra
-    col = {g: j for j, g in enumerate(names)}
-    indptr = np.zeros(len(genre_lists) + 1, dtype=np.int32)
-    indices = []
-    for k, gl in enumerate(genre_lists):
-        cols = sorted({col[g] for g in gl})
-        indices.extend(cols)
-        indptr[k + 1] = indptr[k] + len(cols)
-    indices = np.asarray(indices, dtype=np.int32)
-    mat = sp.csr_matrix((np.ones(len(indices), np.float32), indices, indptr), shape=(len(genre_lists), len(names)))
-    return mat, names
 
 
 def _synthetic_catalogue(rng, n_items, start_year, end_year):
@@ -265,190 +232,160 @@ def _standardise_rows(x, mask):
     return x
 
 
-# --------------------------------------------------------------------------- user activity
+# --------------------------------------------------------------------------- generator steps
 
 
-def _user_counts(rng, n_users, n_ratings, min_count, cap, shape):
-    """Integer counts >= min_count, <= cap, summing exactly to n_ratings, Lomax-distributed."""
-    counts = np.full(n_users, min_count, dtype=np.int64)
-    extra_total = n_ratings - min_count * n_users
-    if extra_total == 0:
-        return counts
-    weights = rng.pareto(shape, size=n_users) + 1e-12  # Lomax(shape) weights
-    room = np.full(n_users, cap - min_count, dtype=np.int64)
-    free = room > 0
-    alloc = np.zeros(n_users, dtype=np.float64)
-    remaining = float(extra_total)
-    while True:  # water-filling: cap heavy users, share their excess among the rest
-        share = np.where(free, weights, 0.0)
-        alloc_free = remaining * share / share.sum()
-        over = free & (alloc_free > room)
-        if not over.any():
-            alloc[free] = alloc_free[free]
-            break
-        alloc[over] = room[over]
-        remaining -= float(room[over].sum())
-        free &= ~over
-    base = np.floor(alloc).astype(np.int64)
-    short = extra_total - int(base.sum())
-    if short > 0:  # hand out the rounding remainder by largest fractional part (ties by user index)
-        frac = np.where(base < room, alloc - base, -1.0)
-        top = np.argsort(-frac, kind="stable")[:short]
-        base[top] += 1
-    return counts + base
-
-
-# --------------------------------------------------------------------------- pair sampling
-
-
-def _bits(n):
-    return max(int(n - 1).bit_length(), 1)
-
-
-class _Popularity:
-    """Continuous power law over ranks [0, n): density ~ (x + a) ** -s, mapped to items by a permutation."""
-
-    def __init__(self, order, exponent, offset):
-        self.order = order.astype(np.int64)
-        self.n = len(order)
-        self.s = exponent
-        self.a = offset
-        if abs(exponent - 1.0) < 1e-9:
-            self._lo, self._hi = math.log(offset), math.log(self.n + offset)
+def _catalogue(movies, n_items_arg, preset_items, seed, start_year, end_year):
+    """(item ids, titles, genre CSR, genre names) from ``movies`` or generated."""
+    if movies is not None:
+        ids, titles, genre_strings = _read_movies(movies)
+        if n_items_arg is None:
+            n_items = len(ids)
         else:
-            e = 1.0 - exponent
-            self._lo, self._hi = offset ** e, (self.n + offset) ** e
-
-    def weights(self):
-        """Probability of each item (float64, sums to 1), for reference and tests."""
-        x = np.arange(self.n + 1, dtype=np.float64)
-        if abs(self.s - 1.0) < 1e-9:
-            cdf = (np.log(x + self.a) - self._lo) / (self._hi - self._lo)
-        else:
-            cdf = ((x + self.a) ** (1.0 - self.s) - self._lo) / (self._hi - self._lo)
-        p = np.empty(self.n)
-        p[self.order] = np.diff(cdf)
-        return p
-
-    def draw(self, rng, size):
-        u = rng.random(size)
-        if abs(self.s - 1.0) < 1e-9:
-            x = np.exp(self._lo + u * (self._hi - self._lo)) - self.a
-        else:
-            x = (self._lo + u * (self._hi - self._lo)) ** (1.0 / (1.0 - self.s)) - self.a
-        rank = np.minimum(x.astype(np.int64), self.n - 1)
-        np.maximum(rank, 0, out=rank)
-        return self.order[rank]
+            n_items = check_int(n_items_arg, "n_items", min_value=1)
+            if n_items > len(ids):
+                raise ValueError(f"n_items={n_items} is larger than the {len(ids)} movies given in movies=")
+        item_genres, genre_names = genre_matrix(genre_strings[:n_items], leading=GENRES)
+        return ids[:n_items], titles[:n_items], item_genres, genre_names
+    n_items = check_int(preset_items if n_items_arg is None else n_items_arg, "n_items", min_value=1)
+    return _synthetic_catalogue(np.random.default_rng(seed), n_items, start_year, end_year)
 
 
-def _sample_heavy(rng, users, counts, inv_p, n_items):
-    """Exact weighted sampling without replacement for heavy users (Gumbel/exponential top-k).
+def _ratings_per_user_cap(n_users, n_items, n_ratings, min_user_ratings, max_user_fraction):
+    """The most ratings one user may have; ValueError when the shape cannot be met."""
+    cap = max(min(n_items, int(math.floor(max_user_fraction * n_items))), 1)
+    if min_user_ratings > cap:
+        raise ValueError(
+            f"min_user_ratings={min_user_ratings} exceeds what a user may rate "
+            f"(max_user_fraction={max_user_fraction} of n_items={n_items} = {cap})"
+        )
+    if n_ratings < min_user_ratings * n_users:
+        raise ValueError(
+            f"n_ratings={n_ratings} is too small: {n_users} users x min_user_ratings={min_user_ratings} "
+            f"need at least {min_user_ratings * n_users}"
+        )
+    if n_ratings > cap * n_users:
+        raise ValueError(
+            f"n_ratings={n_ratings} is too large: {n_users} users may rate at most {cap} items each "
+            f"(max_user_fraction={max_user_fraction} of n_items={n_items}), i.e. {cap * n_users} in total"
+        )
+    if n_ratings > np.iinfo(np.int64).max // 2 or n_users > np.iinfo(np.int32).max:
+        raise ValueError("n_users / n_ratings too large")
+    return cap
 
-    The ``counts[u]`` items with the smallest ``E_i / p_i`` (``E_i ~ Exp(1)``) are a
-    sample without replacement proportional to ``p`` -- the same law as
-    successive sampling, at a cost of ``n_items`` per user instead of ~1/p_min.
-    Returns unsorted int64 keys ``user * n_items + item``.
-    """
-    out = []
-    per_block = max(1, _HEAVY_BLOCK // max(n_items, 1))
-    for b0 in range(0, len(users), per_block):
-        block = users[b0:b0 + per_block]
-        keys = rng.standard_exponential((len(block), n_items), dtype=np.float32)
-        keys *= inv_p
-        for row, u in enumerate(block.tolist()):
-            k = int(counts[u])
-            items = np.arange(n_items) if k >= n_items else np.argpartition(keys[row], k - 1)[:k]
-            out.append(u * n_items + items.astype(np.int64))
-    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+class _Items(NamedTuple):
+    factors: np.ndarray        # (n_items, K) float64
+    bias: np.ndarray           # (n_items,) float64, centred where the ratings are
+    centroids: np.ndarray      # (n_genres, K) genre centroids
+    popularity: Popularity
+    probability: np.ndarray    # (n_items,) sampling probability
+    inv_p: np.ndarray          # (n_items,) float32, 1 / probability
+    heavy_min: int             # users with at least this many ratings use exact top-k sampling
 
 
-def _sample_chunk(rng, counts, n_items, popularity, inv_p, heavy_min):
-    """Distinct items per user for one chunk of users.
+def _planted_items(rng, item_genres, n_genres, factors, genre_strength, popularity_exponent, popularity_offset,
+                   min_user_ratings):
+    """Item vectors near their genres' centroid, skewed biases, and the popularity law."""
+    n_items = item_genres.shape[0]
+    has_genre = np.diff(item_genres.indptr) > 0
+    row_norm = sp.diags(1.0 / np.maximum(np.diff(item_genres.indptr), 1)) @ item_genres.astype(np.float64)
+    centroids = rng.standard_normal((n_genres, factors))
+    genre_bias = rng.standard_normal(n_genres)
+    cbar = _standardise_rows(np.asarray(row_norm @ centroids), has_genre)
+    item_factors = (math.sqrt(genre_strength) * cbar
+                    + math.sqrt(1.0 - genre_strength) * rng.standard_normal((n_items, factors)))
+    gbar = np.asarray(row_norm @ genre_bias).ravel()
+    gbar = _standardise_rows(gbar, has_genre)
+    pop_order = rng.permutation(n_items)
+    popularity = Popularity(pop_order, popularity_exponent, popularity_offset)
+    item_pop = popularity.weights()
+    inv_p = (1.0 / np.maximum(item_pop, 1e-30)).astype(np.float32)  # finite even for extreme exponents
+    heavy_min = max(int(math.ceil(HEAVY_FRACTION * n_items)), min_user_ratings + 1)
+    rank = np.empty(n_items, dtype=np.float64)
+    rank[pop_order] = np.arange(n_items)
+    logpop = -popularity_exponent * np.log(rank + popularity_offset + 0.5)  # log density at the rank's midpoint
+    pop_z = (logpop - logpop.mean()) / (logpop.std() if logpop.std() > 0 else 1.0)
+    own = _skewed_standard(rng.standard_normal(n_items), _SKEW)
+    item_bias = _BIAS_SD * (math.sqrt(genre_strength) * gbar
+                            + math.sqrt(1.0 - genre_strength) * (math.sqrt(0.95) * own + math.sqrt(0.05) * pop_z))
+    # Centre the biases where the ratings are (popularity- / activity-weighted), so that the
+    # random genre biases cannot shift the global mean and the star histogram from seed to seed.
+    item_bias -= np.average(item_bias, weights=item_pop)
+    return _Items(item_factors, item_bias, centroids, popularity, item_pop, inv_p, heavy_min)
 
-    counts : int64 (n_chunk_users,), each <= n_items.
-    inv_p : float32 (n_items,), 1 / popularity probability.
-    heavy_min : users with at least this many ratings use :func:`_sample_heavy`.
-    Returns sorted int64 keys ``local_user * n_items + item`` (one per rating).
-    """
-    n_local = len(counts)
-    user_bits, item_bits = _bits(n_local), _bits(n_items)
-    deficit = counts.astype(np.int64).copy()
-    heavy = np.flatnonzero(counts >= heavy_min)
-    accepted = _sample_heavy(rng, heavy, counts, inv_p, n_items)
-    accepted.sort()
-    deficit[heavy] = 0
-    for round_ in range(_MAX_ROUNDS):
-        need = np.flatnonzero(deficit > 0)
-        if need.size == 0:
-            return accepted
-        uniform = round_ >= _POPULARITY_ROUNDS
-        d = deficit[need]
-        m = d + np.ceil(d * (0.25 if round_ == 0 else 1.0)).astype(np.int64) + 2
-        if uniform:  # drawing from the free items only; self-collisions are the only loss
-            held = counts[need] - d
-            m = np.minimum(m, n_items - held)
-        pos_bits = _bits(int(m.max()))
-        if user_bits + item_bits + pos_bits > 62:
-            raise ValueError(
-                f"n_items={n_items} with up to {int(counts.max())} ratings per user is too large for the "
-                "pair sampler (62-bit keys); lower max_user_fraction or n_items"
-            )
-        total = int(m.sum())
-        cand_user = np.repeat(need, m)
-        starts = np.cumsum(m) - m
-        pos = np.arange(total, dtype=np.int64) - np.repeat(starts, m)
-        if not uniform:
-            cand_item = popularity.draw(rng, total)
-        else:
-            # Uniform over the items user u has not rated: the r-th free item is r + #{held h_j - j <= r}.
-            free = n_items - held
-            r = np.floor(rng.random(total) * np.repeat(free, m)).astype(np.int64)
-            np.minimum(r, np.repeat(free, m) - 1, out=r)
-            acc_user = accepted // n_items
-            seg_start = np.searchsorted(acc_user, np.arange(n_local + 1), side="left")
-            rank_in_user = np.arange(accepted.size, dtype=np.int64) - seg_start[acc_user]
-            g = accepted - rank_in_user  # = user * n_items + (h_j - j): sorted
-            q = cand_user * n_items + r
-            cand_item = r + (np.searchsorted(g, q, side="right") - seg_start[cand_user])
-        # 1) first occurrence (in draw order) of each (user, item) among the candidates
-        key = (cand_user << (item_bits + pos_bits)) | (cand_item << pos_bits) | pos
-        key.sort()
-        pair = key >> pos_bits
-        first = np.empty(key.size, dtype=bool)
-        first[0] = True
-        np.not_equal(pair[1:], pair[:-1], out=first[1:])
-        pair = pair[first]
-        pos = key[first] & ((1 << pos_bits) - 1)
-        del key, first
-        cand_user = pair >> item_bits
-        cand_item = pair & ((1 << item_bits) - 1)
-        # 2) drop items the user already has
-        if accepted.size and not uniform:
-            flat = cand_user * n_items + cand_item
-            at = np.searchsorted(accepted, flat)
-            np.minimum(at, accepted.size - 1, out=at)
-            fresh = accepted[at] != flat
-            cand_user, cand_item, pos = cand_user[fresh], cand_item[fresh], pos[fresh]
-        # 3) keep the first deficit[u] of them in draw order
-        key = (cand_user << (pos_bits + item_bits)) | (pos << item_bits) | cand_item
-        key.sort()
-        cand_user = key >> (pos_bits + item_bits)
-        cand_item = key & ((1 << item_bits) - 1)
-        del key
-        seg = np.searchsorted(cand_user, np.arange(n_local), side="left")
-        rank = np.arange(cand_user.size, dtype=np.int64) - seg[cand_user]
-        keep = rank < deficit[cand_user]
-        new = cand_user[keep] * n_items + cand_item[keep]
-        deficit -= np.bincount(cand_user[keep], minlength=n_local)
-        if uniform:
-            _STATS["uniform"] += int(keep.sum())
-        accepted = np.concatenate([accepted, new])
-        accepted.sort()
-    raise RuntimeError(f"pair sampler did not converge in {_MAX_ROUNDS} rounds (please report this)")
+
+class _Users(NamedTuple):
+    counts: np.ndarray         # (n_users,) int64 ratings per user
+    bias: np.ndarray           # (n_users,) float64, centred by activity
+    factors: np.ndarray        # (n_users, K) float64
+    whole_star: np.ndarray     # (n_users,) bool: always rates in whole stars
+    start: np.ndarray          # (n_users,) float64 seconds: start of the activity window
+    duration: np.ndarray       # (n_users,) float64 seconds: its length
+
+
+def _planted_users(rng, n_users, n_ratings, min_user_ratings, cap, user_activity_shape, factors,
+                   whole_star_users, start_year, end_year):
+    """Activity counts, skewed biases, vectors, star habits and activity windows."""
+    counts = user_counts(rng, n_users, n_ratings, min_user_ratings, cap, user_activity_shape)
+    user_bias = _BIAS_SD * _skewed_standard(rng.standard_normal(n_users), _SKEW)
+    user_bias -= np.average(user_bias, weights=counts)
+    user_factors = rng.standard_normal((n_users, factors)) * math.sqrt(_DOT_VAR / factors)
+    whole_user = rng.random(n_users) < whole_star_users
+    t_lo, t_hi = _epoch(start_year), _epoch(end_year + 1) - 1
+    span = float(t_hi - t_lo)
+    session = rng.random(n_users) < 0.55
+    duration = np.where(session, 3600.0 * np.exp(rng.standard_normal(n_users)),
+                        200 * 86400.0 * np.exp(1.5 * rng.standard_normal(n_users)))
+    duration = np.clip(duration, 60.0, span)
+    start = t_lo + rng.random(n_users) * (span - duration)
+    return _Users(counts, user_bias, user_factors, whole_user, start, duration)
+
+
+def _sample_ratings(items, users, n_items, n_ratings, noise, seed_pairs, seed_values):
+    """(users, items, ratings, timestamps) arrays, one chunk of users at a time (fixed chunking)."""
+    user_factors = users.factors.astype(np.float32)
+    item_factors = items.factors.astype(np.float32)
+    user_bias32 = (users.bias + _MU).astype(np.float32)
+    item_bias32 = items.bias.astype(np.float32)
+    n_users = users.counts.size
+    users_out = np.empty(n_ratings, dtype=np.int32)
+    items_out = np.empty(n_ratings, dtype=np.int32)
+    ratings_out = np.empty(n_ratings, dtype=np.float32)
+    times_out = np.empty(n_ratings, dtype=np.int64)
+    ends = np.cumsum(users.counts)
+    bounds = [0]
+    while bounds[-1] < n_users:  # chunk boundaries depend only on the counts
+        target = (ends[bounds[-1] - 1] if bounds[-1] else 0) + _CHUNK_RATINGS
+        bounds.append(max(int(np.searchsorted(ends, target, side="right")), bounds[-1] + 1))
+    chunk_seeds_pairs = seed_pairs.spawn(len(bounds) - 1)
+    chunk_seeds_values = seed_values.spawn(len(bounds) - 1)
+    noise32 = np.float32(noise)
+    for c, (u0, u1) in enumerate(zip(bounds[:-1], bounds[1:])):
+        lo = int(ends[u0 - 1]) if u0 else 0
+        hi = int(ends[u1 - 1])
+        keys = sample_chunk(np.random.default_rng(chunk_seeds_pairs[c]), users.counts[u0:u1], n_items,
+                            items.popularity, items.inv_p, items.heavy_min)
+        u = (keys // n_items).astype(np.int32)
+        u += u0
+        i = (keys % n_items).astype(np.int32)
+        del keys
+        users_out[lo:hi] = u
+        items_out[lo:hi] = i
+        vrng = np.random.default_rng(chunk_seeds_values[c])
+        t = (users.start[u] + vrng.random(hi - lo) * users.duration[u]).astype(np.int64)
+        times_out[lo:hi] = t
+        y = np.einsum("ij,ij->i", user_factors[u], item_factors[i])
+        y += user_bias32[u]
+        y += item_bias32[i]
+        y += noise32 * _skewed_standard(vrng.standard_normal(hi - lo, dtype=np.float32), _NOISE_SKEW)
+        whole = users.whole_star[u] | (t < _HALF_STARS_FROM)
+        r = np.where(whole, np.clip(np.round(y), 1.0, 5.0), np.clip(np.round(2.0 * y) / 2.0, 0.5, 5.0))
+        ratings_out[lo:hi] = r
+    return users_out, items_out, ratings_out, times_out
 
 
 # --------------------------------------------------------------------------- public API
-
 
 def _resolve_shape(scale, n_users, n_items, n_ratings):
     if scale is None:
@@ -475,6 +412,7 @@ def _seed_sequence(random_state):
     if int(random_state) < 0:
         raise ValueError(f"random_state must be a non-negative seed, got {random_state}")
     return np.random.SeedSequence(int(random_state))
+
 
 
 def make_movielens_like(
@@ -591,139 +529,17 @@ def make_movielens_like(
     if not isinstance(return_truth, (bool, np.bool_)):
         raise TypeError(f"return_truth must be a bool, got {return_truth!r}")
 
-    seq = _seed_sequence(random_state)
-    s_catalogue, s_items, s_users, s_pairs, s_values = seq.spawn(5)
-
-    # ---- catalogue
-    if movies is not None:
-        ids, titles, genre_lists = _read_movies(movies)
-        if n_items_arg is None:
-            n_items = len(ids)
-        else:
-            n_items = check_int(n_items_arg, "n_items", min_value=1)
-            if n_items > len(ids):
-                raise ValueError(f"n_items={n_items} is larger than the {len(ids)} movies given in movies=")
-        item_ids, titles = ids[:n_items], titles[:n_items]
-        item_genres, genre_names = _genre_matrix(genre_lists[:n_items])
-    else:
-        n_items = check_int(preset_items if n_items_arg is None else n_items_arg, "n_items", min_value=1)
-        item_ids, titles, item_genres, genre_names = _synthetic_catalogue(
-            np.random.default_rng(s_catalogue), n_items, start_year, end_year)
-
-    cap = max(min(n_items, int(math.floor(max_user_fraction * n_items))), 1)
-    if min_user_ratings > cap:
-        raise ValueError(
-            f"min_user_ratings={min_user_ratings} exceeds what a user may rate "
-            f"(max_user_fraction={max_user_fraction} of n_items={n_items} = {cap})"
-        )
-    if n_ratings < min_user_ratings * n_users:
-        raise ValueError(
-            f"n_ratings={n_ratings} is too small: {n_users} users x min_user_ratings={min_user_ratings} "
-            f"need at least {min_user_ratings * n_users}"
-        )
-    if n_ratings > cap * n_users:
-        raise ValueError(
-            f"n_ratings={n_ratings} is too large: {n_users} users may rate at most {cap} items each "
-            f"(max_user_fraction={max_user_fraction} of n_items={n_items}), i.e. {cap * n_users} in total"
-        )
-    if n_ratings > np.iinfo(np.int64).max // 2 or n_users > np.iinfo(np.int32).max:
-        raise ValueError("n_users / n_ratings too large")
-
-    # ---- planted item parameters
-    rng = np.random.default_rng(s_items)
-    n_genres = len(genre_names)
-    has_genre = np.diff(item_genres.indptr) > 0
-    row_norm = sp.diags(1.0 / np.maximum(np.diff(item_genres.indptr), 1)) @ item_genres.astype(np.float64)
-    centroids = rng.standard_normal((n_genres, factors))
-    genre_bias = rng.standard_normal(n_genres)
-    cbar = _standardise_rows(np.asarray(row_norm @ centroids), has_genre)
-    item_factors = (math.sqrt(genre_strength) * cbar
-                    + math.sqrt(1.0 - genre_strength) * rng.standard_normal((n_items, factors)))
-    gbar = np.asarray(row_norm @ genre_bias).ravel()
-    gbar = _standardise_rows(gbar, has_genre)
-    pop_order = rng.permutation(n_items)
-    popularity = _Popularity(pop_order, popularity_exponent, popularity_offset)
-    item_pop = popularity.weights()
-    inv_p = (1.0 / np.maximum(item_pop, 1e-30)).astype(np.float32)  # finite even for extreme exponents
-    heavy_min = max(int(math.ceil(_HEAVY_FRACTION * n_items)), min_user_ratings + 1)
-    rank = np.empty(n_items, dtype=np.float64)
-    rank[pop_order] = np.arange(n_items)
-    logpop = -popularity_exponent * np.log(rank + popularity_offset + 0.5)  # log density at the rank's midpoint
-    pop_z = (logpop - logpop.mean()) / (logpop.std() if logpop.std() > 0 else 1.0)
-    own = _skewed_standard(rng.standard_normal(n_items), _SKEW)
-    item_bias = _BIAS_SD * (math.sqrt(genre_strength) * gbar
-                            + math.sqrt(1.0 - genre_strength) * (math.sqrt(0.95) * own + math.sqrt(0.05) * pop_z))
-
-    # Centre the biases where the ratings are (popularity- / activity-weighted), so that the
-    # random genre biases cannot shift the global mean and the star histogram from seed to seed.
-    item_bias -= np.average(item_bias, weights=item_pop)
-
-    # ---- users
-    rng = np.random.default_rng(s_users)
-    counts = _user_counts(rng, n_users, n_ratings, min_user_ratings, cap, user_activity_shape)
-    user_bias = _BIAS_SD * _skewed_standard(rng.standard_normal(n_users), _SKEW)
-    user_bias -= np.average(user_bias, weights=counts)
-    user_factors = rng.standard_normal((n_users, factors)) * math.sqrt(_DOT_VAR / factors)
-    whole_user = rng.random(n_users) < whole_star_users
-    t_lo, t_hi = _epoch(start_year), _epoch(end_year + 1) - 1
-    span = float(t_hi - t_lo)
-    session = rng.random(n_users) < 0.55
-    duration = np.where(session, 3600.0 * np.exp(rng.standard_normal(n_users)),
-                        200 * 86400.0 * np.exp(1.5 * rng.standard_normal(n_users)))
-    duration = np.clip(duration, 60.0, span)
-    start = t_lo + rng.random(n_users) * (span - duration)
-
-    truth = None
-    if return_truth:
-        truth = {
-            "mu": _MU,
-            "user_bias": user_bias.astype(np.float32),
-            "item_bias": item_bias.astype(np.float32),
-            "user_factors": user_factors.astype(np.float32),
-            "item_factors": item_factors.astype(np.float32),
-            "genre_centroids": centroids.astype(np.float32),
-            "item_popularity": item_pop,
-        }
-    user_factors = user_factors.astype(np.float32)
-    item_factors = item_factors.astype(np.float32)
-    user_bias32 = (user_bias + _MU).astype(np.float32)
-    item_bias32 = item_bias.astype(np.float32)
-
-    # ---- pairs, ratings and timestamps, one chunk of users at a time
-    users_out = np.empty(n_ratings, dtype=np.int32)
-    items_out = np.empty(n_ratings, dtype=np.int32)
-    ratings_out = np.empty(n_ratings, dtype=np.float32)
-    times_out = np.empty(n_ratings, dtype=np.int64)
-    ends = np.cumsum(counts)
-    bounds = [0]
-    while bounds[-1] < n_users:  # chunk boundaries depend only on the counts
-        target = (ends[bounds[-1] - 1] if bounds[-1] else 0) + _CHUNK_RATINGS
-        bounds.append(max(int(np.searchsorted(ends, target, side="right")), bounds[-1] + 1))
-    chunk_seeds_pairs = s_pairs.spawn(len(bounds) - 1)
-    chunk_seeds_values = s_values.spawn(len(bounds) - 1)
-    noise32 = np.float32(noise)
-    for c, (u0, u1) in enumerate(zip(bounds[:-1], bounds[1:])):
-        lo = int(ends[u0 - 1]) if u0 else 0
-        hi = int(ends[u1 - 1])
-        keys = _sample_chunk(np.random.default_rng(chunk_seeds_pairs[c]), counts[u0:u1], n_items, popularity,
-                             inv_p, heavy_min)
-        u = (keys // n_items).astype(np.int32)
-        u += u0
-        i = (keys % n_items).astype(np.int32)
-        del keys
-        users_out[lo:hi] = u
-        items_out[lo:hi] = i
-        vrng = np.random.default_rng(chunk_seeds_values[c])
-        t = (start[u] + vrng.random(hi - lo) * duration[u]).astype(np.int64)
-        times_out[lo:hi] = t
-        y = np.einsum("ij,ij->i", user_factors[u], item_factors[i])
-        y += user_bias32[u]
-        y += item_bias32[i]
-        y += noise32 * _skewed_standard(vrng.standard_normal(hi - lo, dtype=np.float32), _NOISE_SKEW)
-        whole = whole_user[u] | (t < _HALF_STARS_FROM)
-        r = np.where(whole, np.clip(np.round(y), 1.0, 5.0), np.clip(np.round(2.0 * y) / 2.0, 0.5, 5.0))
-        ratings_out[lo:hi] = r
-
+    s_catalogue, s_items, s_users, s_pairs, s_values = _seed_sequence(random_state).spawn(5)
+    item_ids, titles, item_genres, genre_names = _catalogue(movies, n_items_arg, preset_items, s_catalogue,
+                                                            start_year, end_year)
+    n_items = len(item_ids)
+    cap = _ratings_per_user_cap(n_users, n_items, n_ratings, min_user_ratings, max_user_fraction)
+    items = _planted_items(np.random.default_rng(s_items), item_genres, len(genre_names), factors, genre_strength,
+                           popularity_exponent, popularity_offset, min_user_ratings)
+    users = _planted_users(np.random.default_rng(s_users), n_users, n_ratings, min_user_ratings, cap,
+                           user_activity_shape, factors, whole_star_users, start_year, end_year)
+    users_out, items_out, ratings_out, times_out = _sample_ratings(items, users, n_items, n_ratings, noise,
+                                                                   s_pairs, s_values)
     data = Interactions(
         users_out, items_out, ratings_out, times_out,
         user_ids=np.arange(1, n_users + 1, dtype=np.int64),
@@ -732,171 +548,15 @@ def make_movielens_like(
         genre_names=list(genre_names),
         titles=titles,
     )
-    return (data, truth) if return_truth else data
-
-
-# --------------------------------------------------------------------------- CSV writer
-
-_POW10 = 10 ** np.arange(1, 19, dtype=np.int64)
-
-
-def _n_digits(v):
-    return 1 + np.searchsorted(_POW10, v, side="right")
-
-
-def _put_digits(mat, col, width, v):
-    """Write non-negative ints ``v`` zero-padded to ``width`` digits into ``mat[:, col:col + width]``."""
-    v = v.astype(np.int32 if v.size == 0 or int(v.max()) < 2**31 else np.int64)
-    digits = np.empty((width, v.size), dtype=np.uint8)  # contiguous per digit, one strided copy at the end
-    for k in range(width - 1, -1, -1):
-        q = v // 10
-        digits[k] = v - q * 10
-        v = q
-    digits += 48
-    mat[:, col:col + width] = digits.T
-
-
-def _format_chunk(user_raw, item_raw, ratings, times):
-    """Bytes for rows 'user,item,rating,timestamp\n' (non-negative integer ids and times,
-    half-star ratings in [0, 10)).
-
-    Every field is first written zero-padded into a fixed-width (rows x W) byte
-    matrix, column by column (contiguous vector ops, no scatter); a boolean mask
-    then drops the padding zeros in one compress, which also yields the rows in
-    order.
-    """
-    nu, ni, nt = _n_digits(user_raw), _n_digits(item_raw), _n_digits(times)
-    wu, wi, wt = int(nu.max()), int(ni.max()), int(nt.max())
-    cu, ci, cr, ct = 0, wu + 1, wu + wi + 2, wu + wi + 6
-    width = ct + wt + 1
-    mat = np.empty((len(ratings), width), dtype=np.uint8)
-    keep = np.ones((len(ratings), width), dtype=bool)
-    for col, w, v, nd in ((cu, wu, user_raw, nu), (ci, wi, item_raw, ni), (ct, wt, times, nt)):
-        _put_digits(mat, col, w, v)
-        if w > 1:
-            keep[:, col:col + w] = np.arange(w)[None, :] >= (w - nd)[:, None]
-    r2 = np.rint(ratings.astype(np.float64) * 2).astype(np.int32)
-    mat[:, cr] = r2 // 2
-    mat[:, cr] += 48
-    mat[:, cr + 1] = 46
-    mat[:, cr + 2] = np.where(r2 % 2 == 1, 53, 48)
-    mat[:, [ci - 1, cr - 1, ct - 1]] = 44
-    mat[:, width - 1] = 10
-    return mat[keep]
-
-
-def _atomic_writer(path):
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    return path, tmp
-
-
-def write_ratings_csv(data, path, *, movies_path="auto", chunk_size=1_000_000):
-    """Write ``data`` in MovieLens CSV format (``ratings.csv`` and ``movies.csv``).
-
-    ``ratings.csv`` has the header ``userId,movieId,rating,timestamp`` and one
-    row per rating in the order stored in ``data`` (raw ids, rating with one
-    decimal, e.g. ``4.0``; implicit data is written with rating ``1.0``).
-    ``movies.csv`` has ``movieId,title,genres`` with ``|``-joined genre names
-    (``(no genres listed)`` for none; empty titles when ``data.titles`` is
-    None), quoted like MovieLens when a title contains a comma or a quote.
-    Files are written to a temporary name and renamed, so a reader never sees
-    a half-written file.
-
-    Parameters
-    ----------
-    data : Interactions
-        Must have timestamps.
-    path : path-like
-        A directory (``ratings.csv`` and ``movies.csv`` are written inside it,
-        created if missing) or a file name for the ratings.
-    movies_path : path-like, "auto" or None, default "auto"
-        Where to write ``movies.csv``. "auto": ``<dir>/movies.csv`` when
-        ``path`` is a directory or a file named ``ratings.csv``, else
-        ``<path stem>.movies.csv`` beside it. None: do not write it.
-    chunk_size : int, default 1_000_000
-        Rows formatted per chunk (bounds the extra memory to ~60 bytes/row).
-
-    Returns
-    -------
-    dict
-        ``{"ratings": Path, "movies": Path or None}``.
-    """
-    import pandas as pd
-
-    chunk_size = check_int(chunk_size, "chunk_size", min_value=1)
-    if getattr(data, "timestamps", None) is None:
-        raise ValueError("write_ratings_csv: data has no timestamps; MovieLens ratings.csv needs a timestamp column")
-    path = Path(path)
-    if path.is_dir() or (not path.suffix and not path.exists()):
-        path.mkdir(parents=True, exist_ok=True)
-        ratings_path = path / "ratings.csv"
-    else:
-        if not path.parent.is_dir():
-            raise FileNotFoundError(f"write_ratings_csv: directory {path.parent} does not exist")
-        ratings_path = path
-    if movies_path == "auto":
-        if ratings_path.name == "ratings.csv":
-            movies_path = ratings_path.with_name("movies.csv")
-        else:
-            movies_path = ratings_path.with_name(ratings_path.stem + ".movies.csv")
-    elif movies_path is not None:
-        movies_path = Path(movies_path)
-
-    user_ids = np.asarray(data.user_ids)
-    item_ids = np.asarray(data.item_ids)
-    users, items = np.asarray(data.users), np.asarray(data.items)
-    ratings, times = np.asarray(data.ratings), np.asarray(data.timestamps)
-    fast_ids = (np.issubdtype(user_ids.dtype, np.integer) and np.issubdtype(item_ids.dtype, np.integer)
-                and (user_ids.size == 0 or user_ids.min() >= 0) and (item_ids.size == 0 or item_ids.min() >= 0))
-
-    final, tmp = _atomic_writer(ratings_path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(b"userId,movieId,rating,timestamp\n")
-            for lo in range(0, len(users), chunk_size):
-                hi = min(lo + chunk_size, len(users))
-                r = ratings[lo:hi]
-                t = times[lo:hi]
-                r2 = r.astype(np.float64) * 2
-                fast = (fast_ids and np.all(r2 == np.rint(r2)) and np.all((r2 >= 0) & (r2 < 20))
-                        and np.all(t >= 0))
-                if fast:
-                    buf = _format_chunk(user_ids[users[lo:hi]].astype(np.int64),
-                                        item_ids[items[lo:hi]].astype(np.int64), r, t.astype(np.int64))
-                    fh.write(memoryview(buf))
-                else:  # general (slower) path: arbitrary ids / rating values
-                    pd.DataFrame({
-                        "userId": user_ids[users[lo:hi]], "movieId": item_ids[items[lo:hi]],
-                        "rating": r.astype(np.float64), "timestamp": t,
-                    }).to_csv(fh, header=False, index=False, lineterminator="\n")
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-    if movies_path is not None:
-        genres = getattr(data, "item_genres", None)
-        names = list(getattr(data, "genre_names", None) or [])
-        n_items = len(item_ids)
-        if genres is not None and len(names):
-            g = sp.csr_matrix(genres)
-            g.sort_indices()
-            labels = np.asarray(names, dtype=object)
-            genre_col = [
-                "|".join(labels[g.indices[g.indptr[k]:g.indptr[k + 1]]]) or NO_GENRES for k in range(n_items)
-            ]
-        else:
-            genre_col = [NO_GENRES] * n_items
-        titles = getattr(data, "titles", None)
-        titles = [""] * n_items if titles is None else [("" if t is None else str(t)) for t in titles]
-        movies_final, movies_tmp = _atomic_writer(movies_path)
-        try:
-            pd.DataFrame({"movieId": item_ids, "title": titles, "genres": genre_col}).to_csv(
-                movies_tmp, index=False, lineterminator="\n")
-            os.replace(movies_tmp, movies_final)
-        finally:
-            if movies_tmp.exists():
-                movies_tmp.unlink()
-    return {"ratings": final, "movies": None if movies_path is None else Path(movies_path)}
-
+    if not return_truth:
+        return data
+    truth = {
+        "mu": _MU,
+        "user_bias": users.bias.astype(np.float32),
+        "item_bias": items.bias.astype(np.float32),
+        "user_factors": users.factors.astype(np.float32),
+        "item_factors": items.factors.astype(np.float32),
+        "genre_centroids": items.centroids.astype(np.float32),
+        "item_popularity": items.probability,
+    }
+    return data, truth

@@ -33,8 +33,6 @@ class IdMap:
         self._vocab = None
         if raw_ids is not None:
             raw_ids = np.asarray(raw_ids)
-            if raw_ids.dtype.hasobject:
-                raw_ids = raw_ids.astype(str)
             if raw_ids.shape != (self.n,):
                 raise ValueError(f"{kind}_ids has shape {raw_ids.shape}, expected ({self.n},)")
             self._vocab = Vocabulary(raw_ids, kind)
@@ -53,7 +51,10 @@ class IdMap:
         if self._vocab is None:
             return IdMap(self.kind, self.n + len(new_raw_ids))
         ids = self.raw_ids
-        return IdMap(self.kind, self.n + len(new_raw_ids), np.concatenate([ids, new_raw_ids.astype(ids.dtype)]))
+        new = Vocabulary(new_raw_ids, self.kind).ids   # checked and normalised like any vocabulary
+        if (new.dtype.kind in "iu") != (ids.dtype.kind in "iu"):
+            raise TypeError(f"new {self.kind} ids are {new.dtype} but the model's are {ids.dtype}")
+        return IdMap(self.kind, self.n + len(new_raw_ids), np.concatenate([ids, new]))
 
     def lookup(self, ids, *, missing="error"):
         """Indices of ``ids`` (scalar or array) as int64.

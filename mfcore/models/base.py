@@ -56,9 +56,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import as_aligned
-from .._persist import load_arrays, save_arrays
+from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
-from .._validation import check_choice, check_csr, check_dtype, check_float, check_int
+from .._validation import check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int
 from ._ids import IdMap
 from ._training import FitState, run_epochs
 
@@ -362,17 +362,8 @@ class FactorModel:
         self._check_fitted()
         if ratings is None and ratings_required:
             raise ValueError(f"{type(self).__name__}.fold_in needs the user's ratings")
-        idx = np.atleast_1d(self._items.lookup(np.atleast_1d(items)))
-        if len(np.unique(idx)) != len(idx):
-            raise ValueError("items contains the same item more than once")
-        if ratings is None:
-            return idx, None
-        values = np.asarray(ratings, dtype=np.float64).reshape(-1)
-        if values.shape != idx.shape:
-            raise ValueError(f"items and ratings must have the same length, got {idx.shape[0]} and {values.shape[0]}")
-        if not np.all(np.isfinite(values)):
-            raise ValueError("ratings must be finite")
-        return idx, values
+        # one check for every model: no repeated item, real and finite values of the items' length
+        return check_fold_in(self._items.lookup(np.atleast_1d(items)), ratings, required=ratings_required)
 
     def _fold_in_one(self, idx, values, **options):
         """(vector of the model dtype, float bias) of one new user."""
@@ -619,13 +610,14 @@ class FactorModel:
 
         Called on a concrete class it checks the file holds that class; called
         on ``FactorModel`` it returns whichever model the file holds. Corrupted,
-        truncated, tampered or newer-format files raise
-        :class:`mfcore._persist.ModelFileError`; no half-built model is returned.
+        truncated, tampered, inconsistent (see :mod:`mfcore._model_file`) or
+        newer-format files raise :class:`mfcore._persist.ModelFileError` before
+        any model is built; no half-built model is returned.
         """
-        from .._persist import ModelFileError
+        from .._model_file import ModelFileError, read_model_file
 
         expected = None if cls is FactorModel else cls.__name__
-        header, arrays = load_arrays(path, expected_model=expected)
+        header, arrays = read_model_file(path, expected_model=expected)  # every structural invariant
         klass = _MODEL_REGISTRY.get(header["model"])
         if klass is None:
             raise ModelFileError(f"{path}: unknown model class {header['model']!r}")

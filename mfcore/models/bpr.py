@@ -18,7 +18,7 @@ import numpy as np
 
 from .._sparse import row_of_entry
 from .._validation import check_float, check_int, check_random_state
-from ._implicit_data import positives
+from ._implicit_data import positive_entries, positives
 from ._kernels import bpr_sgd_epoch
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
@@ -162,8 +162,7 @@ class BPR(FactorModel):
         return self._fold_in_one(idx, values, negatives=negatives, newton_steps=newton_steps)
 
     def _fold_in_indices(self, idx, values, negatives=500, newton_steps=10):
-        if values is not None and self.positive_threshold is not None:
-            idx = idx[values >= float(self.positive_threshold)]
+        idx, _ = positive_entries(idx, values, self.positive_threshold)  # refuses negative strengths, as fit does
         return self._fold_in_positive(np.unique(idx), negatives, newton_steps, exclude=idx), 0.0
 
     def _fold_in_positive(self, pos, n_neg, steps, exclude):
@@ -172,6 +171,8 @@ class BPR(FactorModel):
             return np.zeros(K, self.item_factors.dtype)
         rng = check_random_state(self.random_state)
         candidates = np.setdiff1d(np.arange(self.n_items), exclude)
+        if len(candidates) == 0:  # every item is a positive: no pair to rank, only the penalty remains (u = 0)
+            return np.zeros(K, self.item_factors.dtype)
         neg = candidates if len(candidates) <= n_neg else np.sort(rng.choice(candidates, n_neg, replace=False))
         V, b = self.item_factors, self.item_bias
         Vp, Vn = V[pos].astype(np.float64), V[neg].astype(np.float64)

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._memory import as_aligned
-from .._validation import check_float
+from .._validation import check_csr, check_float
 from .als import ExplicitALS
 from .base import register_model
 
@@ -35,7 +35,7 @@ def normalised_genres(item_genres, n_items, dtype):
     """Row-normalised genre matrix G (CSR, rows sum to 1 or are empty)."""
     if not sp.issparse(item_genres):
         item_genres = sp.csr_matrix(np.asarray(item_genres))
-    G = sp.csr_matrix(item_genres, dtype=np.float64)
+    G = check_csr(item_genres, "item_genres", dtype=np.float64)
     if G.shape[0] != n_items:
         raise ValueError(f"item_genres must have one row per item ({n_items}), got {G.shape[0]} rows")
     if G.nnz and (not np.all(np.isfinite(G.data)) or G.data.min() < 0):
@@ -145,7 +145,7 @@ regularization_scaling, init_scale, dtype, num_threads, random_state, calculate_
     def _genre_rows(self, genres):
         """Multi-hot rows from a (n, n_genres) matrix or from lists of genre names."""
         if sp.issparse(genres) or (isinstance(genres, np.ndarray) and genres.ndim == 2):
-            M = sp.csr_matrix(genres, dtype=np.float64)
+            M = check_csr(genres if sp.issparse(genres) else sp.csr_matrix(genres), "genres", dtype=np.float64)
         else:
             lookup = {name: g for g, name in enumerate(self.genre_names)}
             rows = [[genres]] if isinstance(genres, str) else [[g] if isinstance(g, str) else list(g) for g in genres]

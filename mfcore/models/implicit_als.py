@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from .. import _predict
 from .._sparse import row_of_entry
 from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
-from ._implicit_data import positives
+from ._implicit_data import positive_entries, positives
 from ._kernels import SOLVERS, solve_implicit_rows
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
@@ -179,11 +179,9 @@ class ImplicitALS(FactorModel):
         return self._fold_in_one(*self._fold_in_input(items, ratings))
 
     def _fold_in_indices(self, idx, r):
+        idx, r = positive_entries(idx, r, self.positive_threshold)  # refuses negative strengths, as fit does
         if r is None:
             r = np.ones(len(idx))
-        elif self.positive_threshold is not None:
-            keep = r >= float(self.positive_threshold)
-            idx, r = idx[keep], r[keep]
         if self.binarize:
             r = np.ones_like(r)
         Yu = self.item_factors[idx].astype(np.float64)

@@ -17,8 +17,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from mfcore.data import movielens as ml
-from mfcore.data.movielens import MovieLensDownloadError, fetch_movielens
+from mfcore.data import fetch as ml
+from mfcore.data.fetch import MovieLensDownloadError, fetch_movielens
 
 NAME = "ml-latest-small"
 
@@ -238,3 +238,102 @@ def test_parse_md5_formats():
     assert ml._parse_md5(f"{d} *ml-32m.zip", "ml-32m.zip") == d
     with pytest.raises(MovieLensDownloadError):
         ml._parse_md5(f"{d}  ml-25m.zip", "ml-32m.zip")
+
+
+# ---------------------------------------------------------------------------- hostile downloads
+def test_symlink_planted_at_the_part_name_is_never_written_through(server, good_zip, tmp_path):
+    import os
+
+    publish(server, good_zip)
+    home = tmp_path / "home"
+    home.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.symlink(victim, home / f"{NAME}.zip.part")
+    inter = fetch_movielens(NAME, home, progress=False, cache=False)
+    assert len(inter) == 5
+    assert victim.read_text() == "precious"                      # not clobbered
+    assert (home / f"{NAME}.zip.part").is_symlink()              # someone else's file: left alone
+    assert sorted(p.name for p in home.iterdir()) == [NAME, f"{NAME}.zip.part"]
+
+
+def test_zip_bomb_is_refused_from_declared_sizes(server, tiny_files, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for fname, text in tiny_files.items():
+            zf.writestr(f"{NAME}/{fname}", text)
+        zf.writestr(f"{NAME}/README.txt", b"\0" * (4 << 20))   # 4 MiB of zeros -> ~4 KiB
+    publish(server, buf.getvalue())
+    with pytest.raises(MovieLensDownloadError, match=r"README\.txt' would expand \d+ bytes to 4194304 "
+                                                     r"\(more than 100:1\); refusing a likely zip bomb"):
+        fetch_movielens(NAME, tmp_path / "home", progress=False)
+    assert_clean(tmp_path / "home")
+
+
+def test_total_extracted_size_is_bounded(server, good_zip, tmp_path, monkeypatch):
+    from mfcore.data import _archive
+
+    monkeypatch.setattr(_archive, "MAX_TOTAL_BYTES", 200)
+    publish(server, good_zip)
+    with pytest.raises(MovieLensDownloadError, match="members declare more than 200 bytes in total"):
+        fetch_movielens(NAME, tmp_path / "home", progress=False)
+    assert_clean(tmp_path / "home")
+
+
+def test_member_larger_than_declared_is_refused_while_copying(tiny_files, tmp_path):
+    """zipfile never returns more than the declared size; a lie is caught as damage, nothing is left behind."""
+    import struct
+
+    payload = bytearray(build_zip(tiny_files))
+    info = zipfile.ZipFile(io.BytesIO(bytes(payload))).getinfo(f"{NAME}/ratings.csv")
+    struct.pack_into("<I", payload, info.header_offset + 22, 10)        # local header: 10 bytes
+    pos = bytes(payload).find(b"PK\x01\x02")
+    while pos >= 0:                                                       # central directory: 10 bytes
+        n = struct.unpack_from("<H", payload, pos + 28)[0]
+        if bytes(payload[pos + 46:pos + 46 + n]) == f"{NAME}/ratings.csv".encode():
+            struct.pack_into("<I", payload, pos + 24, 10)
+        pos = bytes(payload).find(b"PK\x01\x02", pos + 4)
+    part = tmp_path / "x.zip.part"
+    part.write_bytes(bytes(payload))
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(MovieLensDownloadError, match=rf"URL: member '{NAME}/ratings\.csv' is damaged"):
+        ml._extract(part, NAME, "csv", home, "URL")
+    assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_damaged_member_of_any_compression_is_a_download_error(tiny_files, tmp_path, method):
+    """zlib, bz2 (OSError) and lzma each raise their own error on damaged data: all name the member."""
+    ratings = "userId,movieId,rating,timestamp\n" + "".join(f"{u},1,4.0,{u}\n" for u in range(1, 20001))
+    part = tmp_path / "x.zip.part"
+    with zipfile.ZipFile(part, "w", method) as zf:
+        zf.writestr(f"{NAME}/ratings.csv", ratings)
+        zf.writestr(f"{NAME}/movies.csv", tiny_files["movies.csv"])
+    raw = bytearray(part.read_bytes())
+    info = zipfile.ZipFile(part).getinfo(f"{NAME}/ratings.csv")
+    start = info.header_offset + 30 + len(info.filename) + info.compress_size // 2
+    raw[start:start + 32] = bytes(b ^ 0x5A for b in raw[start:start + 32])
+    part.write_bytes(bytes(raw))
+    home = tmp_path / "home"
+    home.mkdir()
+    with pytest.raises(MovieLensDownloadError, match=rf"URL: member '{NAME}/ratings\.csv' is damaged"):
+        ml._extract(part, NAME, "csv", home, "URL")
+    assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize("extra,pattern", [
+    ([(f"{NAME}/ratings.csv", b"userId,movieId,rating,timestamp\n", stat.S_IFREG | 0o644)],
+     f"member '{NAME}/ratings.csv' appears twice"),
+    ([("other/ratings.csv", b"userId,movieId,rating,timestamp\n", stat.S_IFREG | 0o644)],
+     r"holds two ratings\.csv files"),
+])
+def test_ambiguous_archive_is_refused(server, tiny_files, tmp_path, extra, pattern):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        publish(server, build_zip(tiny_files, extra=extra))
+    with pytest.raises(MovieLensDownloadError, match=pattern):
+        fetch_movielens(NAME, tmp_path / "home", progress=False)
+    assert_clean(tmp_path / "home")

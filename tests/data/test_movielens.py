@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from mfcore.data import movielens as ml
+from mfcore.data import _cache, movielens as ml
 from mfcore.data.movielens import MovieLensFormatError, load_movielens
 
 
@@ -215,13 +215,14 @@ def test_dat_layout_tags_utf8_and_errors(tmp_path, write_movielens):
 
 # ---------------------------------------------------------------------------- cache
 def _cache_files(tmp_path):
-    return sorted((tmp_path / "cache").glob("*"))
+    return sorted((tmp_path / "cache").glob("*.npz"))
 
 
 def test_cache_hit_does_not_parse(tiny, tmp_path, monkeypatch):
     first = load(tiny, tmp_path)
     files = _cache_files(tmp_path)
-    assert len(files) == 1 and files[0].suffix == ".npz"  # no temp files left behind
+    assert len(files) == 1 and files[0].suffix == ".npz"
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".npz"]  # no temp files
     with np.load(files[0], allow_pickle=False) as z:  # loads without pickles
         assert all(z[k].dtype != object for k in z.files)
 
@@ -300,9 +301,9 @@ def test_unwritable_cache_dir_warns_and_still_loads(tiny, tmp_path):
 
 @pytest.mark.parametrize("strings", [[], [""], ["a", "", "Café"], ["nul\x00inside", "x", ""]])
 def test_cache_string_encoding_roundtrip(strings):
-    buf, meta = ml._encode_strings(strings)
+    buf, meta = _cache.encode_strings(strings)
     assert buf.dtype == np.uint8 and meta.dtype == np.int64
-    assert ml._decode_strings(buf, meta) == strings
+    assert _cache.decode_strings(buf, meta) == strings
 
 
 def test_unordered_ratings_file_gives_same_matrices(tiny, tmp_path, write_movielens):
@@ -317,3 +318,211 @@ def test_unordered_ratings_file_gives_same_matrices(tiny, tmp_path, write_moviel
         np.testing.assert_array_equal(m_a.indices, m_b.indices)
         np.testing.assert_array_equal(m_a.data, m_b.data)
         assert m_b.indices.dtype == np.int32 and m_b.indptr.dtype == np.int32
+
+
+# ---------------------------------------------------------------------------- hostile text
+MOVIES_MULTILINE = 'movieId,title,genres\n1,Toy Story (1995),Comedy\n2,"Multi\nline, title",Drama\n10,Heat,Action\n'
+
+HOSTILE_TEXT = [
+    # (file, content, pattern)
+    ("ratings.csv", b"userId,movieId,rating,timestamp\n1,1,4.0,5\n1,10,3.0,6\n2,1,4.0,\xff9\n",
+     r"ratings\.csv, line 4, column 9: byte 0xff is not valid UTF-8"),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,5\n1.0,10,3.0,6\n",
+     r"ratings\.csv, line 3: field 'userId' has '1\.0', expected an integer"),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n1,1e1,4.0,5\n",
+     r"ratings\.csv, line 2: field 'movieId' has '1e1', expected an integer"),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n9007199254740993.0,1,4.0,5\n",
+     r"line 2: field 'userId' has '9007199254740993\.0', expected an integer"),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,5\n99999999999999999999,1,4.0,5\n",
+     r"line 3: field 'userId' has '99999999999999999999', outside the int64 range"),
+    ("ratings.csv", "userId,movieId,rating,timestamp\n1,1,4.0,5\n1,1,4.0,-9223372036854775809\n",
+     r"line 3: field 'timestamp' has '-9223372036854775809', outside the int64 range"),
+    ("ratings.csv", "userId,movieId,rating,rating,timestamp\n1,1,4.0,4.0,5\n",
+     r"ratings\.csv, line 1: column 'rating' appears twice in the header"),
+    ("movies.csv", MOVIES_MULTILINE + "x11,Broken,Drama\n", r"movies\.csv, line 6: field 'movieId' has 'x11'"),
+    ("movies.csv", MOVIES_MULTILINE + '11,"Unterminated,Drama\n12,Next,Comedy\n',
+     r"movies\.csv, line 6: a quoted field starting in this record is never closed"),
+    ("movies.csv", MOVIES_MULTILINE + "11.0,Float id,Drama\n", r"movies\.csv, line 6: field 'movieId' has '11\.0'"),
+    ("tags.csv", "userId,movieId,tag,timestamp\n1,1,fun,5\n1,1,\"two\nlines\",6\n1,1,x,7.5\n",
+     r"tags\.csv, line 5: field 'timestamp' has '7\.5'"),
+]
+
+
+@pytest.mark.parametrize("fname,content,pattern", HOSTILE_TEXT)
+def test_hostile_text_names_file_and_physical_line(tmp_path, write_movielens, fname, content, pattern):
+    overrides = {"movies_csv": MOVIES_MULTILINE, fname.replace(".", "_"): content}
+    if fname == "ratings.csv" or fname == "tags.csv":
+        overrides.setdefault("ratings_csv", "userId,movieId,rating,timestamp\n1,1,4.0,5\n")
+    path = write_movielens(tmp_path / "bad", **overrides)
+    with pytest.raises(MovieLensFormatError, match=pattern):
+        load(path, tmp_path, cache=False)
+
+
+def test_bom_and_spaces_around_header_commas_are_accepted(tiny, tmp_path, write_movielens):
+    plain = load(tiny, tmp_path, cache=False)
+    ratings = (tiny / "ratings.csv").read_text().replace("userId,movieId,rating,timestamp",
+                                                         "userId , movieId,  rating,timestamp ")
+    path = write_movielens(tmp_path / "spaced", ratings_csv="\ufeff" + ratings,
+                           movies_csv="\ufeff" + (tiny / "movies.csv").read_text(),
+                           tags_csv="\ufeff" + (tiny / "tags.csv").read_text())
+    other = load(path, tmp_path, cache=False)
+    np.testing.assert_array_equal(other.user_items().toarray(), plain.user_items().toarray())
+    assert list(other.titles) == list(plain.titles) and other.tags.equals(plain.tags)
+
+
+def test_dat_overflow_and_bom(tmp_path, write_movielens):
+    common = dict(ratings_csv=None, movies_csv=None, tags_csv=None)
+    path = write_movielens(tmp_path / "bom", ratings_dat="\ufeff1::1::5::978300760\n",
+                           movies_dat="\ufeff1::Toy Story (1995)::Comedy\n", **common)
+    assert len(load(path, tmp_path, cache=False)) == 1
+    path = write_movielens(tmp_path / "big", ratings_dat="1::1::5::978300760\n",
+                           movies_dat="1::A::Comedy\n99999999999999999999::B::Drama\n", **common)
+    with pytest.raises(MovieLensFormatError, match=r"movies\.dat, line 2: field 'MovieID' has '99999999999999999999', "
+                                                   "outside the int64 range"):
+        load(path, tmp_path, cache=False)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_damaged_zip_member_names_file_and_line(tiny, tmp_path, method):
+    """zlib, bz2 (a bare OSError) and lzma each fail their own way on damaged data: one message."""
+    lines = "".join(f"{u},1,4.0,{u}\n" for u in range(1, 40001))
+    zpath = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(zpath, "w", method) as zf:
+        zf.writestr("r/ratings.csv", "userId,movieId,rating,timestamp\n" + lines)
+        zf.write(tiny / "movies.csv", "r/movies.csv")
+    raw = bytearray(zpath.read_bytes())
+    info = zipfile.ZipFile(zpath).getinfo("r/ratings.csv")
+    start = info.header_offset + 30 + len(info.filename) + info.compress_size // 3
+    raw[start:start + 16] = bytes(b ^ 0xFF for b in raw[start:start + 16])
+    zpath.write_bytes(bytes(raw))
+    with pytest.raises(MovieLensFormatError, match=r"damaged\.zip:r/ratings\.csv, line \d+: the file is damaged"):
+        load(zpath, tmp_path, cache=False)
+
+
+@pytest.mark.parametrize("members,pattern", [
+    (["a/ratings.csv", "a/movies.csv", "b/ratings.csv"], r"holds two ratings\.csv files \('a/ratings\.csv' and "),
+    (["a/ratings.csv", "a/movies.csv", "a/movies.csv"], r"member 'a/movies\.csv' appears twice"),
+])
+def test_ambiguous_zip_is_refused(tiny, tmp_path, members, pattern):
+    zpath = tmp_path / "ambiguous.zip"
+    with zipfile.ZipFile(zpath, "w") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for member in members:
+            zf.write(tiny / member.rsplit("/", 1)[1], member)
+    with pytest.raises(MovieLensFormatError, match=pattern):
+        load(zpath, tmp_path, cache=False)
+
+
+# ---------------------------------------------------------------------------- cache: never stale, never trusted blindly
+def _only_cache(tmp_path):
+    (cfile,) = _cache_files(tmp_path)
+    return cfile
+
+
+def test_edit_with_size_and_mtime_restored_is_not_served(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(_cache, "_RACY_NS", 0)  # the stat record vouches at once: only inode/ctime can tell
+    load(tiny, tmp_path)
+    target = tiny / "ratings.csv"
+    st = os.stat(target)
+    text = target.read_text()
+    edited = text.replace("1,10,3.5,", "1,10,1.5,")
+    assert len(edited) == len(text) and edited != text
+    with open(target, "r+") as fh:                      # an in-place edit, as `cp -p` / rsync -t / tar leave it:
+        fh.write(edited)                                # same size ...
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... same mtime
+    assert os.stat(target).st_size == st.st_size and os.stat(target).st_mtime_ns == st.st_mtime_ns
+    with pytest.warns(UserWarning, match="stale MovieLens cache .* the source files changed"):
+        inter = load(tiny, tmp_path)
+    assert inter.user_items()[0, 3] == 1.5
+
+
+def test_warm_load_trusts_the_stat_record_without_reading_sources(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(_cache, "_RACY_NS", 0)
+    first = load(tiny, tmp_path)
+
+    def boom(*a, **k):
+        raise AssertionError("hashed although nothing changed")
+
+    monkeypatch.setattr(_cache, "_sha256", boom)
+    monkeypatch.setattr(ml, "_parse", boom)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = load(tiny, tmp_path)
+    np.testing.assert_array_equal(again.user_items().toarray(), first.user_items().toarray())
+
+
+def test_copied_release_is_hashed_once_and_reused(tiny, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(_cache, "_RACY_NS", 0)
+    load(tiny, tmp_path)
+    for name in ("ratings.csv", "movies.csv", "tags.csv"):   # `cp -p` over the originals: new inodes, same bytes
+        shutil.copy2(tiny / name, tiny / (name + ".new"))
+        os.replace(tiny / (name + ".new"), tiny / name)
+    calls = []
+    real = _cache._sha256
+    monkeypatch.setattr(_cache, "_sha256", lambda *a, **k: calls.append(a) or real(*a, **k))
+    monkeypatch.setattr(ml, "_parse", lambda *a, **k: pytest.fail("parsed although the content is unchanged"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(tiny, tmp_path)
+        assert len(calls) == 3      # full hashes: same content, cache kept, stat record refreshed
+        load(tiny, tmp_path)
+        assert len(calls) == 3      # the refreshed record vouches: no hashing
+
+
+def test_recent_files_are_hashed_not_trusted_by_stat(tiny, tmp_path, monkeypatch):
+    load(tiny, tmp_path)           # files written milliseconds ago: within the racy window
+    calls = []
+    real = _cache._sha256
+    monkeypatch.setattr(_cache, "_sha256", lambda *a, **k: calls.append(a) or real(*a, **k))
+    load(tiny, tmp_path)
+    assert len(calls) == 3
+
+
+def _rewrite_cache(cfile, edit):
+    """Rewrite the cache npz with ``edit(members: dict name -> ndarray)`` (valid zip, valid CRCs)."""
+    with zipfile.ZipFile(cfile) as zf:
+        members = {n[:-4]: np.load(zf.open(n)) for n in zf.namelist()}
+    edit(members)
+    np.savez(cfile, **members)
+
+
+@pytest.mark.parametrize("damage", ["tags dropped", "items out of range", "genre index out of range",
+                                    "tag user out of range", "repeated pair", "ratings out of range",
+                                    "header missing"])
+def test_crc_valid_but_inconsistent_cache_is_rebuilt(tiny, tmp_path, damage):
+    good = load(tiny, tmp_path)
+    cfile = _only_cache(tmp_path)
+
+    def edit(m):
+        if damage == "tags dropped":       # what a damaged zip directory does: members vanish
+            for name in [n for n in m if n.startswith("tag_")]:
+                del m[name]
+        elif damage == "items out of range":
+            m["items"] = m["items"].copy()
+            m["items"][0] = 4
+        elif damage == "genre index out of range":
+            m["genre_indices"] = m["genre_indices"].copy()
+            m["genre_indices"][0] = 99
+        elif damage == "tag user out of range":
+            m["tag_user"] = m["tag_user"].copy()
+            m["tag_user"][0] = -1
+        elif damage == "repeated pair":
+            m["items"] = m["items"].copy()
+            m["users"] = m["users"].copy()
+            m["items"][1], m["users"][1] = m["items"][0], m["users"][0]
+        elif damage == "ratings out of range":
+            m["ratings"] = m["ratings"].copy()
+            m["ratings"][0] = np.nan
+        else:
+            del m["header"]
+
+    _rewrite_cache(cfile, edit)
+    with pytest.warns(UserWarning, match="corrupted MovieLens cache"):
+        again = load(tiny, tmp_path)
+    np.testing.assert_array_equal(again.user_items().toarray(), good.user_items().toarray())
+    assert again.tags.equals(good.tags)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load(tiny, tmp_path).tags.equals(good.tags)   # rebuilt: trusted again

@@ -252,7 +252,7 @@ def test_movies_errors(tmp_path):
     with pytest.raises(ValueError, match=r"missing column\(s\) \['genres'\]"):
         make_movielens_like(movies=bad)
     bad.write_text("movieId,title,genres\n1,A,Drama\n2,B,Comedy\n1,C,Drama\n")
-    with pytest.raises(ValueError, match="duplicate movieId 1 .*line 4"):
+    with pytest.raises(ValueError, match=r"movies.csv, line 4: duplicate movieId 1 \(first defined at line 2\)"):
         make_movielens_like(movies=bad)
     with pytest.raises(TypeError, match="movies must be"):
         make_movielens_like(movies=42)

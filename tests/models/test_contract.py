@@ -175,7 +175,7 @@ class ModelContract:
         ids, scores = model.recommend(data.user_ids[u], user_items=R[u], N=5, recalculate_user=True)
         seen = set(data.item_ids[R[u].indices].tolist())
         assert len(ids) == 5 and np.isfinite(scores).all() and not seen & set(ids.tolist())
-        with pytest.raises(ValueError, match="same item more than once"):
+        with pytest.raises(ValueError, match="the same item at positions"):
             model.fold_in([data.item_ids[0], data.item_ids[0]], [4.0, 4.0])
 
     def test_similar_items_by_cosine(self, fitted):
