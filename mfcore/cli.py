@@ -6,7 +6,8 @@
     mfcore quickstart [--dataset NAME | --data PATH]
     mfcore train --model M (--dataset NAME | --data PATH | --synthetic) --out FILE
     mfcore recommend --model FILE (--user ID | --rate MOVIE=RATING ...) [--data PATH]
-    mfcore report (--dataset NAME | --data PATH) --out DIR [--quick] [--seed N]
+    mfcore report (--dataset NAME | --data PATH) --out DIR [--quick] [--seed N] [--trials N]
+                  [--dummy-ratings MOVIE=RATING ...] [--dpi N]
 
 Every command returns an exit code from :func:`main`; errors are printed as a
 single line (``mfcore: error: ...``), never as a traceback (set
@@ -277,14 +278,38 @@ def cmd_recommend(args):
     return 0
 
 
+def _parse_dummy_ratings(pairs):
+    """``["The Matrix=5", "2571=4.5"]`` -> ``{"The Matrix": 5.0, 2571: 4.5}`` (digits are a movie id)."""
+    if not pairs:
+        return None
+    out = {}
+    for text in pairs:
+        movie, sep, value = text.rpartition("=")
+        movie = movie.strip()
+        if not sep or not movie:
+            raise ValueError(f"--dummy-ratings expects MOVIE=RATING (a title or a movie id), got {text!r}")
+        try:
+            rating = float(value)
+        except ValueError:
+            raise ValueError(f"--dummy-ratings {text!r}: rating {value!r} is not a number") from None
+        out[int(movie) if movie.isdigit() else movie] = rating
+    return out
+
+
 def cmd_report(args):
     from .analysis.report import run_report
 
+    if args.trials is not None and args.trials < 1:
+        raise ValueError(f"--trials must be at least 1, got {args.trials}")
+    if not 30 <= args.dpi <= 600:
+        raise ValueError(f"--dpi must be between 30 and 600, got {args.dpi}")
+    options = {"trials": args.trials, "dummy_ratings": _parse_dummy_ratings(args.dummy_ratings)}
     t0 = time.perf_counter()
     data, _ = _load(args)
     source = args.dataset or Path(args.data).name.removesuffix(".zip")
     result = run_report(data, args.out, source=source, quick=args.quick, seed=args.seed,
-                        num_threads=args.threads, show_progress=False if args.quiet else None)
+                        num_threads=args.threads, show_progress=False if args.quiet else None, dpi=args.dpi,
+                        options=options)
     steps = result["steps"]
     skipped = [s for s in steps if s["status"] == "skipped"]
     n_figs = sum(len(s["figures"]) for s in steps)
@@ -357,6 +382,12 @@ def build_parser():
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (created if missing)")
     p.add_argument("--quick", action="store_true", help="small budget for tuning and training (a minute or two)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--trials", type=int, metavar="N",
+                   help="trials of each random search (default 16 and 24; 6 and 8 with --quick)")
+    p.add_argument("--dummy-ratings", nargs="+", metavar="MOVIE=RATING",
+                   help="the case studies' new user, by title or movie id "
+                        "(default: 5 stars for The Matrix, Terminator 2 and Blade Runner)")
+    p.add_argument("--dpi", type=int, default=110, help="resolution of the PNG figures (default 110)")
     p.add_argument("--threads", type=int, default=0, help="OpenMP threads (0 = all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_report)

@@ -300,6 +300,7 @@ def precision_curve(models, train, test, max_k=100, threshold=4.0, num_threads=0
         Fitted on ``train`` (same users and items).
     train, test : Interactions, the halves of one split
     max_k : int, default 100
+        Longest list; capped at the number of items.
     threshold : float or None, default 4.0
         None: every test item is relevant.
     num_threads : int, default 0
@@ -320,6 +321,7 @@ def precision_curve(models, train, test, max_k=100, threshold=4.0, num_threads=0
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if users.size == 0:
         raise ValueError(f"no user has a relevant test item (threshold={threshold})")
+    max_k = min(max_k, train_m.shape[1])   # no list is longer than the catalogue
     ks = np.arange(1, max_k + 1)
     frames = []
     for label, model in models.items():

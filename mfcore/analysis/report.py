@@ -39,6 +39,8 @@ A step is ``Step(key, title, run, requires=(), section="")``:
       depend on which steps ran before it; pass ``ctx.seed`` (or an int drawn
       from ``ctx.rng``) as ``random_state`` to models and splits;
     * ``ctx.num_threads`` -- OpenMP threads for model fits (0 = all cores);
+    * ``ctx.options`` -- a dict of user choices for particular steps (the model
+      steps read ``trials`` and ``dummy_ratings``);
     * ``ctx.state`` -- a dict shared by the steps of one run: a step stores
       what later steps need (e.g. the train/test split, the tuned parameters)
       under documented keys, and a later step lists those keys in
@@ -71,8 +73,8 @@ re-raised (a bug is never turned into a silent skip).
 
 :data:`DATA_STEPS` holds the eleven data figures of the paper's section 4.
 The model steps (split, tuning, learning curves, ranking comparison, case
-studies) go in :data:`MODEL_STEPS`; :func:`default_steps` is the whole study
-in order.
+studies) are :data:`mfcore.analysis.model_steps.MODEL_STEPS`;
+:func:`default_steps` is the whole study in order.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ from ._mpl import pyplot
 
 __all__ = [
     "Step", "StepResult", "FigureOutput", "TableOutput", "ReportContext", "SkipStep",
-    "DATA_STEPS", "MODEL_STEPS", "default_steps", "run_report",
+    "DATA_STEPS", "default_steps", "run_report",
 ]
 
 #: Tables with at most this many rows are also written inline into results.json.
@@ -174,6 +176,7 @@ class ReportContext:
     quick: bool = False
     seed: int = 0
     num_threads: int = 0
+    options: dict = field(default_factory=dict)
     state: dict = field(default_factory=dict)
     progress: Any = None
 
@@ -373,13 +376,10 @@ DATA_STEPS = tuple(
     ])
 )
 
-#: The model steps of the study (split, tuning, learning curves, ranking comparison, case studies),
-#: run after the data steps. Built in mfcore/tuning.py, analysis/models.py and analysis/model_plots.py.
-MODEL_STEPS: tuple = ()
-
-
 def default_steps() -> list:
-    """The whole study in order: :data:`DATA_STEPS` then :data:`MODEL_STEPS`."""
+    """The whole study in order: :data:`DATA_STEPS` then :data:`mfcore.analysis.model_steps.MODEL_STEPS`."""
+    from .model_steps import MODEL_STEPS
+
     return [*DATA_STEPS, *MODEL_STEPS]
 
 
@@ -562,7 +562,7 @@ def _write_outputs(out_dir, results, images, timings):
 
 # ----------------------------------------------------------------------------- the runner
 def run_report(data, out_dir, *, source="dataset", steps=None, quick=False, seed=0, num_threads=0,
-               show_progress=None, dpi=DPI):
+               show_progress=None, dpi=DPI, options=None):
     """Run the study's steps on ``data`` and write PNGs, tables, ``results.json`` and ``report.html``.
 
     Parameters
@@ -585,6 +585,11 @@ def run_report(data, out_dir, *, source="dataset", steps=None, quick=False, seed
         step on stderr otherwise; ``False``: silent.
     dpi : int
         Resolution of the PNG files.
+    options : dict, optional
+        Choices for particular steps, given to them as ``ctx.options``: the
+        model steps read ``trials`` (random-search trials, overriding the
+        budget) and ``dummy_ratings`` (``{movie title or id: rating}`` of the
+        dummy user of the case studies).
 
     Returns
     -------
@@ -614,7 +619,7 @@ def run_report(data, out_dir, *, source="dataset", steps=None, quick=False, seed
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "tables").mkdir(exist_ok=True)
     ctx = ReportContext(data=data, source=str(source), out_dir=out_dir, quick=bool(quick), seed=int(seed),
-                        num_threads=int(num_threads))
+                        num_threads=int(num_threads), options=dict(options or {}))
     results = {"mfcore_version": __version__, "source": str(source), "seed": int(seed), "quick": bool(quick),
                "dataset": _data.dataset_summary(data), "steps": []}
     timings = {"steps": {}, "total_s": 0.0}

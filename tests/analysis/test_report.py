@@ -2,6 +2,7 @@
 
 import json
 import re
+from html import unescape
 import sys
 
 import numpy as np
@@ -11,6 +12,7 @@ from .tiny_data import make_tiny
 
 from mfcore.analysis import report as R
 from mfcore.analysis.data import FIGURES, MissingDataError
+from mfcore.analysis.model_steps import MODEL_STEPS
 from mfcore.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,9 +33,11 @@ def test_report_quick_on_ml_small(ml_small_path, tmp_path, capsys):
     code = main(["report", "--data", str(ml_small_path), "--out", str(out), "--quick", "--seed", "3"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "wrote 11 figures" in captured.out and "0 skipped" in captured.out
+    n_steps = len(R.default_steps())
+    n_figures = 11 + sum(1 for s in MODEL_STEPS if s.key != "split")
+    assert f"wrote {n_figures} figures" in captured.out and "0 skipped" in captured.out
     # stderr is not a terminal under pytest: one line per step
-    assert len(re.findall(r"^\[\d+/11\] .*: done in", captured.err, flags=re.M)) == 11, captured.err
+    assert len(re.findall(rf"^\[\d+/{n_steps}\] .*: done in", captured.err, flags=re.M)) == n_steps, captured.err
     results = _json(out)
     assert results["source"] == "ml-latest-small" and results["seed"] == 3 and results["quick"] is True
     assert results["dataset"]["n_ratings"] == 100_836
@@ -43,16 +47,22 @@ def test_report_quick_on_ml_small(ml_small_path, tmp_path, capsys):
         assert step["status"] == "ok", step
         for f in step["figures"]:
             assert (out / f["file"]).read_bytes().startswith(PNG_MAGIC)
-            assert f["caption"] in html.replace("&#x27;", "'").replace("&quot;", '"')
+            assert f["caption"] in unescape(html)
         for t in step["tables"]:
             assert (out / t["csv"]).is_file()
-    assert html.count('src="data:image/png;base64,') == 11 and 'src="http' not in html
+    assert html.count('src="data:image/png;base64,') == n_figures and 'src="http' not in html
     # numbers behind the captions are in the JSON: e.g. the Fig 9 threshold and the Fig 4 fit
     by_key = {s["key"]: s for s in results["steps"]}
     assert by_key["fig09_top_rated_movies"]["numbers"]["min_ratings"] == 50
     assert 0 < by_key["fig04_item_popularity_rank"]["numbers"]["exponent"] < 3
     rows = by_key["fig09_top_rated_movies"]["tables"][0]["rows"]
     assert rows[0]["title"] == "Shawshank Redemption, The (1994)" and rows[0]["n_ratings"] == 317
+    # the model half: the final ALS uses the tuned parameters and beats the bias baseline on test
+    chosen = by_key["fig24_random_2d"]["numbers"]["chosen"]
+    assert by_key["fig14_als"]["numbers"]["params"] == chosen
+    als_rmse = by_key["fig14_als"]["numbers"]["summary"]["heldout_rmse"]
+    assert als_rmse < by_key["fig12_bias_baseline"]["numbers"]["summary"]["heldout_rmse"] < 1.0
+    assert set(by_key["fig18_precision"]["numbers"]["precision"]) == {"BPR", "ALS (explicit)", "ImplicitALS"}
 
 
 def test_report_is_deterministic(tmp_path):
@@ -129,8 +139,7 @@ def _custom_steps(log):
 
 def test_step_contract(tmp_path):
     log = []
-    result = R.run_report(make_tiny(), tmp_path, steps=_custom_steps(log), quick=True, seed=11,
-                          show_progress=False)
+    R.run_report(make_tiny(), tmp_path, steps=_custom_steps(log), quick=True, seed=11, show_progress=False)
     assert [entry[0] for entry in log] == ["first", "second"]           # third skipped: needs best_params
     assert log[0][2:] == (True, 11) and log[1] == ("second", "train/test")
     assert log[0][1] == R.ReportContext(None, "", tmp_path, seed=11).rng("first").integers(1 << 30)
