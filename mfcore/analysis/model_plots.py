@@ -74,6 +74,16 @@ def _integer_epochs(ax):
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _log_x(ax):
+    """Log x axis with plain tick labels (0.3, 1, 10 rather than 10^0)."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+
+
 def _fmt_param(value):
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -172,7 +182,7 @@ def plot_lambda_sensitivity(result, param="regularization", *, title=None):
         ax.plot(trials[param], trials["train_rmse"], color="C0", alpha=0.6, label="training RMSE", **TRAIN_STYLE)
     ax.plot([best[param]], [best[result.metric]], "o", color=BEST_COLOR, markersize=9,
             label=_best_text(result, best, [param]))
-    ax.set_xscale("log")
+    _log_x(ax)
     fixed = ", ".join(f"{_symbol(p)}={_fmt_param(best[p])}" for p in others)
     ax.set(xlabel=_label(param) + " (log scale)", ylabel="RMSE (stars)" if result.metric == "rmse" else result.metric,
            title=title or f"Sensitivity to {_label(param)}" + (f" ({fixed})" if fixed else
@@ -192,7 +202,7 @@ def plot_random_search(result, param="regularization", *, title=None):
                label=f"{len(trials)} trials")
     ax.scatter([best[param]], [best[result.metric]], s=90, color=BEST_COLOR, zorder=3,
                label=_best_text(result, best, [param]))
-    ax.set_xscale("log")
+    _log_x(ax)
     ax.set(xlabel=_label(param) + " (log scale)", ylabel=_metric_label(result),
            title=title or f"Random search over {_label(param)}" + _held_fixed(result, result.param_names))
     ax.grid(alpha=0.3, which="both")
@@ -250,7 +260,7 @@ def plot_search_2d(result, x="regularization", y="factors", *, title=None):
                     linewidths=0.4)
     ax.scatter([best[x]], [best[y]], marker="*", s=320, color=BEST_COLOR, edgecolors="black", linewidths=0.6,
                zorder=3, label=_best_text(result, best, [x, y]))
-    ax.set_xscale("log")
+    _log_x(ax)
     fig.colorbar(sc, ax=ax, extend=extend, label=_metric_label(result) + " (lighter = better)")
     ax.set(xlabel=_label(x) + " (log scale)", ylabel=_label(y),
            title=title or f"Random search: {_label(y)} vs {_label(x)}")
