@@ -68,6 +68,7 @@ class ExplicitALS(FactorModel):
     """
 
     _progress_fields = ("train_rmse",)
+    _rating_model = True
 
     def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15,
                  solver="cholesky", cg_steps=3, regularization_scaling="none", init_scale=0.1,

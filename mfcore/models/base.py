@@ -83,7 +83,14 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True,
+            "kind": "sparse"}
+    if type(X).__module__.split(".")[0] in ("pandas", "polars") and not sp.issparse(X):
+        raise TypeError(
+            f"{name} is a {type(X).__module__.split('.')[0]} {type(X).__name__}: build the users x items data with "
+            f"mfcore.Interactions.from_dataframe(frame, user_col=..., item_col=..., rating_col=...) and pass "
+            f"that (rating_col=None for implicit feedback; the model then keeps your raw user and item ids)"
+        )
     if hasattr(X, "user_items") and callable(X.user_items):
         matrix = X.user_items()
         meta["user_ids"] = getattr(X, "user_ids", None)
@@ -91,6 +98,7 @@ def training_matrix(X, dtype, name="X"):
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
         meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
+        meta["kind"] = "ratings" if meta["has_ratings"] else "interactions"
     elif sp.issparse(X):
         matrix = X
     else:
@@ -130,6 +138,13 @@ class FactorModel:
     user_bias, item_bias : numpy.ndarray (n_users,), (n_items,)
         Fitted biases (zeros for models without them).
     global_mean : float
+    rating_scale_ : (float, float) or None
+        Lowest and highest rating of the training data (rating models; None for BPR and
+        ImplicitALS). :meth:`predict` clips to it by default; ``recommend`` scores are not clipped
+        (clipping would tie every item above the top of the scale).
+    input_kind_ : {"ratings", "interactions", "sparse"}
+        What ``fit`` got: an ``Interactions`` with ratings, one of implicit feedback, or a bare
+        scipy.sparse matrix (decides ``"auto"`` thresholds of the ranking models).
     history_ : list of dict
         One record per epoch of the last ``fit`` (see :meth:`history_frame`).
     best_epoch_ : int or None
@@ -139,6 +154,11 @@ class FactorModel:
 
     user_factors = None
     item_factors = None
+    #: rating_scale_ (lowest, highest training rating) of a fitted rating model, for clipping
+    #: ``predict``; None for the ranking models (their scores are not ratings)
+    rating_scale_ = None
+    #: True for the models that predict ratings (ExplicitALS, GenreALS, BiasBaseline)
+    _rating_model = False
 
     #: fitted arrays early stopping saves at the best epoch and restores
     _snapshot_arrays = ("user_factors", "item_factors", "user_bias", "item_bias")
@@ -277,7 +297,7 @@ class FactorModel:
 
     # ----------------------------------------------------------- fitted state
     def _set_state(self, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0,
-                   user_map=None, item_map=None, seen=None):
+                   user_map=None, item_map=None, seen=None, rating_scale=None, input_kind="ratings"):
         dtype = item_factors.dtype
         # 64-byte aligned: the kernels gather random factor rows (see mfcore._memory)
         self.user_factors = as_aligned(user_factors, dtype)
@@ -291,14 +311,20 @@ class FactorModel:
         self._users = user_map or IdMap("user", n_users)
         self._items = item_map or IdMap("item", n_items)
         self._seen = seen
+        self.rating_scale_ = None if rating_scale is None else (float(rating_scale[0]), float(rating_scale[1]))
+        self.input_kind_ = input_kind
         self._fitted_changed()
 
     def _start_state(self, fit, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0):
         """:meth:`_set_state` at the start of a fit: ids and the seen-items pattern from the training data."""
         user_items = fit.user_items
         n_users, n_items = user_items.shape
+        scale = None
+        if self._rating_model and user_items.nnz:
+            scale = (float(user_items.data.min()), float(user_items.data.max()))
         self._set_state(user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
-                        item_bias=item_bias, global_mean=global_mean,
+                        item_bias=item_bias, global_mean=global_mean, rating_scale=scale,
+                        input_kind=fit.meta["kind"],
                         user_map=IdMap("user", n_users, fit.meta["user_ids"]),
                         item_map=IdMap("item", n_items, fit.meta["item_ids"]),
                         seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype))
@@ -388,7 +414,7 @@ class FactorModel:
         raise NotImplementedError
 
     # -------------------------------------------------------------- predict
-    def predict(self, users, items, *, unknown="error"):
+    def predict(self, users, items, *, unknown="error", clip=True):
         """Predicted scores for (user, item) pairs.
 
         Parameters
@@ -400,6 +426,10 @@ class FactorModel:
             NaN, or fall back to the known parts (``global_mean + user_bias`` for an
             unknown item, ``global_mean + item_bias`` for an unknown user,
             ``global_mean`` when both are unknown).
+        clip : bool, default True
+            Clip predictions to ``rating_scale_`` (the training ratings' range) for rating
+            models; no effect for the ranking models (``rating_scale_`` None). False gives the
+            raw ``mu + b_u + b_i + u . v_i``.
 
         Returns
         -------
@@ -429,6 +459,8 @@ class FactorModel:
             fill += np.where(u >= 0, self.user_bias[np.maximum(u, 0)], 0.0)
             fill += np.where(i >= 0, self.item_bias[np.maximum(i, 0)], 0.0)
             out = np.where(known, out, fill)
+        if clip and self.rating_scale_ is not None:
+            np.clip(out, self.rating_scale_[0], self.rating_scale_[1], out=out)
         return float(out[0]) if scalar else out
 
     # ------------------------------------------------------------ recommend
@@ -599,7 +631,9 @@ class FactorModel:
             arrays["seen_indptr"] = self._seen.indptr
             arrays["seen_indices"] = self._seen.indices
         arrays.update(self._extra_arrays())
-        attributes = {"global_mean": self.global_mean, **self._extra_attributes()}
+        attributes = {"global_mean": self.global_mean, "input_kind": self.input_kind_, **self._extra_attributes()}
+        if self.rating_scale_ is not None:
+            attributes["rating_scale"] = list(self.rating_scale_)
         params = {name: _json_value(name, value) for name, value in self.get_params().items()}
         return save_arrays(path, model=type(self).__name__, params=params,
                            attributes=attributes, arrays=arrays)
@@ -636,7 +670,8 @@ class FactorModel:
                 global_mean=header["attributes"]["global_mean"],
                 user_map=IdMap("user", n_users, arrays.get("user_ids")),
                 item_map=IdMap("item", n_items, arrays.get("item_ids")),
-                seen=seen,
+                seen=seen, rating_scale=header["attributes"].get("rating_scale"),
+                input_kind=header["attributes"].get("input_kind", "ratings"),   # files before 0.x: ratings
             )
             model._restore_extra(arrays, header["attributes"])
             model.history_ = []          # the training history is not saved

@@ -160,9 +160,10 @@ class ModelContract:
             seen = set(data.item_ids[R.indices[R.indptr[u]:R.indptr[u + 1]]].tolist())
             assert len(ids) == 6 and not seen & set(ids.tolist())
             assert np.all(np.diff(scores) <= 0)
-            np.testing.assert_allclose(scores, model.predict(np.full(6, uid), ids), rtol=1e-5)
+            # recommend's scores are not clipped to the rating scale (predict's are, by default)
+            np.testing.assert_allclose(scores, model.predict(np.full(6, uid), ids, clip=False), rtol=1e-5)
             unseen = np.array([i for i in data.item_ids if i not in seen])
-            best = np.sort(model.predict(np.full(len(unseen), uid), unseen))[::-1][:6]
+            best = np.sort(model.predict(np.full(len(unseen), uid), unseen, clip=False))[::-1][:6]
             np.testing.assert_allclose(scores, best, rtol=1e-5)
         batch, _ = model.recommend(data.user_ids[[0, 7, 33]], N=6)
         for row, u in enumerate((0, 7, 33)):
@@ -223,6 +224,38 @@ class ModelContract:
         with pytest.raises(ModelFileError, match=f"not '{other.__name__}'"):
             other.load(path)
 
+    def test_predict_is_clipped_to_the_rating_scale(self, fitted, tmp_path):
+        model, data = fitted
+        R = data.user_items()
+        users = np.repeat(data.user_ids, len(data.item_ids))
+        items = np.tile(data.item_ids, len(data.user_ids))
+        raw = model.predict(users, items, clip=False)
+        if model._rating_model:
+            assert model.rating_scale_ == (float(R.data.min()), float(R.data.max()))
+            lo, hi = model.rating_scale_
+            np.testing.assert_array_equal(model.predict(users, items), np.clip(raw, lo, hi))
+        else:                                                 # ranking scores are not ratings
+            assert model.rating_scale_ is None
+            np.testing.assert_array_equal(model.predict(users, items), raw)
+        loaded = load_model(model.save(tmp_path / "m"))
+        assert loaded.rating_scale_ == model.rating_scale_ and loaded.input_kind_ == model.input_kind_ == "ratings"
+        np.testing.assert_array_equal(loaded.predict(users, items), model.predict(users, items))
+        loaded.user_bias[0] += 100.0                          # user 0 far above the scale, user 1 far below
+        loaded.user_bias[1] -= 100.0
+        pair_users = data.user_ids[[0, 1]]
+        pair_items = data.item_ids[[0, 0]]
+        expected = loaded.rating_scale_ or (np.inf, -np.inf)
+        if model._rating_model:
+            np.testing.assert_array_equal(loaded.predict(pair_users, pair_items), [expected[1], expected[0]])
+        else:
+            assert np.abs(loaded.predict(pair_users, pair_items)).min() > 50
+
+    def test_fit_on_a_dataframe_points_to_interactions(self):
+        pd = pytest.importorskip("pandas")
+        frame = pd.DataFrame({"userId": [1, 2], "movieId": [3, 4], "rating": [4.0, 5.0]})
+        with pytest.raises(TypeError, match=r"pandas DataFrame.*Interactions.from_dataframe"):
+            self.make().fit(frame, show_progress=False)
+
     # ------------------------------------------------------------ epoch loop
     def test_history_frame(self, split):
         model = self.fit_split(split)
@@ -250,7 +283,7 @@ class ModelContract:
         if self.eval_metric == "eval_rmse":
             train, test, _ = split
             users, items = test.nonzero()
-            rmse = np.sqrt(np.mean((model.predict(users, items) - np.asarray(test[users, items]).ravel()) ** 2))
+            rmse = np.sqrt(np.mean((model.predict(users, items, clip=False) - np.asarray(test[users, items]).ravel()) ** 2))
             assert rmse == pytest.approx(values[best - 1], rel=1e-5)
         # a later fit without early stopping forgets the best epoch
         assert self.fit_split(split).best_epoch_ is None
@@ -349,8 +382,8 @@ def test_ranking_eval_set_is_checked_before_training(planted, cls):
     low.data[:] = 1.0                                        # nothing rated >= eval_threshold
     calls = []
     with pytest.raises(ValueError, match="eval_set has no interaction rated >= eval_threshold=4.0"):
-        cls(factors=3, iterations=2, positive_threshold=None).fit(R, eval_set=low, show_progress=False,
-                                                                  callback=lambda *a: calls.append(a))
+        cls(factors=3, iterations=2, positive_threshold=None, eval_threshold=4.0).fit(
+            R, eval_set=low, show_progress=False, callback=lambda *a: calls.append(a))
     with pytest.raises(ValueError, match=r"eval_set and X share \(user, item\)"):
         cls(factors=3, iterations=2, positive_threshold=None, eval_threshold=None).fit(
             R, eval_set=R, show_progress=False, callback=lambda *a: calls.append(a))
