@@ -62,7 +62,7 @@ def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *
     )
 
 
-def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads) -> int:
+def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads, gram=None) -> int:
     """One implicit-ALS half-sweep: re-solve every row of ``factors``, the other side fixed.
 
     Row u solves ``(Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u`` with Y the
@@ -78,13 +78,16 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
     reg : float
     solver : {"cholesky", "cg"}
     cg_steps, num_threads : int
+    gram : (K, K) of the factors' dtype, optional
+        Y^T Y when the caller already has it (a model caches it for fold-in); formed here otherwise.
 
     Returns
     -------
     int
         -1, or the lowest row whose solve failed.
     """
-    gram = np.ascontiguousarray(fixed_factors.T @ fixed_factors)
+    if gram is None:
+        gram = np.ascontiguousarray(fixed_factors.T @ fixed_factors)
     return _implicit_als.implicit_als_half_sweep(
         indptr=confidence.indptr, indices=confidence.indices, confidence=confidence.data,
         other_factors=fixed_factors, factors=factors, YtY=gram, reg=float(reg),

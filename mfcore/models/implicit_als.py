@@ -25,6 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _predict
+from .._memory import as_aligned
+from .._threads import blas_limited
 from .._sparse import row_of_entry
 from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
 from ._implicit_data import check_threshold, positive_entries, positives, resolve_binarize, resolve_threshold
@@ -219,6 +221,26 @@ class ImplicitALS(FactorModel):
         c1 = self._confidence_minus_one(r)
         A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Yu.shape[1])
         return np.linalg.solve(A, Yu.T @ (1.0 + c1)), 0.0
+
+    def _solve_rows(self, side, rows, index=None):
+        """Every row of ``rows`` solved exactly (Cholesky) in one half-sweep kernel call, other side fixed.
+
+        ``rows`` holds raw values; the model's threshold, binarization and confidence
+        apply as in ``fit``. Y^T Y of the fixed side is cached until the factors change.
+        """
+        fixed = self.item_factors if side == "user" else self.user_factors
+        dtype = fixed.dtype
+        conf = self._confidence(rows, self.input_kind_ != "interactions", self.input_kind_)
+        vecs = as_aligned(np.zeros((rows.shape[0], fixed.shape[1]), dtype), dtype)
+        gram = self._cached(("gram", side), lambda: np.ascontiguousarray(
+            (fixed.astype(np.float64).T @ fixed.astype(np.float64)).astype(dtype)))
+        with blas_limited():
+            status = solve_implicit_rows(conf, fixed, vecs, reg=self.regularization, solver="cholesky",
+                                         cg_steps=int(self.cg_steps), num_threads=self._threads(), gram=gram)
+        if status >= 0:
+            raise FloatingPointError(f"the {side} solve failed for row {status} of the given matrix; "
+                                     "increase regularization")
+        return vecs, np.zeros(rows.shape[0], dtype)
 
     def _item_gram(self):
         """Y^T Y of the current item factors in float64, cached until the factors change."""

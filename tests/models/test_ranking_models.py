@@ -215,3 +215,38 @@ def test_implicit_als_training_loss_is_the_objective(planted, dtype):
     assert objective[-1] == pytest.approx(expected, rel=1e-5 if dtype == "float32" else 1e-10)
     # exact ALS never raises its objective (float32: rounding slack only)
     assert all(b <= a * (1 + 1e-5) for a, b in zip(objective, objective[1:])), objective
+
+
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+def test_implicit_als_batch_fold_in_is_the_dense_solve(implicit_data, confidence):
+    """recalculate_user (one Cholesky half-sweep call) against the dense NumPy solve per user, and the
+    cached Y^T Y follows partial_fit_items."""
+    counts = implicit_data.astype(np.float64)
+    counts.data = 1.0 + np.arange(counts.nnz) % 3
+    alpha, reg = 2.0, 0.3
+    model = ImplicitALS(factors=5, iterations=2, alpha=alpha, regularization=reg, confidence=confidence,
+                        dtype="float64", num_threads=1).fit(counts, show_progress=False)
+
+    def dense(V, rows):
+        out = []
+        for r in range(rows.shape[0]):
+            row = rows[r]
+            c = np.ones(V.shape[0])
+            c[row.indices] = (1.0 if confidence == "linear" else 0.0) + alpha * row.data
+            p = np.zeros(V.shape[0])
+            p[row.indices] = 1.0
+            out.append(np.linalg.solve((V.T * c) @ V + reg * np.eye(V.shape[1]), V.T @ (c * p)))
+        return np.array(out)
+
+    rows = counts[:25]
+    np.testing.assert_allclose(model.recalculate_user(np.arange(25), rows), dense(model.item_factors, rows),
+                               rtol=1e-8, atol=1e-10)
+    model.partial_fit_items(np.arange(10), counts.T.tocsr()[20:30])     # item factors change
+    np.testing.assert_allclose(model.recalculate_user(np.arange(25), rows), dense(model.item_factors, rows),
+                               rtol=1e-8, atol=1e-10)
+    # recommend(recalculate_user=True) ranks with those vectors
+    ids, scores = model.recommend(np.arange(3), rows[:3], N=4, recalculate_user=True)
+    U = dense(model.item_factors, rows[:3])
+    np.testing.assert_allclose(scores[:, 0], [np.max(np.where(rows[u].toarray()[0] > 0, -np.inf,
+                                                               model.item_factors @ U[u])) for u in range(3)],
+                               rtol=1e-8)
