@@ -183,8 +183,10 @@ def _fit_timed(model, *fit_args, **fit_kw):
 #: defaults are each model class's own (see :func:`_defaults_text`); an option a model does
 #: not have is a usage error.
 def _threshold(text):
-    if text.strip().lower() == "none":
-        return None
+    """``--positive-threshold``: a number, 'none' (every rating) or 'auto' (the model's rule)."""
+    word = text.strip().lower()
+    if word in ("none", "auto"):
+        return None if word == "none" else "auto"
     return float(text)
 
 
@@ -194,10 +196,12 @@ _MODEL_OPTIONS = (
     ("regularization", float, "L2 penalty on the factors (lambda)"),
     ("bias_regularization", float, "L2 penalty on the biases"),
     ("learning_rate", float, "SGD step size"),
-    ("alpha", float, "confidence weight of an interaction"),
+    ("alpha", float, "confidence slope: c = 1 + alpha*r ('linear') or alpha*r ('raw', as implicit)"),
+    ("confidence", str, "how a value r becomes a confidence: linear or raw"),
     ("solver", str, "least-squares solver of the ALS models (cholesky or cg)"),
     ("cg_steps", int, "conjugate-gradient steps per row and epoch with --solver cg"),
-    ("positive_threshold", _threshold, "ratings >= this value are the interactions ('none': every rating)"),
+    ("positive_threshold", _threshold, "ratings >= this value are the interactions ('none': every rating; "
+                                       "'auto': 4 for rated data)"),
     ("genre_weight", float, "tau, weight of the genre prior on item vectors"),
     ("genre_bias_weight", float, "tau_b, weight of the genre prior on item biases"),
     ("dtype", str, "factor dtype: float32 or float64"),
@@ -382,6 +386,10 @@ def _parse_user(model, text):
 def _check_some_positive(model, ratings):
     """ImplicitALS and BPR fold in only ratings >= positive_threshold: refuse a user with none."""
     threshold = getattr(model, "positive_threshold", None)
+    if isinstance(threshold, str):        # "auto": the rule the model applied to its training data
+        from .models._implicit_data import resolve_threshold
+
+        threshold = resolve_threshold(threshold, getattr(model, "input_kind_", None) or "ratings")
     if threshold is None or any(r >= threshold for r in ratings):
         return
     raise ValueError(

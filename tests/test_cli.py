@@ -266,7 +266,7 @@ def small_models(tmp_path_factory):
 
 @pytest.mark.parametrize("argv, message", [
     (["--user", "abc"], "--user expects an integer user id"),
-    (["--rate", "1=7"], "outside the rating scale [0.5, 5]"),
+    (["--rate", "1=7"], "outside the rating scale [1, 5]"),       # the model's training scale (ml-100k: 1..5)
     (["--rate", "1=0.1"], "outside the rating scale"),
     (["--rate", "1=nan"], "outside the rating scale"),
     (["--rate", "x=4"], "is not an integer id"),
@@ -280,6 +280,13 @@ def test_recommend_bad_values_are_usage_errors(capsys, small_models, argv, messa
     assert code == 2 and out == ""
     assert err.startswith("usage: mfcore recommend") and "\nmfcore recommend: error: " in err, err
     assert message in err.splitlines()[-1], err
+
+
+def test_rate_scale_without_a_recorded_one_is_movielens(capsys, small_models):
+    _, paths = small_models
+    assert mfcore.load_model(paths["implicit-als"]).rating_scale_ is None
+    code, _, err = run(capsys, "recommend", "--model", str(paths["implicit-als"]), "--rate", "1=5.5")
+    assert code == 2 and "outside the rating scale [0.5, 5]" in err, err
 
 
 def test_recommend_user_and_rate_are_exclusive(capsys, small_models):
@@ -323,11 +330,11 @@ def _subprocess_env(**extra):
 def test_closed_stdout_pipe_ends_quietly(tmp_path):
     """`mfcore data stats ... | head -1`: the reader is gone before mfcore writes; no error text."""
     data = write_ml100k(tmp_path / "ml-100k")
-    proc = subprocess.Popen([sys.executable, "-m", "mfcore", "data", "stats", str(data)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_subprocess_env(MFCORE_CACHE_DIR=str(tmp_path / "c")))
-    proc.stdout.close()                       # the reader went away
-    err = proc.stderr.read()
-    code = proc.wait(timeout=120)
+    with subprocess.Popen([sys.executable, "-m", "mfcore", "data", "stats", str(data)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, env=_subprocess_env(MFCORE_CACHE_DIR=str(tmp_path / "c"))) as proc:
+        proc.stdout.close()                   # the reader went away
+        err = proc.stderr.read()
+        code = proc.wait(timeout=120)
     assert code in (0, 141) and err == b"", (code, err)
 
 
