@@ -103,6 +103,21 @@ class ModelContract:
             seeded = clone(self.make(random_state=np.random.default_rng(3)))
             assert isinstance(seeded.random_state, np.random.Generator)
 
+    def test_scikit_learn_parameter_checks(self):
+        """scikit-learn's own checks of the parameter API (no attribute set in __init__, defaults
+        constructible, get_params invariant under deep=, set_params round trip)."""
+        from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
+                                                    check_parameters_default_constructible, check_set_params)
+
+        name = self.model_class.__name__
+        for check in (check_no_attributes_set_in_init, check_parameters_default_constructible,
+                      check_get_params_invariance, check_set_params):
+            check(name, self.model_class())
+        for random_state in (np.random.RandomState(1), np.random.default_rng(1)):
+            if self.has_random_state:
+                model = clone(self.make(random_state=random_state))
+                assert type(model.random_state) is type(random_state)
+
     def test_bad_parameter_is_reported_at_fit(self, planted_with_ids):
         model = self.make(iterations=-1)
         with pytest.raises(ValueError, match="iterations must be >= 0"):
