@@ -42,11 +42,13 @@ __all__ = [
     "fit_genre_als",
     "cold_item_prediction",
     "predict",
+    "squared_error_sums",
     "bpr_sgd",
     "bpr_sample",
     "bpr_log_loss",
     "implicit_als_half_sweep",
     "top_n",
+    "auc_rows",
 ]
 
 
@@ -387,6 +389,31 @@ def predict(mu, user_factors, user_bias, item_factors, item_bias, users, items):
     if users.shape != items.shape or users.ndim != 1:
         raise ValueError(f"users and items must be 1-D of equal length, got {users.shape} and {items.shape}")
     return float(mu) + bu[users] + bi[items] + np.einsum("nk,nk->n", U[users], V[items])
+
+
+def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings):
+    """Sums of squared and of absolute prediction errors over index pairs (twin of ``_predict.squared_error_sums``).
+
+    ``e_n = ratings[n] - (mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
+
+    Parameters
+    ----------
+    mu, user_factors, user_bias, item_factors, item_bias, users, items
+        As for :func:`predict`.
+    ratings : float array_like (n,)
+        Observed ratings of the pairs.
+
+    Returns
+    -------
+    (float, float)
+        ``(sum(e ** 2), sum(|e|))`` in float64.
+    """
+    pred = predict(mu, user_factors, user_bias, item_factors, item_bias, users, items)
+    r = np.asarray(ratings, dtype=np.float64)
+    if r.shape != pred.shape:
+        raise ValueError(f"ratings has shape {r.shape}, the pairs {pred.shape}")
+    err = r - pred
+    return float(np.sum(err * err)), float(np.sum(np.abs(err)))
 
 
 def _epoch_log(history, epoch, step, value):
@@ -950,3 +977,38 @@ def top_n(user_factors, item_factors, item_bias=None, bias_weight=1.0, exclude_c
         ids[b, :order.size] = cand[order]
         out[b, :order.size] = scores[b, cand[order]]
     return ids, out
+
+
+def auc_rows(scores, relevant, excluded=None):
+    """Per-row AUC of a dense score block (twin of ``_topk.auc_rows``).
+
+    Parameters
+    ----------
+    scores : (n_rows, n_items) float array
+    relevant : scipy.sparse (n_rows, n_items)
+        Stored entries mark each row's relevant items R.
+    excluded : scipy.sparse (n_rows, n_items), optional
+        Stored entries mark items that are not candidates (disjoint from R).
+
+    Returns
+    -------
+    ndarray, float64 (n_rows,)
+        With Q the items neither relevant nor excluded:
+        ``(#{(r, q): s_r > s_q} + #{(r, q): s_r == s_q} / 2) / (|R| |Q|)``, NaN if R or Q
+        is empty.
+    """
+    S = np.asarray(scores, dtype=np.float64)
+    if S.ndim != 2:
+        raise ValueError(f"scores must be 2-D, got shape {S.shape}")
+    rel = sp.csr_matrix(relevant).toarray() != 0
+    ex = np.zeros_like(rel) if excluded is None else sp.csr_matrix(excluded).toarray() != 0
+    if rel.shape != S.shape or ex.shape != S.shape:
+        raise ValueError(f"relevant/excluded must have the shape of scores {S.shape}")
+    out = np.full(S.shape[0], np.nan)
+    for u in range(S.shape[0]):
+        r = S[u, rel[u]]
+        q = S[u, ~rel[u] & ~ex[u]]
+        if r.size and q.size:
+            d = r[:, None] - q[None, :]
+            out[u] = (np.count_nonzero(d > 0) + 0.5 * np.count_nonzero(d == 0)) / (r.size * q.size)
+    return out

@@ -11,6 +11,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
+from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap
 from _linalg cimport (xtx_apply, spd_solve, row_dots, lapack_cholesky_solve, dot_d,
                       gram_block, simd_width, gather_rows, mfc_pf, pf_set)
 
@@ -26,6 +27,30 @@ cdef enum:
 # --------------------------------------------------------------------------- row kernels
 cdef inline int _round_up(int n, int w) noexcept nogil:
     return ((n + w - 1) // w) * w
+
+# ---------------------------------------------------------------- CPU dispatch (simd.h)
+mfc_set_level_cap(env_level_cap())
+
+
+def _simd_level(level=None):
+    """The instruction-set build this module's kernels run (testing hook; see ``_simd.pxd``).
+
+    Parameters
+    ----------
+    level : int, optional
+        Cap the build at this level (2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; -1 removes
+        the cap, leaving ``MFCORE_SIMD`` behind). None leaves the setting unchanged.
+
+    Returns
+    -------
+    int
+        The level used from now on: min(CPU level, cap, TOP), TOP being this module's
+        highest build (AVX-512).
+    """
+    if level is not None:
+        mfc_set_level_cap(int(level))
+    return min(mfc_level(), 2)
+
 
 
 cdef double _row_gram(int n, const int* idx, const floating* rat, const floating* OF,
@@ -472,14 +497,16 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     accumulates X.T X, the column sums (bias row of the augmented Gram) and X.T y;
     while it runs, the factor rows of the next block (the rest of this row, else the
     first block of row r + 1) are prefetched into L2, one cache line per tile
-    iteration, so their misses overlap arithmetic; the bias is eliminated first (a
-    rank-1 downdate, leaving a K x K system of whole SIMD rows), then an own SPD
-    solver: right-looking LDL^T (four pivots per pass, whole-vector updates, the
-    right-hand side eliminated along) and a column-oriented back substitution. Rows with
+    iteration, so their misses overlap arithmetic. Then an own SPD solver of the
+    bordered (K+1) x (K+1) system [[G_K, s], [s.T, c]] (``spd_solve``): right-looking
+    LDL^T over the K x K block first (four pivots per pass, whole-vector updates of
+    its rows, which stay whole SIMD vectors; the border column s and the right-hand
+    side eliminated along), the bias the **last** pivot (the corner), then a
+    column-oriented back substitution. Rows with
     1 <= n < dual_threshold (default K + 1) and all D > 0 use the Woodbury/dual form
     x = g + D^-1 X.T (I + X D^-1 X.T)^-1 (y - X g), g = D^-1 p: an n x n solve.
-    The hot loops are C compiled as AVX-512 / AVX2 / baseline clones picked at load
-    time, so the build needs no -march flag. No BLAS is called (unless use_lapack).
+    The hot loops are C (pyx/include/mfcore/gram_ldl.h) built for AVX-512 / AVX2 /
+    baseline and picked at run time (simd.h), so the build needs no -march flag. No BLAS is called (unless use_lapack).
 
     *CG path (solver 1).* Each step applies A v = X.T (X v) + D v in one fused pass
     over the gathered rows; dot products of the K+1 vectors accumulate in float64.

@@ -65,7 +65,17 @@ def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *
     )
 
 
-def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads) -> int:
+def implicit_gram(fixed_factors):
+    """Y^T Y of the fixed factors, as every implicit half-sweep forms it (dtype of Y, C-contiguous (K, K)).
+
+    Shared with :mod:`mfcore.distributed`, which forms it once on the driver so a
+    distributed half-sweep hands its blocks the very same bits.
+    """
+    return np.ascontiguousarray(fixed_factors.T @ fixed_factors)
+
+
+def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads,
+                        gram=None) -> int:
     """One implicit-ALS half-sweep: re-solve every row of ``factors``, the other side fixed.
 
     Row u solves ``(Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u`` with Y the
@@ -81,13 +91,17 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
     reg : float
     solver : {"cholesky", "cg"}
     cg_steps, num_threads : int
+    gram : (K, K) array or None
+        Y^T Y of the WHOLE fixed side (:func:`implicit_gram`; a model caches it for
+        fold-in); None forms it from ``fixed_factors`` (which must then be the whole fixed side).
 
     Returns
     -------
     int
         -1, or the lowest row whose solve failed.
     """
-    gram = np.ascontiguousarray(fixed_factors.T @ fixed_factors)
+    if gram is None:
+        gram = implicit_gram(fixed_factors)
     return _implicit_als.implicit_als_half_sweep(
         indptr=confidence.indptr, indices=confidence.indices, confidence=confidence.data,
         other_factors=fixed_factors, factors=factors, YtY=gram, reg=float(reg),

@@ -12,6 +12,8 @@ their training loss from the item half-sweep itself, inside ``seconds``.
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 import warnings
 from types import SimpleNamespace
@@ -22,6 +24,10 @@ from .. import _predict
 from .._sparse import row_of_entry
 from .._threads import blas_limited
 from .._validation import check_csr
+
+#: The package logger: one INFO record per epoch (model, epoch, seconds and metrics),
+#: one at the end of each fit. Silent unless the application configures logging.
+logger = logging.getLogger("mfcore")
 
 
 class FitState(SimpleNamespace):
@@ -147,25 +153,53 @@ class RankingEvaluation:
         return {"eval_auc": scores["auc"], self.metric: scores["ndcg"]}
 
 
+def _interactive(stream) -> bool:
+    """True on a terminal or in a Jupyter kernel (where tqdm draws a widget), False for logs and pipes."""
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):
+        return False
+    return "ipykernel" in sys.modules
+
+
+def _shown(record, fields):
+    return {k: f"{record[k]:.4f}" for k in fields if isinstance(record.get(k), (int, float))}
+
+
 class Progress:
-    """A tqdm bar over epochs when asked for, else a no-op."""
+    """Progress of a fit when asked for: a tqdm bar over epochs on a terminal (or in Jupyter);
+    elsewhere (stderr redirected to a file or a pipe) no bar but one plain line when the fit
+    ends, so logs get no carriage-return updates. Per-epoch detail goes to :data:`logger`.
+    """
 
-    def __init__(self, total, enabled, desc):
-        self.bar = None
+    def __init__(self, total, enabled, desc, stream=None):
+        self.bar, self.lines = None, False
+        self.total, self.desc, self.done, self.seconds, self.last = total, desc, 0, 0.0, {}
+        self.stream = sys.stderr if stream is None else stream
         if enabled:
-            from tqdm.auto import tqdm
+            if _interactive(self.stream):
+                from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False)
+                self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=self.stream)
+            else:
+                self.lines = True
 
     def update(self, record, fields):
+        self.done += 1
+        self.seconds += float(record.get("seconds", 0.0))
+        self.last = _shown(record, fields)
         if self.bar is not None:
-            shown = {k: f"{record[k]:.4f}" for k in fields if record.get(k) is not None}
-            self.bar.set_postfix(shown)
+            self.bar.set_postfix(self.last)
             self.bar.update(1)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+        elif self.lines and self.done:
+            metrics = "".join(f", {k} {v}" for k, v in self.last.items())
+            print(f"{self.desc}: {self.done}/{self.total} epochs, {self.seconds:.2f} s{metrics}",
+                  file=self.stream, flush=True)
 
 
 class EarlyStopping:
@@ -235,6 +269,11 @@ def run_epochs(model, fit, *, iterations, early_stopping_rounds, callback, show_
                 if evaluation is not None:
                     record.update(evaluation(model, fit.num_threads))
                 model.history_.append(record)
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info("%s epoch %d/%d: %s", type(model).__name__, epoch, iterations,
+                                ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in record.items() if k != "epoch"),
+                                extra={"mfcore_model": type(model).__name__, "mfcore_record": dict(record)})
                 if stopper is not None:
                     stopper.update(epoch, record)
                 progress.update(record, shown)
