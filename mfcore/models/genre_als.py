@@ -106,33 +106,40 @@ regularization_scaling, init_scale, dtype, num_threads, random_state, calculate_
         self._genre_matrix = sp.csr_matrix(genres, dtype=np.float32)
         names = fit.meta.get("genre_names") if item_genres is None else None
         self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(G.shape[1])]
-        self._update_projection()
+        self._update_projection(fit)
 
     def _run_epoch(self, fit, epoch):
         self._solve_users(fit, epoch)
-        c, d = self._centroids()
+        c, d = fit.centroids                      # G W and G w_b of the last projection update
         dtype = self.item_factors.dtype
         tau_b = float(self.genre_bias_weight)
         self._solve_items(fit, epoch, prior=np.ascontiguousarray(c, dtype=dtype), prior_weight=self.genre_weight,
                           bias_prior=np.ascontiguousarray(d, dtype=dtype) if tau_b > 0 else None,
                           bias_prior_weight=tau_b)
-        self._update_projection()
+        self._update_projection(fit)
         return {}
 
-    def _update_projection(self):
-        """W and w_b: the ridge regressions of the item vectors and biases on G."""
+    def _update_projection(self, fit=None):
+        """W and w_b: the ridge regressions of the item vectors and biases on G.
+
+        With ``fit``, also keeps the centroids G W and G w_b in ``fit.centroids``: the next
+        item half-sweep's prior and the objective's penalty both read them (one sparse
+        product per epoch instead of two).
+        """
         G = self._G
         gram = (G.T @ G).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
         rhs = np.column_stack([G.T @ self.item_factors.astype(np.float64), G.T @ self.item_bias.astype(np.float64)])
         sol = np.linalg.solve(gram, rhs)
         self.genre_factors = sol[:, :-1]          # W, (n_genres, K), float64
         self.genre_bias = sol[:, -1]              # w_b, (n_genres,)
+        if fit is not None:
+            fit.centroids = self._centroids()
 
     def _centroids(self):
         return (self._G @ self.genre_factors), (self._G @ self.genre_bias)
 
     def _objective(self, sse, fit) -> float:
-        c, d = self._centroids()
+        c, d = fit.centroids
         gamma = float(self.genre_regularization)
         v = self.item_factors.astype(np.float64)
         pen = float(self.genre_weight) * (np.sum((v - c) ** 2) + gamma * np.sum(self.genre_factors ** 2))
