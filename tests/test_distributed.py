@@ -60,6 +60,9 @@ def assert_identical(dist, local):
         assert a.dtype == b.dtype and a.shape == b.shape, name
         assert np.array_equal(a, b), f"{name}: max |diff| {np.max(np.abs(a.astype(float) - b.astype(float)))}"
     assert dist.global_mean == local.global_mean
+    # the same fitted metadata: predict clips to the same rating range, fold-in reads the same kind
+    assert dist.rating_scale_ == local.rating_scale_
+    assert dist.input_kind_ == local.input_kind_
     np.testing.assert_array_equal(dist._users.raw_ids, local._users.raw_ids)
     np.testing.assert_array_equal(dist._items.raw_ids, local._items.raw_ids)
     if hasattr(local, "genre_factors"):

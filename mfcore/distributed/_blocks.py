@@ -99,7 +99,9 @@ def check_partition(part, index):
                                     f" at rows {a} and {b} of the partition; remove duplicates before fitting")
     uu, uc = np.unique(users, return_counts=True)
     ii, ic = np.unique(items, return_counts=True)
-    return {"users": uu, "user_counts": uc, "items": ii, "item_counts": ic, "n": len(users)}
+    lowest, highest = (float(ratings.min()), float(ratings.max())) if len(ratings) else (np.inf, -np.inf)
+    return {"users": uu, "user_counts": uc, "items": ii, "item_counts": ic, "n": len(users),
+            "lowest": lowest, "highest": highest}
 
 
 # ----------------------------------------------------------------------------
@@ -153,8 +155,9 @@ def build_block(pieces, side, lo, hi, transform, user_vocab, item_vocab):
     lo, hi : int
         Its global row range.
     transform : tuple
-        ``("explicit",)`` keeps the ratings; ``("implicit", threshold, binarize, alpha)`` keeps the
-        positives and stores ``alpha * r`` (r = 1 when binarizing) exactly as ImplicitALS does.
+        ``("explicit",)`` keeps the ratings; ``("implicit", threshold, binarize, alpha, confidence)``
+        keeps the positives and stores c - 1 (``alpha * r``, r = 1 when binarizing, minus one more
+        for ``confidence="raw"``) exactly as ImplicitALS does.
     user_vocab, item_vocab : int64 arrays
         For naming a duplicate pair by its raw ids.
 
@@ -179,7 +182,7 @@ def build_block(pieces, side, lo, hi, transform, user_vocab, item_vocab):
                                 f"partitions {int(src[k])} and {int(src[k + 1])}; remove duplicates before fitting")
     total = float(np.sum(data, dtype=np.float64)) if transform[0] == "explicit" else 0.0
     if transform[0] == "implicit":
-        _, threshold, binarize, alpha = transform
+        _, threshold, binarize, alpha, confidence = transform
         if threshold is not None:
             keep = data >= threshold
             rows, cols, data = rows[keep], cols[keep], data[keep]
@@ -187,7 +190,8 @@ def build_block(pieces, side, lo, hi, transform, user_vocab, item_vocab):
             raise RatingsInputError(f"a kept rating is negative ({float(data.min())!r}); ImplicitALS needs "
                                     "strengths >= 0 (set positive_threshold)")
         values = np.ones_like(data) if binarize else data
-        data = (float(alpha) * values).astype(data.dtype)
+        c1 = float(alpha) * values  # c - 1, as ImplicitALS._confidence_minus_one forms it
+        data = (c1 - 1.0 if confidence == "raw" else c1).astype(data.dtype)
     counts = np.bincount(rows - lo, minlength=hi - lo)
     indptr = np.zeros(hi - lo + 1, np.int32)
     np.cumsum(counts, out=indptr[1:])

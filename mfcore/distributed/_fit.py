@@ -393,9 +393,13 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     P, Q = len(ubounds) - 1, len(ibounds) - 1
 
     # 2. blocks: built from the ratings graph and kept in worker memory (recomputable from it)
-    transform = (("explicit",) if kind != "implicit" else
-                 ("implicit", None if model.positive_threshold is None else float(model.positive_threshold),
-                  bool(model.binarize), float(model.alpha)))
+    if kind == "implicit":
+        # a ratings frame: "auto" settings resolve as for a local fit of an Interactions with ratings
+        threshold, binarize = model._resolved("ratings")
+        transform = ("implicit", None if threshold is None else float(threshold), bool(binarize),
+                     float(model.alpha), str(model.confidence))
+    else:
+        transform = ("explicit",)
     uv, iv = dask.delayed(uvocab), dask.delayed(ivocab)
     split = dask.delayed(_blocks.split_partition, pure=True, nout=2)
     pieces = [split(p, i, uv, iv, ubounds, ibounds, dtype) for i, p in enumerate(parts)]
@@ -438,7 +442,9 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
         model._set_state(user_factors=np.zeros((n_users, K), dtype),
                          item_factors=(rng.standard_normal((n_items, K)) * model.init_scale).astype(dtype),
                          user_bias=np.zeros(n_users, dtype), item_bias=np.zeros(n_items, dtype), global_mean=mu,
-                         user_map=umap, item_map=imap)
+                         user_map=umap, item_map=imap,
+                         # the training ratings' range, for predict's clipping (as a local fit learns it)
+                         rating_scale=(min(s["lowest"] for s in summaries), max(s["highest"] for s in summaries)))
     if kind == "genre":
         from ..models.genre_als import normalised_genres
 

@@ -89,8 +89,8 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
     solver : {"cholesky", "cg"}
     cg_steps, num_threads : int
     gram : (K, K) array or None
-        Y^T Y of the WHOLE fixed side (:func:`implicit_gram`); None forms it from
-        ``fixed_factors`` (which must then be the whole fixed side).
+        Y^T Y of the WHOLE fixed side (:func:`implicit_gram`; a model caches it for
+        fold-in); None forms it from ``fixed_factors`` (which must then be the whole fixed side).
 
     Returns
     -------

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._memory import as_aligned
+from .._threads import blas_limited
 from .._validation import check_choice, check_float, check_int, check_random_state
 from ._kernels import SOLVERS, solve_explicit_rows
 from ._training import begin_rating_fit, training_loss
@@ -68,6 +70,7 @@ class ExplicitALS(FactorModel):
     """
 
     _progress_fields = ("train_rmse",)
+    _rating_model = True
 
     def __init__(self, factors=64, regularization=10.0, bias_regularization=2.0, iterations=15,
                  solver="cholesky", cg_steps=3, regularization_scaling="none", init_scale=0.1,
@@ -190,6 +193,29 @@ class ExplicitALS(FactorModel):
             return np.zeros(K), 0.0
         z = np.linalg.solve(A, X.T @ y)
         return z[:K], z[K]
+
+    def _solve_rows(self, side, rows, index=None, **prior):
+        """Every row of ``rows`` solved exactly (Cholesky) in one half-sweep kernel call, other side fixed.
+
+        The same normal equations as a training half-sweep (bias jointly, ``regularization_scaling``
+        applied), so a training user re-solved from its training row gets the vector the next
+        epoch would give it. ``prior``: GenreALS's item-side centroids.
+        """
+        fixed, fixed_bias = ((self.item_factors, self.item_bias) if side == "user"
+                             else (self.user_factors, self.user_bias))
+        dtype = fixed.dtype
+        n, K = rows.shape[0], fixed.shape[1]
+        vecs = as_aligned(np.zeros((n, K), dtype), dtype)
+        bias = np.zeros(n, dtype)
+        with blas_limited():
+            status = solve_explicit_rows(rows, fixed, fixed_bias, self.global_mean, vecs, bias,
+                                         reg=self.regularization, reg_bias=self.bias_regularization,
+                                         scale_by_count=self.regularization_scaling == "count", solver="cholesky",
+                                         cg_steps=int(self.cg_steps), num_threads=self._threads(), **prior)
+        if status >= 0:
+            raise FloatingPointError(f"the {side} solve failed for row {status} of the given matrix (its normal "
+                                     "equations are not positive definite); increase regularization")
+        return vecs, bias
 
     # --------------------------------------------------------------- explain
     def explain(self, userid, itemid):

@@ -83,7 +83,14 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True,
+            "kind": "sparse"}
+    if type(X).__module__.split(".")[0] in ("pandas", "polars") and not sp.issparse(X):
+        raise TypeError(
+            f"{name} is a {type(X).__module__.split('.')[0]} {type(X).__name__}: build the users x items data with "
+            f"mfcore.Interactions.from_dataframe(frame, user_col=..., item_col=..., rating_col=...) and pass "
+            f"that (rating_col=None for implicit feedback; the model then keeps your raw user and item ids)"
+        )
     if hasattr(X, "user_items") and callable(X.user_items):
         matrix = X.user_items()
         meta["user_ids"] = getattr(X, "user_ids", None)
@@ -91,6 +98,7 @@ def training_matrix(X, dtype, name="X"):
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
         meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
+        meta["kind"] = "ratings" if meta["has_ratings"] else "interactions"
     elif sp.issparse(X):
         matrix = X
     else:
@@ -103,6 +111,29 @@ def training_matrix(X, dtype, name="X"):
 def seen_pattern(indptr, indices, shape, dtype):
     """The items-seen matrix a model keeps for filtering: the CSR pattern with unit values."""
     return sp.csr_matrix((np.ones(len(indices), dtype), indices, indptr), shape=shape)
+
+
+def _replace_lines(seen, idx, rows, side):
+    """``seen`` (users x items pattern) with the lines ``idx`` replaced by the pattern of ``rows``.
+
+    side "user": rows ``idx`` of ``seen`` become the rows of ``rows``; "item": columns ``idx``
+    become the rows of ``rows`` (items x users). O(nnz), no Python loop.
+    """
+    coo = seen.tocoo()
+    line = coo.row if side == "user" else coo.col
+    drop = np.zeros(seen.shape[0] if side == "user" else seen.shape[1], bool)
+    drop[idx] = True
+    keep = ~drop[line]
+    new_line = np.repeat(idx, np.diff(rows.indptr))
+    new_other = rows.indices.astype(np.int64)
+    r = np.concatenate([coo.row[keep], new_line if side == "user" else new_other])
+    c = np.concatenate([coo.col[keep], new_other if side == "user" else new_line])
+    out = sp.csr_matrix((np.ones(len(r), seen.dtype), (r, c)), shape=seen.shape)
+    out.sum_duplicates()
+    out.data[:] = 1
+    out.indptr = out.indptr.astype(np.int32)
+    out.indices = out.indices.astype(np.int32)
+    return out
 
 
 def _json_value(name, value):
@@ -130,6 +161,13 @@ class FactorModel:
     user_bias, item_bias : numpy.ndarray (n_users,), (n_items,)
         Fitted biases (zeros for models without them).
     global_mean : float
+    rating_scale_ : (float, float) or None
+        Lowest and highest rating of the training data (rating models; None for BPR and
+        ImplicitALS). :meth:`predict` clips to it by default; ``recommend`` scores are not clipped
+        (clipping would tie every item above the top of the scale).
+    input_kind_ : {"ratings", "interactions", "sparse"}
+        What ``fit`` got: an ``Interactions`` with ratings, one of implicit feedback, or a bare
+        scipy.sparse matrix (decides ``"auto"`` thresholds of the ranking models).
     history_ : list of dict
         One record per epoch of the last ``fit`` (see :meth:`history_frame`).
     best_epoch_ : int or None
@@ -139,6 +177,11 @@ class FactorModel:
 
     user_factors = None
     item_factors = None
+    #: rating_scale_ (lowest, highest training rating) of a fitted rating model, for clipping
+    #: ``predict``; None for the ranking models (their scores are not ratings)
+    rating_scale_ = None
+    #: True for the models that predict ratings (ExplicitALS, GenreALS, BiasBaseline)
+    _rating_model = False
 
     #: fitted arrays early stopping saves at the best epoch and restores
     _snapshot_arrays = ("user_factors", "item_factors", "user_bias", "item_bias")
@@ -277,7 +320,7 @@ class FactorModel:
 
     # ----------------------------------------------------------- fitted state
     def _set_state(self, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0,
-                   user_map=None, item_map=None, seen=None):
+                   user_map=None, item_map=None, seen=None, rating_scale=None, input_kind="ratings"):
         dtype = item_factors.dtype
         # 64-byte aligned: the kernels gather random factor rows (see mfcore._memory)
         self.user_factors = as_aligned(user_factors, dtype)
@@ -291,14 +334,20 @@ class FactorModel:
         self._users = user_map or IdMap("user", n_users)
         self._items = item_map or IdMap("item", n_items)
         self._seen = seen
+        self.rating_scale_ = None if rating_scale is None else (float(rating_scale[0]), float(rating_scale[1]))
+        self.input_kind_ = input_kind
         self._fitted_changed()
 
     def _start_state(self, fit, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0):
         """:meth:`_set_state` at the start of a fit: ids and the seen-items pattern from the training data."""
         user_items = fit.user_items
         n_users, n_items = user_items.shape
+        scale = None
+        if self._rating_model and user_items.nnz:
+            scale = (float(user_items.data.min()), float(user_items.data.max()))
         self._set_state(user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
-                        item_bias=item_bias, global_mean=global_mean,
+                        item_bias=item_bias, global_mean=global_mean, rating_scale=scale,
+                        input_kind=fit.meta["kind"],
                         user_map=IdMap("user", n_users, fit.meta["user_ids"]),
                         item_map=IdMap("item", n_items, fit.meta["item_ids"]),
                         seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype))
@@ -372,23 +421,172 @@ class FactorModel:
 
     def _fold_in_rows(self, user_items):
         """Vectors (n, K) and biases (n,) of new users, one per row of a CSR over the model's items."""
+        return self._solve_rows("user", user_items)
+
+    def _solve_rows(self, side, rows, index=None):
+        """Vectors (n, K) and biases (n,) of the model dtype for the rows of ``rows``, the other side fixed.
+
+        Parameters
+        ----------
+        side : {"user", "item"}
+            "user": ``rows`` is users x the model's items; "item": items x the model's users.
+        rows : scipy.sparse.csr_matrix, canonical, of the model dtype (checked by the caller)
+        index : numpy.ndarray of int64 (n,), optional
+            Model indices of the rows (-1 for ids the model does not know).
+
+        Models with a half-sweep kernel (the ALS models) solve every row in one kernel call;
+        this default solves user rows one by one with ``_fold_in_indices``.
+        """
+        if side != "user":
+            raise NotImplementedError(f"{type(self).__name__} cannot re-solve item rows (no item-side solve)")
         dtype = self.item_factors.dtype
-        n = user_items.shape[0]
+        n = rows.shape[0]
         vecs = np.zeros((n, self.item_factors.shape[1]), dtype)
         bias = np.zeros(n, dtype)
-        # small products: a multi-threaded BLAS only adds synchronisation (limiting it costs ~4 ms, once per batch)
+        # small products: a multi-threaded BLAS only adds synchronisation
         with blas_limited():
             for row in range(n):
-                lo, hi = user_items.indptr[row], user_items.indptr[row + 1]
-                vecs[row], bias[row] = self._fold_in_indices(user_items.indices[lo:hi].astype(np.int64),
-                                                             user_items.data[lo:hi].astype(np.float64))
+                lo, hi = rows.indptr[row], rows.indptr[row + 1]
+                vec, b = self._fold_in_indices(rows.indices[lo:hi].astype(np.int64),
+                                               rows.data[lo:hi].astype(np.float64))
+                vecs[row], bias[row] = vec, b
         return vecs, bias
+
+    def _check_rows(self, rows, n_rows, side):
+        """``rows`` (user_items / item_users) as a canonical CSR of the model dtype, one row per id."""
+        name, n_cols, what = (("user_items", self.n_items, "item") if side == "user"
+                              else ("item_users", self.n_users, "user"))
+        rows = check_csr(rows, name, dtype=self.item_factors.dtype)
+        if rows.shape != (n_rows, n_cols):
+            raise ValueError(f"{name} must have one row per requested {side} and one column per {what} of the "
+                             f"model: expected shape {(n_rows, n_cols)}, got {rows.shape}")
+        return rows
+
+    def recalculate_user(self, userid, user_items):
+        """User vector(s) re-solved from ``user_items`` with the items held fixed (implicit's API).
+
+        Nothing in the model changes (see :meth:`partial_fit_users` to store them). All
+        rows are solved in one call of the model's half-sweep kernel (ALS models); BPR
+        and BiasBaseline solve them one by one.
+
+        Parameters
+        ----------
+        userid : id or array of ids
+            Only their number matters (the users need not be known to the model).
+        user_items : scipy.sparse matrix (len(userid), n_items)
+            Each user's interactions / ratings over the model's items (raw values, the
+            model's thresholds and confidence applied as in ``fit``).
+
+        Returns
+        -------
+        numpy.ndarray of the model dtype, (K,) for a scalar ``userid``, else (n, K)
+        """
+        self._check_fitted()
+        scalar = np.ndim(userid) == 0
+        n = 1 if scalar else len(np.atleast_1d(np.asarray(userid)))
+        vecs, _ = self._solve_rows("user", self._check_rows(user_items, n, "user"))
+        return vecs[0] if scalar else vecs
+
+    def recalculate_item(self, itemid, item_users):
+        """Item vector(s) re-solved from ``item_users`` (items x the model's users), users fixed.
+
+        As :meth:`recalculate_user` with the roles swapped; ALS models only.
+        """
+        self._check_fitted()
+        scalar = np.ndim(itemid) == 0
+        ids = np.atleast_1d(np.asarray(itemid))
+        rows = self._check_rows(item_users, len(ids), "item")
+        vecs, _ = self._solve_rows("item", rows, self._items.lookup(ids, missing="mask"))
+        return vecs[0] if scalar else vecs
+
+    def partial_fit_users(self, userids, user_items):
+        """Re-solve (or add) the given users from their interactions, items fixed; returns self.
+
+        As implicit's ``partial_fit_users``: ``user_items`` row r holds user ``userids[r]``'s
+        complete interactions (they replace that user's training row, used to filter
+        recommendations). Unknown users are added: a model with raw ids appends them; a model
+        fitted on a bare matrix grows to ``max(userids) + 1`` users (users in between get zero
+        vectors). One kernel call solves every row (ALS models).
+
+        Parameters
+        ----------
+        userids : array of ids, no repeats
+        user_items : scipy.sparse matrix (len(userids), n_items)
+        """
+        return self._partial_fit("user", userids, user_items)
+
+    def partial_fit_items(self, itemids, item_users):
+        """Re-solve (or add) the given items from their interactions (items x users), users fixed.
+
+        The item-side twin of :meth:`partial_fit_users` (ALS models; GenreALS adds new items
+        with :meth:`GenreALS.add_items` first).
+        """
+        return self._partial_fit("item", itemids, item_users)
+
+    def _partial_fit(self, side, ids, rows):
+        self._check_fitted()
+        ids = np.atleast_1d(np.asarray(ids))
+        if ids.ndim != 1:
+            raise ValueError(f"{side}ids must be 1-D, got shape {ids.shape}")
+        rows = self._check_rows(rows, len(ids), side)
+        idmap = self._users if side == "user" else self._items
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(f"{side}ids lists an id twice; give each {side} once")
+        idx = idmap.lookup(ids, missing="mask")
+        if idmap.uses_raw_ids:
+            new = idx < 0
+            grown = idmap.extend(ids[new]) if new.any() else idmap
+            idx = np.where(new, idmap.n + np.cumsum(new) - 1, idx)
+        else:
+            if ids.size and not np.issubdtype(ids.dtype, np.integer):
+                raise TypeError(f"{side}ids must be integer indices (the model was fitted without raw ids), "
+                                f"got {ids.dtype}")
+            if ids.size and ids.min() < 0:
+                raise ValueError(f"{side}ids must be >= 0, got {ids.min()}")
+            idx = ids.astype(np.int64)
+            grown = IdMap(side, max(idmap.n, int(idx.max()) + 1 if idx.size else 0))
+        self._check_can_grow(side, grown.n - idmap.n)
+        vecs, bias = self._solve_rows(side, rows, np.where(idx < idmap.n, idx, -1))
+        if grown.n > idmap.n:
+            self._grow(side, grown)
+        factors, biases = ((self.user_factors, self.user_bias) if side == "user"
+                           else (self.item_factors, self.item_bias))
+        factors[idx] = vecs
+        biases[idx] = bias
+        if self._seen is not None:
+            self._seen = _replace_lines(self._seen, idx, rows, side)
+        self._fitted_changed()
+        return self
+
+    def _check_can_grow(self, side, n_new):
+        """Subclass hook: refuse adding ``n_new`` rows on ``side`` when the model cannot."""
+
+    def _grow(self, side, idmap):
+        """Append zero rows to ``side``'s factors and biases up to ``idmap.n``; install ``idmap``."""
+        n_new = idmap.n - (self._users.n if side == "user" else self._items.n)
+        if side == "user":
+            self.user_factors = as_aligned(np.vstack([self.user_factors,
+                                                      np.zeros((n_new, self.user_factors.shape[1]),
+                                                               self.user_factors.dtype)]))
+            self.user_bias = np.concatenate([self.user_bias, np.zeros(n_new, self.user_bias.dtype)])
+            self._users = idmap
+        else:
+            self.item_factors = as_aligned(np.vstack([self.item_factors,
+                                                      np.zeros((n_new, self.item_factors.shape[1]),
+                                                               self.item_factors.dtype)]))
+            self.item_bias = np.concatenate([self.item_bias, np.zeros(n_new, self.item_bias.dtype)])
+            self._items = idmap
+        if self._seen is not None:          # new users have empty rows; new items, empty columns
+            seen = self._seen
+            indptr = np.concatenate([seen.indptr, np.full(self._users.n - seen.shape[0], seen.indptr[-1],
+                                                          seen.indptr.dtype)])
+            self._seen = sp.csr_matrix((seen.data, seen.indices, indptr), shape=(self._users.n, self._items.n))
 
     def _fold_in_indices(self, idx, values):
         raise NotImplementedError
 
     # -------------------------------------------------------------- predict
-    def predict(self, users, items, *, unknown="error"):
+    def predict(self, users, items, *, unknown="error", clip=True):
         """Predicted scores for (user, item) pairs.
 
         Parameters
@@ -400,6 +598,10 @@ class FactorModel:
             NaN, or fall back to the known parts (``global_mean + user_bias`` for an
             unknown item, ``global_mean + item_bias`` for an unknown user,
             ``global_mean`` when both are unknown).
+        clip : bool, default True
+            Clip predictions to ``rating_scale_`` (the training ratings' range) for rating
+            models; no effect for the ranking models (``rating_scale_`` None). False gives the
+            raw ``mu + b_u + b_i + u . v_i``.
 
         Returns
         -------
@@ -429,6 +631,8 @@ class FactorModel:
             fill += np.where(u >= 0, self.user_bias[np.maximum(u, 0)], 0.0)
             fill += np.where(i >= 0, self.item_bias[np.maximum(i, 0)], 0.0)
             out = np.where(known, out, fill)
+        if clip and self.rating_scale_ is not None:
+            np.clip(out, self.rating_scale_[0], self.rating_scale_[1], out=out)
         return float(out[0]) if scalar else out
 
     # ------------------------------------------------------------ recommend
@@ -580,6 +784,10 @@ class FactorModel:
     def save(self, path):
         """Write the fitted model to ``path`` (``.npz`` appended if missing), atomically.
 
+        ``path`` may also be a binary file object (``io.BytesIO``, an open file), as in
+        implicit; it is written in place from its current position. Returns the path
+        written (or the file object).
+
         The file holds the parameters, the factors and biases, the id
         vocabularies and the training interactions used for filtering, each
         array with a sha256 checksum. Load it with :meth:`load`; no pickle is used.
@@ -599,14 +807,16 @@ class FactorModel:
             arrays["seen_indptr"] = self._seen.indptr
             arrays["seen_indices"] = self._seen.indices
         arrays.update(self._extra_arrays())
-        attributes = {"global_mean": self.global_mean, **self._extra_attributes()}
+        attributes = {"global_mean": self.global_mean, "input_kind": self.input_kind_, **self._extra_attributes()}
+        if self.rating_scale_ is not None:
+            attributes["rating_scale"] = list(self.rating_scale_)
         params = {name: _json_value(name, value) for name, value in self.get_params().items()}
         return save_arrays(path, model=type(self).__name__, params=params,
                            attributes=attributes, arrays=arrays)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save` from a path or a binary file object.
 
         Called on a concrete class it checks the file holds that class; called
         on ``FactorModel`` it returns whichever model the file holds. Corrupted,
@@ -636,7 +846,8 @@ class FactorModel:
                 global_mean=header["attributes"]["global_mean"],
                 user_map=IdMap("user", n_users, arrays.get("user_ids")),
                 item_map=IdMap("item", n_items, arrays.get("item_ids")),
-                seen=seen,
+                seen=seen, rating_scale=header["attributes"].get("rating_scale"),
+                input_kind=header["attributes"].get("input_kind", "ratings"),   # files before 0.x: ratings
             )
             model._restore_extra(arrays, header["attributes"])
             model.history_ = []          # the training history is not saved

@@ -57,6 +57,7 @@ class BiasBaseline(FactorModel):
     """
 
     _progress_fields = ("train_rmse",)
+    _rating_model = True
 
     def __init__(self, user_regularization=5.0, item_regularization=5.0, iterations=10, dtype="float32",
                  num_threads=0, calculate_training_loss=True):
