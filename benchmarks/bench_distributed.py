@@ -59,7 +59,7 @@ class DistributedExplicitALS(FitData):
         for k, rows in enumerate(np.array_split(np.arange(len(df)), 8)):
             df.iloc[rows].to_parquet(path / f"part.{k}.parquet", index=False)
         self.ddf = dd.read_parquet(path)
-        self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        self.cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                     silence_logs=40)
         self.client = Client(self.cluster)
         self.dist = self.local = None

@@ -97,7 +97,7 @@ def main(argv=None):
         path = Path(tmp) / "ratings"
         write_parquet(data.to_dataframe(), path, args.partitions)
         with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker, processes=True,
-                          dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+                          dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
             for name in args.models.split(","):
                 opts = ({"item_genres": data.item_genres, "genre_names": data.genre_names}
                         if name == "genre" else {})
