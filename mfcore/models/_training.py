@@ -5,7 +5,9 @@ progress bar, callback and Ctrl-C. Models supply only the maths of one epoch
 One epoch of a model is one or two kernel calls (an ALS half-sweep per side, one
 BPR pass); the loop around them is Python, so all of the above costs nothing
 inside the kernels. ``seconds`` in a history record is the time of the epoch's
-maths only; training metrics and held-out evaluation run after the clock stops.
+maths only; held-out evaluation (and the training metrics of models that need a
+pass over the ratings for them) run after the clock stops. The ALS models get
+their training loss from the item half-sweep itself, inside ``seconds``.
 """
 
 from __future__ import annotations
@@ -74,17 +76,20 @@ class RatingEvaluation:
 
 def begin_rating_fit(fit, *, training_loss):
     """Shared start of the rating models' fits: the items x users CSR, the held-out RMSE and the
-    training pairs of :func:`training_loss` (when ``training_loss``, else None).
+    training pairs of :func:`training_loss` (when ``training_loss`` is True, else None; the ALS
+    models pass ``"kernel"``: their loss comes from the item half-sweep, see :func:`kernel_training_loss`).
 
-    Sets ``fit.item_users``, ``fit.evaluation`` and ``fit.train_pairs``; returns the global mean
-    rating (float64).
+    Sets ``fit.item_users``, ``fit.evaluation``, ``fit.train_pairs`` and ``fit.item_sse``
+    (float64 (n_items,) for the kernel to fill when ``training_loss == "kernel"``, else None);
+    returns the global mean rating (float64).
     """
     if fit.user_items.nnz == 0:
         raise ValueError("X has no ratings")
     fit.item_users = check_csr(fit.user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)
     if fit.eval_matrix is not None:
         fit.evaluation = RatingEvaluation(fit.eval_matrix)
-    fit.train_pairs = rating_pairs(fit.user_items) if training_loss else None
+    fit.train_pairs = rating_pairs(fit.user_items) if training_loss is True else None
+    fit.item_sse = np.empty(fit.user_items.shape[1]) if training_loss == "kernel" else None
     return float(np.mean(fit.user_items.data, dtype=np.float64))
 
 
@@ -99,6 +104,19 @@ def training_loss(model, fit) -> dict:
         return {}
     sse, _ = squared_error(model, fit.train_pairs, fit.num_threads)
     return {"train_rmse": float(np.sqrt(sse / len(fit.train_pairs[0]))), "objective": float(model._objective(sse, fit))}
+
+
+def kernel_training_loss(model, fit) -> dict:
+    """``train_rmse`` and ``objective`` of an ALS model from the per-item SSE of its last item half-sweep.
+
+    The item half-sweep is the last kernel call of an epoch, and the SSE it returns is
+    taken at the new item vectors with that epoch's user vectors, i.e. at the factors the
+    epoch ends with. Empty when ``fit.item_sse`` is None (``calculate_training_loss=False``).
+    """
+    if fit.item_sse is None:
+        return {}
+    sse = float(np.sum(fit.item_sse))
+    return {"train_rmse": float(np.sqrt(sse / fit.user_items.nnz)), "objective": float(model._objective(sse, fit))}
 
 
 class RankingEvaluation:
