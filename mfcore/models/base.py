@@ -14,6 +14,37 @@ takes and returns the raw ids of that data (MovieLens userId / movieId); a model
 fitted on a bare users x items sparse matrix takes and returns row / column
 indices, as implicit does.
 
+Coming from implicit
+--------------------
+Change the import; the calls stay::
+
+    model = mfcore.ImplicitALS(factors=64, confidence="raw")   # implicit's c = alpha * r
+    model.fit(user_items)                                        # bare csr_matrix: every stored value
+                                                                 # is an interaction (no threshold,
+                                                                 # counts not binarized)
+    ids, scores = model.recommend(userid, user_items[userid], N=10)
+    model.recommend(userids, user_items[userids], recalculate_user=True)   # one kernel call
+    model.similar_items(itemid, N=10, filter_items=..., recalculate_item=..., item_users=...)
+    model.similar_users(userid, N=10, filter_users=...)
+    model.partial_fit_users(userids, user_items[userids])        # grows for new ids
+    model.partial_fit_items(itemids, item_users[itemids])
+    model.recalculate_user(userids, user_items[userids]); model.recalculate_item(...)
+    total, top, weights = model.explain(userid, user_items[userid], itemid)   # ImplicitALS
+    model.save(file_or_path); mfcore.load_model(file_or_path)
+    model.user_factors, model.item_factors
+
+Differences: ImplicitALS's default confidence is Hu et al.'s ``c = 1 + alpha * r``
+(``confidence="linear"``); ``similar_items`` never returns the query item itself
+(implicit lists it first); ``recommend`` filters the training items by default without
+``user_items``. An ``mfcore.Interactions`` with MovieLens ratings keeps the ratings
+threshold (``positive_threshold="auto"`` = 4.0: only liked movies are positives).
+
+Coming from scikit-learn: every model passes ``sklearn.base.clone``, ``get_params(deep=True)``
+and ``set_params``; ``__init__`` only stores its arguments; ``random_state`` takes None, an int,
+a ``numpy.random.Generator`` or ``RandomState``. ``fit(pandas.DataFrame)`` raises a TypeError
+pointing to ``mfcore.Interactions.from_dataframe``; :meth:`FactorModel.recommend_frame`
+returns recommendations as a tidy frame (user, rank, item, score).
+
 Writing a model
 ---------------
 A model subclasses :class:`FactorModel`, is decorated with :func:`register_model`

@@ -265,6 +265,24 @@ class ModelContract:
         with pytest.raises(ValueError, match="lists an id twice"):
             model.partial_fit_users([new_id, new_id], R[[1, 2]])
 
+    def test_partial_fit_items_replaces_the_items_interactions(self, fitted):
+        model, data = fitted
+        if not self.item_side:
+            with pytest.raises(NotImplementedError, match="cannot re-solve item rows"):
+                model.partial_fit_items(data.item_ids[:1], data.user_items().T.tocsr()[:1])
+            return
+        model = load_model_copy(model)
+        R = data.user_items()
+        C = R.T.tocsr()
+        had = R[:, 0].nonzero()[0]                                  # users who rated item 0 in training
+        newcomer = int(np.setdiff1d(np.arange(R.shape[0]), had)[0])
+        row = sp.csr_matrix(([4.5], ([0], [newcomer])), shape=(1, R.shape[0]), dtype=C.dtype)
+        expected = model.recalculate_item(data.item_ids[0], row)
+        model.partial_fit_items(data.item_ids[:1], row)
+        np.testing.assert_array_equal(model.item_factors[0], expected)
+        assert data.item_ids[0] not in model.recommend(data.user_ids[newcomer], N=model.n_items)[0]
+        assert data.item_ids[0] in model.recommend(data.user_ids[had[0]], N=model.n_items)[0]
+
     def test_partial_fit_grows_a_bare_model_as_implicit(self, planted):
         R, genres = planted
         options = {"item_genres": genres} if "item_genres" in self.fit_options else {}
