@@ -132,15 +132,29 @@ class _CpuClock:
 
 
 def measure_mfcore(model, X, warmup):
-    """Fit an mfcore model and read its per-epoch seconds from ``history_``."""
-    start = time.perf_counter()
+    """Fit an mfcore model; per-epoch seconds are fit() wall time between epoch callbacks.
+
+    Epoch e's wall time is the time from the previous epoch's callback (the start of ``fit``
+    for the first) to its own: everything ``fit`` does for that epoch, training metrics
+    included -- what a user waits for. ``history_``'s ``seconds`` (the kernel calls only)
+    are kept as ``kernel_epoch_seconds``.
+    """
     clock = _CpuClock()
-    model.fit(X, show_progress=False, callback=lambda *a: clock.tick())
+    stamps = []
+
+    def callback(*_):
+        stamps.append(time.perf_counter())
+        clock.tick()
+
+    start = time.perf_counter()
+    model.fit(X, show_progress=False, callback=callback)
     fit_seconds = time.perf_counter() - start
-    per_epoch = [rec["seconds"] for rec in model.history_]
-    return _per_epoch_result(per_epoch, warmup, fit_seconds,
-                             "mfcore history_[e]['seconds'] (kernel half-sweeps of epoch e), median after warm-up",
-                             cpu=clock.deltas)
+    per_epoch = [b - a for a, b in zip([start] + stamps[:-1], stamps)]
+    out = _per_epoch_result(per_epoch, warmup, fit_seconds,
+                            "mfcore fit() wall time between epoch callbacks (metrics included), median after "
+                            "warm-up; kernel column: history_[e]['seconds']", cpu=clock.deltas)
+    out["kernel_epoch_seconds"] = [float(rec["seconds"]) for rec in model.history_[warmup:]]
+    return out
 
 
 def run_mfcore_explicit(user_items, spec):

@@ -243,6 +243,27 @@ calculate_training_loss
                                        shape=(self._seen.shape[0], self.item_factors.shape[0]))
         return self
 
+    def _solve_rows(self, side, rows, index=None):
+        """As :meth:`ExplicitALS._solve_rows`; item rows are pulled towards their genre centroid
+        (the training item update), so ``index`` must name known items."""
+        if side == "user":
+            return super()._solve_rows(side, rows, index)
+        if index is None or (np.asarray(index) < 0).any():
+            raise ValueError("GenreALS re-solves only items it knows (their genres give the prior): add new "
+                             "items with add_items(item_ids, genres) first")
+        c, d = self._centroids()
+        dtype = self.item_factors.dtype
+        tau_b = float(self.genre_bias_weight)
+        return super()._solve_rows(side, rows, index, prior=np.ascontiguousarray(c[index], dtype=dtype),
+                                   prior_weight=self.genre_weight,
+                                   bias_prior=np.ascontiguousarray(d[index], dtype=dtype) if tau_b > 0 else None,
+                                   bias_prior_weight=tau_b)
+
+    def _check_can_grow(self, side, n_new):
+        if side == "item" and n_new:
+            raise ValueError("GenreALS.partial_fit_items re-solves known items only: add new items with "
+                             "add_items(item_ids, genres) first (their genres give their prior)")
+
     # --------------------------------------------------------------- explain
     def explain(self, userid, itemid):
         """As :meth:`ExplicitALS.explain`, plus each genre's share of the score.
