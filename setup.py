@@ -8,6 +8,19 @@ Environment switches
 MFCORE_REQUIRE_OPENMP=1  fail the build when OpenMP cannot be used.
 MFCORE_CYTHON_DEBUG=1    turn bounds/wraparound checks back on (slow; for debugging).
 MFCORE_EXTENSIONS=a,b    build only these modules (e.g. ``_als,_topk``); developer use.
+MFCORE_SIMD_DISPATCH=0   compile only the baseline build of the kernels (no AVX2/AVX-512
+                         builds, no run-time dispatch). At run time, without rebuilding,
+                         ``MFCORE_SIMD=baseline|avx2|avx512`` caps the build the kernels use.
+MFCORE_PORTABLE=1        compile the portable plain-C kernels (no GCC vector extensions,
+                         attributes or builtins; what other compilers get). CI builds it.
+
+Supported compilers
+-------------------
+GCC >= 8 or clang >= 7 get the SIMD kernels (GCC vector extensions and, on x86-64,
+per-function ``target`` attributes chosen at run time). Any other C99 compiler gets
+the portable plain-C kernels (``MFC_PORTABLE`` in ``pyx/include/mfcore/simd.h``),
+chosen by the preprocessor; MSVC is untested. Kernel C headers:
+``pyx/include/mfcore/*.h``.
 """
 
 import os
@@ -41,6 +54,13 @@ def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _env_flag_default(name, default):
+    value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    return value in {"1", "true", "yes", "on"}
+
+
 def openmp_flags(compiler):
     """Return (compile_args, link_args) enabling OpenMP, or None if it does not work."""
     ctype = getattr(compiler, "compiler_type", "")
@@ -71,6 +91,14 @@ class BuildExt(build_ext):
     """build_ext that adds optimisation and (if available) OpenMP flags."""
 
     def build_extensions(self):
+        if not self.extensions:
+            raise RuntimeError(
+                "mfcore: no extension to build: pyx/*.pyx not found next to setup.py (an sdist "
+                "without the Cython sources?) or MFCORE_EXTENSIONS matched none"
+            )
+        if self.compiler.compiler_type == "msvc":
+            print("mfcore: MSVC: building the portable plain-C kernels (no SIMD builds; untested "
+                  "with MSVC, which must accept C99 variable-length arrays)", file=sys.stderr)
         flags = openmp_flags(self.compiler)
         if flags is None:
             if _env_flag("MFCORE_REQUIRE_OPENMP"):
@@ -90,8 +118,15 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+INCLUDE = HERE / "pyx" / "include"  # the kernels' C headers, pyx/include/mfcore/*.h
+
+
 def extensions():
+    headers = [str(p.relative_to(HERE)) for p in sorted((INCLUDE / "mfcore").glob("*.h"))]
     wanted = {s.strip() for s in os.environ.get("MFCORE_EXTENSIONS", "").split(",") if s.strip()}
+    simd_macros = [] if _env_flag_default("MFCORE_SIMD_DISPATCH", True) else [("MFC_NO_DISPATCH", "1")]
+    if _env_flag("MFCORE_PORTABLE"):
+        simd_macros.append(("MFC_PORTABLE", "1"))
     exts = []
     for pyx in sorted((HERE / "pyx").glob("*.pyx")):
         stem = pyx.stem
@@ -101,9 +136,16 @@ def extensions():
             Extension(
                 f"mfcore.{stem}",
                 [str(pyx.relative_to(HERE))],
-                include_dirs=[numpy.get_include(), str(HERE / "pyx")],
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+                include_dirs=[numpy.get_include(), str(HERE / "pyx"), str(INCLUDE)],
+                depends=headers,
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")] + simd_macros,
             )
+        )
+    if not exts:
+        raise SystemExit(
+            f"mfcore: no extension to build: no pyx/*.pyx under {HERE}"
+            + (f" matching MFCORE_EXTENSIONS={os.environ['MFCORE_EXTENSIONS']!r}" if wanted else "")
+            + " (the source distribution must ship pyx/*.pyx, *.pxd and pyx/include/mfcore/*.h)"
         )
     return exts
 

@@ -2,8 +2,34 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+
+
+#: names of the instruction-set levels of the kernels' builds (pyx/include/mfcore/simd.h)
+SIMD_LEVELS = {2: "AVX-512", 1: "AVX2+FMA", 0: "baseline"}
+
+
+def simd_builds() -> dict:
+    """The build each compiled kernel runs on this CPU: {kernel: 'AVX-512' | 'AVX2+FMA' | 'baseline' | ...}.
+
+    The kernels pick the build at run time (the CPU's level, lowered by the environment
+    variable ``MFCORE_SIMD=baseline|avx2|avx512`` when it is set at import).
+    """
+    from . import _als, _bpr, _implicit_als
+
+    def name(module):
+        if module.SIMD_BUILD == "portable":
+            return "plain C (portable build)"
+        build = SIMD_LEVELS[module._simd_level()]
+        return build + " (baseline-only build)" if module.SIMD_BUILD == "baseline-only" else build
+
+    return {
+        "explicit ALS (mfcore._als)": name(_als),
+        "implicit ALS CG (mfcore._implicit_als)": name(_implicit_als),
+        "BPR step (mfcore._bpr)": name(_bpr),
+    }
 
 
 def config_info() -> dict:
@@ -26,6 +52,8 @@ def config_info() -> dict:
         "omp_max_threads": omp_max_threads(),
         "available_cores": available_cores(),
         "default_num_threads": resolve_num_threads(0),
+        "simd": simd_builds(),
+        "MFCORE_SIMD": os.environ.get("MFCORE_SIMD") or None,
         "threadpools": [
             {k: p.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "filepath")}
             for p in threadpool_info()
@@ -37,7 +65,8 @@ def show_config(file=None) -> None:
     """Print mfcore's build and runtime configuration.
 
     Shows the mfcore, NumPy and SciPy versions, whether the kernels were built
-    with OpenMP, the default thread count, and every BLAS/OpenMP thread pool
+    with OpenMP, the default thread count, the SIMD build (AVX-512 / AVX2+FMA /
+    baseline) each kernel runs, and every BLAS/OpenMP thread pool
     loaded in the process (through threadpoolctl).
     """
     info = config_info()
@@ -51,6 +80,10 @@ def show_config(file=None) -> None:
     else:
         w("  OpenMP: OFF  (built without OpenMP: kernels run on one thread)")
     w(f"  default num_threads (0 = all cores): {info['default_num_threads']}")
+    cap = f"  (capped by MFCORE_SIMD={info['MFCORE_SIMD']})" if info["MFCORE_SIMD"] else ""
+    w(f"  SIMD builds in use{cap}:")
+    for kernel, build in info["simd"].items():
+        w(f"    {kernel:<40} {build}")
     w("  thread pools (threadpoolctl):")
     if not info["threadpools"]:
         w("    none loaded")

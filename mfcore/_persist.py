@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._permissions import publish
+
 FORMAT_NAME = "mfcore-model"
 FORMAT_VERSION = 1
 _HEADER_KEY = "__header__"
@@ -168,6 +170,7 @@ def save_arrays(path, *, model: str, params: dict, attributes: dict, arrays: dic
             np.savez(fh, **clean)
             fh.flush()
             os.fsync(fh.fileno())
+        publish(tmp_name)                  # mkstemp made it 0600: give it the umask's mode
         _fsync_directory(directory)
         os.replace(tmp_name, path)
     except BaseException:

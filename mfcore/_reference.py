@@ -42,11 +42,13 @@ __all__ = [
     "fit_genre_als",
     "cold_item_prediction",
     "predict",
+    "squared_error_sums",
     "bpr_sgd",
     "bpr_sample",
     "bpr_log_loss",
     "implicit_als_half_sweep",
     "top_n",
+    "auc_rows",
 ]
 
 
@@ -263,6 +265,41 @@ def als_half_sweep(ratings_csr, other_factors, other_bias, mu, reg, reg_bias, *,
     return out[:, :K].copy(), out[:, K].copy()
 
 
+def als_row_sse(ratings_csr, other_factors, other_bias, mu, factors, bias):
+    """Per-row training sum of squared errors: the twin of ``row_sse`` of ``mfcore._als.als_half_sweep``.
+
+    For row ``r`` (the side just solved, with factors ``f_r`` and bias ``b_r``) and its
+    observed columns ``J``::
+
+        sse_r = sum_j (r_rj - mu - b_j - f_r . v_j - b_r)^2
+
+    Summed over the rows of the item half-sweep (which ends an epoch) it is the
+    training SSE of :func:`als_objective`. Accumulated in float64.
+
+    Parameters
+    ----------
+    ratings_csr : scipy.sparse matrix (n_rows, n_cols)
+    other_factors : (n_cols, K); other_bias : (n_cols,)
+    mu : float
+    factors : (n_rows, K); bias : (n_rows,)
+
+    Returns
+    -------
+    ndarray, float64 (n_rows,)
+    """
+    R = _csr64(ratings_csr, "ratings_csr")
+    n_rows, n_cols = R.shape
+    F = _as_2d(factors, "factors")
+    K = F.shape[1]
+    F = _as_2d(F, "factors", (n_rows, K))
+    V = _as_2d(other_factors, "other_factors", (n_cols, K))
+    b_other = _as_1d(other_bias, "other_bias", n_cols)
+    b = _as_1d(bias, "bias", n_rows)
+    rows = _row_of_entry(R)
+    resid = R.data - mu - b_other[R.indices] - b[rows] - np.einsum("nk,nk->n", F[rows], V[R.indices])
+    return np.bincount(rows, weights=resid * resid, minlength=n_rows).astype(np.float64)
+
+
 def als_objective(user_items, mu, user_factors, user_bias, item_factors, item_bias, reg, reg_bias, *,
                   scale_by_count=False, item_prior=None, prior_weight=0.0,
                   item_bias_prior=None, bias_prior_weight=0.0):
@@ -352,6 +389,31 @@ def predict(mu, user_factors, user_bias, item_factors, item_bias, users, items):
     if users.shape != items.shape or users.ndim != 1:
         raise ValueError(f"users and items must be 1-D of equal length, got {users.shape} and {items.shape}")
     return float(mu) + bu[users] + bi[items] + np.einsum("nk,nk->n", U[users], V[items])
+
+
+def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings):
+    """Sums of squared and of absolute prediction errors over index pairs (twin of ``_predict.squared_error_sums``).
+
+    ``e_n = ratings[n] - (mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
+
+    Parameters
+    ----------
+    mu, user_factors, user_bias, item_factors, item_bias, users, items
+        As for :func:`predict`.
+    ratings : float array_like (n,)
+        Observed ratings of the pairs.
+
+    Returns
+    -------
+    (float, float)
+        ``(sum(e ** 2), sum(|e|))`` in float64.
+    """
+    pred = predict(mu, user_factors, user_bias, item_factors, item_bias, users, items)
+    r = np.asarray(ratings, dtype=np.float64)
+    if r.shape != pred.shape:
+        raise ValueError(f"ratings has shape {r.shape}, the pairs {pred.shape}")
+    err = r - pred
+    return float(np.sum(err * err)), float(np.sum(np.abs(err)))
 
 
 def _epoch_log(history, epoch, step, value):
@@ -915,3 +977,38 @@ def top_n(user_factors, item_factors, item_bias=None, bias_weight=1.0, exclude_c
         ids[b, :order.size] = cand[order]
         out[b, :order.size] = scores[b, cand[order]]
     return ids, out
+
+
+def auc_rows(scores, relevant, excluded=None):
+    """Per-row AUC of a dense score block (twin of ``_topk.auc_rows``).
+
+    Parameters
+    ----------
+    scores : (n_rows, n_items) float array
+    relevant : scipy.sparse (n_rows, n_items)
+        Stored entries mark each row's relevant items R.
+    excluded : scipy.sparse (n_rows, n_items), optional
+        Stored entries mark items that are not candidates (disjoint from R).
+
+    Returns
+    -------
+    ndarray, float64 (n_rows,)
+        With Q the items neither relevant nor excluded:
+        ``(#{(r, q): s_r > s_q} + #{(r, q): s_r == s_q} / 2) / (|R| |Q|)``, NaN if R or Q
+        is empty.
+    """
+    S = np.asarray(scores, dtype=np.float64)
+    if S.ndim != 2:
+        raise ValueError(f"scores must be 2-D, got shape {S.shape}")
+    rel = sp.csr_matrix(relevant).toarray() != 0
+    ex = np.zeros_like(rel) if excluded is None else sp.csr_matrix(excluded).toarray() != 0
+    if rel.shape != S.shape or ex.shape != S.shape:
+        raise ValueError(f"relevant/excluded must have the shape of scores {S.shape}")
+    out = np.full(S.shape[0], np.nan)
+    for u in range(S.shape[0]):
+        r = S[u, rel[u]]
+        q = S[u, ~rel[u] & ~ex[u]]
+        if r.size and q.size:
+            d = r[:, None] - q[None, :]
+            out[u] = (np.count_nonzero(d > 0) + 0.5 * np.count_nonzero(d == 0)) / (r.size * q.size)
+    return out

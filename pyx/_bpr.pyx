@@ -55,186 +55,55 @@ import numpy as np
 
 cimport cython
 from cython cimport floating
+from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
 
-
-cdef extern from *:
-    """
-    #include <stdint.h>
-
-    typedef struct { uint64_t s[4]; } mfcore_xoshiro256;
-
-    static inline uint64_t mfcore_rotl64(uint64_t x, int k) {
-        return (x << k) | (x >> (64 - k));
-    }
-
-    /* splitmix64: used only to expand the user seed into a full state. */
-    static inline uint64_t mfcore_splitmix64(uint64_t *x) {
-        uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        return z ^ (z >> 31);
-    }
-
-    /* xoshiro256**: next 64-bit output. */
-    static inline uint64_t mfcore_xoshiro_next(mfcore_xoshiro256 *g) {
-        uint64_t *s = g->s;
-        const uint64_t result = mfcore_rotl64(s[1] * 5, 7) * 9;
-        const uint64_t t = s[1] << 17;
-        s[2] ^= s[0];
-        s[3] ^= s[1];
-        s[1] ^= s[2];
-        s[0] ^= s[3];
-        s[2] ^= t;
-        s[3] = mfcore_rotl64(s[3], 45);
-        return result;
-    }
-
-    /* Advance by 2**128 steps (the published jump polynomial of xoshiro256). */
-    static void mfcore_xoshiro_jump(mfcore_xoshiro256 *g) {
-        static const uint64_t JUMP[4] = {0x180ec6d33cfd0abaULL, 0xd5a61266f0c9392cULL,
-                                         0xa9582618e03fc9aaULL, 0x39abdc4529b1661cULL};
-        uint64_t t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        int i, b;
-        for (i = 0; i < 4; i++) {
-            for (b = 0; b < 64; b++) {
-                if (JUMP[i] & ((uint64_t)1 << b)) {
-                    t0 ^= g->s[0]; t1 ^= g->s[1]; t2 ^= g->s[2]; t3 ^= g->s[3];
-                }
-                mfcore_xoshiro_next(g);
-            }
-        }
-        g->s[0] = t0; g->s[1] = t1; g->s[2] = t2; g->s[3] = t3;
-    }
-
-    /* State for work chunk `chunk` of a run seeded with `seed`. */
-    static void mfcore_xoshiro_seed(mfcore_xoshiro256 *g, uint64_t seed, int64_t chunk) {
-        uint64_t x = seed;
-        int64_t c;
-        g->s[0] = mfcore_splitmix64(&x);
-        g->s[1] = mfcore_splitmix64(&x);
-        g->s[2] = mfcore_splitmix64(&x);
-        g->s[3] = mfcore_splitmix64(&x);
-        for (c = 0; c < chunk; c++) mfcore_xoshiro_jump(g);
-    }
-
-    /* Uniform integer in [0, n) (n >= 1): high 64 bits of draw * n. */
-    static inline uint64_t mfcore_bounded(mfcore_xoshiro256 *g, uint64_t n) {
-        uint64_t r = mfcore_xoshiro_next(g);
-    #if defined(__SIZEOF_INT128__)
-        return (uint64_t)(((unsigned __int128)r * n) >> 64);
-    #else
-        uint64_t r_lo = r & 0xFFFFFFFFULL, r_hi = r >> 32;
-        uint64_t n_lo = n & 0xFFFFFFFFULL, n_hi = n >> 32;
-        uint64_t lo_lo = r_lo * n_lo, hi_lo = r_hi * n_lo;
-        uint64_t lo_hi = r_lo * n_hi, hi_hi = r_hi * n_hi;
-        uint64_t cross = (lo_lo >> 32) + (hi_lo & 0xFFFFFFFFULL) + lo_hi;
-        return hi_hi + (hi_lo >> 32) + (cross >> 32);
-    #endif
-    }
-
-    #if defined(__GNUC__) || defined(__clang__)
-    #define MFCORE_PREFETCH(ptr) __builtin_prefetch((const void *)(ptr))
-    #else
-    #define MFCORE_PREFETCH(ptr) ((void)0)
-    #endif
-    static inline void mfcore_prefetch(const void *p) { MFCORE_PREFETCH(p); }
-    /* Prefetch every cache line of [p, p + n). */
-    static inline void mfcore_prefetch_bytes(const void *p, size_t n) {
-        const char *c = (const char *)p;
-        size_t o;
-        for (o = 0; o < n; o += 64) MFCORE_PREFETCH(c + o);
-        if (n) MFCORE_PREFETCH(c + n - 1);
-    }
-
-    /* Runtime CPU dispatch for the vector loops: on x86-64 Linux with GCC the
-       loader picks an AVX+FMA build when the CPU has FMA (ifunc), else the
-       baseline SSE2 build. The extension itself is still compiled for the
-       baseline, so it runs everywhere (no -march=native). */
-    #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-        && (__GNUC__ >= 8)
-    #define MFCORE_CLONES __attribute__((target_clones("fma", "default")))
-    #define MFCORE_CLONED_INLINE
-    #else
-    #define MFCORE_CLONES
-    #define MFCORE_CLONED_INLINE inline
-    #endif
-
-    /* Dot products; `omp simd` lets the compiler vectorise the reduction
-       without -ffast-math (the pragma is ignored when OpenMP is off). */
-    static inline float mfcore_sdot(const float *a, const float *b, int n) {
-        float s = 0.0f;
-        int k;
-        #pragma omp simd reduction(+:s)
-        for (k = 0; k < n; k++) s += a[k] * b[k];
-        return s;
-    }
-    static inline double mfcore_ddot(const double *a, const double *b, int n) {
-        double s = 0.0;
-        int k;
-        #pragma omp simd reduction(+:s)
-        for (k = 0; k < n; k++) s += a[k] * b[k];
-        return s;
-    }
-    /* x = u . (vi - vj) */
-    MFCORE_CLONES static MFCORE_CLONED_INLINE float mfcore_sdotdiff(const float *u, const float *vi, const float *vj, int n) {
-        float s = 0.0f;
-        int k;
-        #pragma omp simd reduction(+:s)
-        for (k = 0; k < n; k++) s += u[k] * (vi[k] - vj[k]);
-        return s;
-    }
-    MFCORE_CLONES static MFCORE_CLONED_INLINE double mfcore_ddotdiff(const double *u, const double *vi, const double *vj, int n) {
-        double s = 0.0;
-        int k;
-        #pragma omp simd reduction(+:s)
-        for (k = 0; k < n; k++) s += u[k] * (vi[k] - vj[k]);
-        return s;
-    }
-    /* The three vector updates of one BPR step (rows are distinct). */
-    MFCORE_CLONES static MFCORE_CLONED_INLINE void mfcore_supdate(float *restrict u, float *restrict vi, float *restrict vj,
-                                      int n, float lr, float z, float ru, float ri) {
-        int k;
-        #pragma omp simd
-        for (k = 0; k < n; k++) {
-            float uk = u[k], vik = vi[k], vjk = vj[k];
-            u[k] = uk + lr * (z * (vik - vjk) - ru * uk);
-            vi[k] = vik + lr * (z * uk - ri * vik);
-            vj[k] = vjk + lr * (-z * uk - ri * vjk);
-        }
-    }
-    MFCORE_CLONES static MFCORE_CLONED_INLINE void mfcore_dupdate(double *restrict u, double *restrict vi, double *restrict vj,
-                                      int n, double lr, double z, double ru, double ri) {
-        int k;
-        #pragma omp simd
-        for (k = 0; k < n; k++) {
-            double uk = u[k], vik = vi[k], vjk = vj[k];
-            u[k] = uk + lr * (z * (vik - vjk) - ru * uk);
-            vi[k] = vik + lr * (z * uk - ri * vik);
-            vj[k] = vjk + lr * (-z * uk - ri * vjk);
-        }
-    }
-    """
-    ctypedef struct mfcore_xoshiro256:
+cdef extern from "mfcore/bpr.h":
+    ctypedef struct mfc_xoshiro256:
         uint64_t s[4]
-    void mfcore_xoshiro_seed(mfcore_xoshiro256 *g, uint64_t seed, int64_t chunk) nogil
-    uint64_t mfcore_bounded(mfcore_xoshiro256 *g, uint64_t n) nogil
-    uint64_t mfcore_xoshiro_next(mfcore_xoshiro256 *g) nogil
-    void mfcore_prefetch(const void *p) nogil
-    void mfcore_prefetch_bytes(const void *p, size_t n) nogil
-    float mfcore_sdotdiff(const float *u, const float *vi, const float *vj, int n) nogil
-    double mfcore_ddotdiff(const double *u, const double *vi, const double *vj, int n) nogil
-    void mfcore_supdate(float *u, float *vi, float *vj, int n, float lr, float z,
+    void mfc_xoshiro_seed(mfc_xoshiro256 *g, uint64_t seed, int64_t chunk) nogil
+    uint64_t mfc_bounded(mfc_xoshiro256 *g, uint64_t n) nogil
+    uint64_t mfc_xoshiro_next(mfc_xoshiro256 *g) nogil
+    void mfc_prefetch(const void *p) nogil
+    void mfc_prefetch_range(const void *p, size_t n) nogil
+    float mfc_sdotdiff(const float *u, const float *vi, const float *vj, int n) nogil
+    double mfc_ddotdiff(const double *u, const double *vi, const double *vj, int n) nogil
+    void mfc_supdate(float *u, float *vi, float *vj, int n, float lr, float z,
                         float ru, float ri) nogil
-    void mfcore_dupdate(double *u, double *vi, double *vj, int n, double lr, double z,
+    void mfc_dupdate(double *u, double *vi, double *vj, int n, double lr, double z,
                         double ru, double ri) nogil
+
+
+# ---------------------------------------------------------------- CPU dispatch (simd.h)
+mfc_set_level_cap(env_level_cap())
+#: how the kernels were built: 'simd', 'baseline-only' or 'portable' (see _simd.pxd)
+SIMD_BUILD = build_kind()
+
+
+def _simd_level(level=None):
+    """The instruction-set build this module's kernels run (testing hook; see ``_simd.pxd``).
+
+    Parameters
+    ----------
+    level : int, optional
+        Cap the build at this level (2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; -1 removes
+        the cap, leaving ``MFCORE_SIMD`` behind). None leaves the setting unchanged.
+
+    Returns
+    -------
+    int
+        The level used from now on: min(CPU level, cap, TOP), TOP being this module's
+        highest build (its step has an AVX2+FMA and a baseline build).
+    """
+    if level is not None:
+        mfc_set_level_cap(int(level))
+    return min(mfc_level(), 1)
+
 
 
 # ---------------------------------------------------------------------------
 # One SGD step
 # ---------------------------------------------------------------------------
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
                              floating *bi, floating *bj, int K,
                              double lr, double reg_user, double reg_item,
@@ -244,9 +113,9 @@ cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
     cdef double bi_old = bi[0]
     cdef double bj_old = bj[0]
     if floating is float:
-        x = <double>mfcore_sdotdiff(u, vi, vj, K)
+        x = <double>mfc_sdotdiff(u, vi, vj, K)
     else:
-        x = mfcore_ddotdiff(u, vi, vj, K)
+        x = mfc_ddotdiff(u, vi, vj, K)
     x += bi_old - bj_old
     # z = sigma(-x); loss = softplus(-x) = max(-x, 0) + ln(1 + e), e = exp(-|x|) in (0, 1]:
     # one exp, overflow-free for any x. ln(1 + e) instead of log1p(e) (3x
@@ -260,9 +129,9 @@ cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
         z = 1.0 / (1.0 + e)
         loss = -x + log(1.0 + e)
     if floating is float:
-        mfcore_supdate(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
+        mfc_supdate(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
     else:
-        mfcore_dupdate(u, vi, vj, K, lr, z, reg_user, reg_item)
+        mfc_dupdate(u, vi, vj, K, lr, z, reg_user, reg_item)
     bi[0] = <floating>(bi_old + lr * (z - reg_bias * bi_old))
     bj[0] = <floating>(bj_old + lr * (-z - reg_bias * bj_old))
     return loss
@@ -368,8 +237,6 @@ cdef enum:
     HALF = 4
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_t *nnz_rows,
                      int64_t n_users, int64_t n_items, int64_t nnz,
                      floating *U, floating *V, floating *B, int K,
@@ -390,7 +257,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
          exactly uniform over u's non-positives (_kth_negative). Either way j
          is uniform over u's non-positives. Then the SGD step.
     """
-    cdef mfcore_xoshiro256 g
+    cdef mfc_xoshiro256 g
     cdef int64_t s, t, slot, u, i, j, row_start, row_len, mid, lo, hi
     cdef int64_t ring_p[DEPTH]
     cdef int64_t ring_j[DEPTH]
@@ -398,7 +265,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
     cdef double loss = 0.0
     cdef int64_t skipped = 0
     cdef size_t row_bytes = K * sizeof(floating)
-    mfcore_xoshiro_seed(&g, seed, chunk)
+    mfc_xoshiro_seed(&g, seed, chunk)
     for t in range(start, stop + DEPTH):
         # stage C for sample t - DEPTH
         s = t - DEPTH
@@ -415,7 +282,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             elif _row_contains_near(indices + row_start, row_len, j,
                                     _guess(row_len, j, n_items)):
                 j = _kth_negative(indices + row_start, row_len,
-                                  <int64_t>mfcore_bounded(&g, <uint64_t>(n_items - row_len)))
+                                  <int64_t>mfc_bounded(&g, <uint64_t>(n_items - row_len)))
             if log != NULL:
                 log[3 * s] = <int32_t>u
                 log[3 * s + 1] = <int32_t>i
@@ -433,9 +300,9 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                 u = _row_of(indptr, n_users, ring_p[slot])
             ring_u[slot] = u
             i = indices[ring_p[slot]]
-            mfcore_prefetch_bytes(U + u * K, row_bytes)
-            mfcore_prefetch_bytes(V + i * K, row_bytes)
-            mfcore_prefetch(B + i)
+            mfc_prefetch_range(U + u * K, row_bytes)
+            mfc_prefetch_range(V + i * K, row_bytes)
+            mfc_prefetch(B + i)
             row_start = indptr[u]
             row_len = indptr[u + 1] - row_start
             # the part of u's row where the candidate negative should be
@@ -443,17 +310,17 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             lo = mid - WINDOW if mid - WINDOW > row_start else row_start
             hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
             if hi > lo:
-                mfcore_prefetch_bytes(indices + lo, (hi - lo) * sizeof(int32_t))
+                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
         # stage A for sample t
         if t < stop:
             slot = t & (DEPTH - 1)
-            ring_p[slot] = <int64_t>mfcore_bounded(&g, <uint64_t>nnz)
-            ring_j[slot] = <int64_t>mfcore_bounded(&g, <uint64_t>n_items)
-            mfcore_prefetch(indices + ring_p[slot])
+            ring_p[slot] = <int64_t>mfc_bounded(&g, <uint64_t>nnz)
+            ring_j[slot] = <int64_t>mfc_bounded(&g, <uint64_t>n_items)
+            mfc_prefetch(indices + ring_p[slot])
             if nnz_rows != NULL:
-                mfcore_prefetch(nnz_rows + ring_p[slot])
-            mfcore_prefetch_bytes(V + ring_j[slot] * K, row_bytes)
-            mfcore_prefetch(B + ring_j[slot])
+                mfc_prefetch(nnz_rows + ring_p[slot])
+            mfc_prefetch_range(V + ring_j[slot] * K, row_bytes)
+            mfc_prefetch(B + ring_j[slot])
     loss_out[0] = loss
     skipped_out[0] = skipped
 
@@ -473,8 +340,6 @@ cdef int64_t _first_bad_row(const int32_t *indptr, const int32_t *nnz_rows,
 # Public kernels
 # ---------------------------------------------------------------------------
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
               floating[:, ::1] user_factors, floating[:, ::1] item_factors,
               floating[::1] item_bias,
@@ -607,8 +472,6 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
     return total_loss / <double>(n_samples - total_skipped), int(total_skipped)
 
 
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int32_t[::1] neg,
                     floating[:, ::1] user_factors, floating[:, ::1] item_factors,
                     floating[::1] item_bias, double learning_rate, double reg_user,

@@ -19,7 +19,7 @@ SOLVERS = {"cholesky": 0, "cg": 1}
 
 def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *, reg, reg_bias, scale_by_count,
                         solver, cg_steps, num_threads, prior=None, prior_weight=0.0, bias_prior=None,
-                        bias_prior_weight=0.0) -> int:
+                        bias_prior_weight=0.0, row_sse=None) -> int:
     """One explicit-ALS half-sweep: re-solve every row's vector and bias, the other side fixed.
 
     Row r with ratings y_j on columns J solves (see ``mfcore._als.als_half_sweep``)::
@@ -46,6 +46,9 @@ def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *
     num_threads : int >= 1
     prior, bias_prior : (n_rows, K) and (n_rows,) or None
         Genre-ALS centroids c_r and d_r; their weights are tau and tau_b.
+    row_sse : float64 (n_rows,) or None
+        OUT: each row's training sum of squared errors at its new solution, derived in
+        the kernel from the row's normal equations (no extra pass over the ratings).
 
     Returns
     -------
@@ -58,7 +61,7 @@ def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *
         reg=float(reg), reg_bias=float(reg_bias), scale_by_count=bool(scale_by_count),
         prior=prior, prior_weight=float(prior_weight), bias_prior=bias_prior,
         bias_prior_weight=float(bias_prior_weight),
-        solver=SOLVERS[solver], cg_steps=int(cg_steps), num_threads=int(num_threads),
+        solver=SOLVERS[solver], cg_steps=int(cg_steps), num_threads=int(num_threads), row_sse=row_sse,
     )
 
 

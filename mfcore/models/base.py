@@ -14,6 +14,37 @@ takes and returns the raw ids of that data (MovieLens userId / movieId); a model
 fitted on a bare users x items sparse matrix takes and returns row / column
 indices, as implicit does.
 
+Coming from implicit
+--------------------
+Change the import; the calls stay::
+
+    model = mfcore.ImplicitALS(factors=64, confidence="raw")   # implicit's c = alpha * r
+    model.fit(user_items)                                        # bare csr_matrix: every stored value
+                                                                 # is an interaction (no threshold,
+                                                                 # counts not binarized)
+    ids, scores = model.recommend(userid, user_items[userid], N=10)
+    model.recommend(userids, user_items[userids], recalculate_user=True)   # one kernel call
+    model.similar_items(itemid, N=10, filter_items=..., recalculate_item=..., item_users=...)
+    model.similar_users(userid, N=10, filter_users=...)
+    model.partial_fit_users(userids, user_items[userids])        # grows for new ids
+    model.partial_fit_items(itemids, item_users[itemids])
+    model.recalculate_user(userids, user_items[userids]); model.recalculate_item(...)
+    total, top, weights = model.explain(userid, user_items[userid], itemid)   # ImplicitALS
+    model.save(file_or_path); mfcore.load_model(file_or_path)
+    model.user_factors, model.item_factors
+
+Differences: ImplicitALS's default confidence is Hu et al.'s ``c = 1 + alpha * r``
+(``confidence="linear"``); ``similar_items`` never returns the query item itself
+(implicit lists it first); ``recommend`` filters the training items by default without
+``user_items``. An ``mfcore.Interactions`` with MovieLens ratings keeps the ratings
+threshold (``positive_threshold="auto"`` = 4.0: only liked movies are positives).
+
+Coming from scikit-learn: every model passes ``sklearn.base.clone``, ``get_params(deep=True)``
+and ``set_params``; ``__init__`` only stores its arguments; ``random_state`` takes None, an int,
+a ``numpy.random.Generator`` or ``RandomState``. ``fit(pandas.DataFrame)`` raises a TypeError
+pointing to ``mfcore.Interactions.from_dataframe``; :meth:`FactorModel.recommend_frame`
+returns recommendations as a tidy frame (user, rank, item, score).
+
 Writing a model
 ---------------
 A model subclasses :class:`FactorModel`, is decorated with :func:`register_model`
@@ -59,6 +90,7 @@ from .._memory import as_aligned
 from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int
+from .._ranking import _csr_rows, check_user_side, item_bound, top_n_checked
 from ._ids import IdMap
 from ._training import FitState, run_epochs
 
@@ -636,18 +668,32 @@ class FactorModel:
         return float(out[0]) if scalar else out
 
     # ------------------------------------------------------------ recommend
-    def _rows_to_exclude(self, user_idx, user_items, filter_already_liked_items):
-        """CSR (len(user_idx) x n_items) of items to exclude for each requested user."""
-        if not filter_already_liked_items:
-            return None
-        if user_items is not None:
-            return user_items
-        if self._seen is None:
-            raise ValueError(
-                "filter_already_liked_items=True needs the users' items: pass user_items "
-                "(this model was loaded or built without its training interactions)"
-            )
-        return self._seen[user_idx]
+    def _item_side(self):
+        """(max ||v_i||, max |b_i|, item_bias or None when all zero) of the fitted items, cached.
+
+        What the overflow check and the kernel need from the item side depends only on the
+        fitted model: computed once, forgotten by :meth:`_fitted_changed` (fit, partial_fit,
+        load, add_items).
+        """
+        def compute():
+            if not np.isfinite(self.item_factors).all() or not np.isfinite(self.item_bias).all():
+                raise ValueError("the model's item factors or biases are not finite")
+            norm, bias_max = item_bound(self.item_factors, self.item_bias)
+            return norm, bias_max, (self.item_bias if bias_max > 0 else None)
+
+        return self._cached("item_side", compute)
+
+    def _item_mask(self, items, filter_items, idmap=None):
+        """uint8 candidate mask (None = every item): ``items`` allowed, ``filter_items`` removed."""
+        idmap = self._items if idmap is None else idmap
+        mask = None
+        if items is not None:
+            mask = np.zeros(idmap.n, np.uint8)
+            mask[idmap.lookup(np.atleast_1d(items))] = 1
+        if filter_items is not None:
+            mask = np.ones(idmap.n, np.uint8) if mask is None else mask
+            mask[idmap.lookup(np.atleast_1d(filter_items))] = 0
+        return mask
 
     def recommend(self, userid, user_items=None, N=10, filter_already_liked_items=True, filter_items=None,
                   recalculate_user=False, items=None, bias_weight=1.0):
@@ -669,8 +715,9 @@ class FactorModel:
         filter_items : array of item ids, optional
             Items never to recommend.
         recalculate_user : bool
-            Recompute the user vectors from ``user_items`` with :meth:`fold_in`
-            instead of using the stored ones (for users unknown to the model too).
+            Recompute the user vectors from ``user_items`` (:meth:`recalculate_user`:
+            one kernel call for all rows of the ALS models) instead of using the stored
+            ones (for users unknown to the model too).
         items : array of item ids, optional
             Restrict candidates to these items.
         bias_weight : float
@@ -682,45 +729,48 @@ class FactorModel:
         ids, scores : numpy.ndarray
             Shape (N,) for one user, (n_users, N) for a batch, best first.
             A user with fewer than N candidates gets padding: id -1 (or '' for
-            string ids) and score -inf. Scores include ``global_mean + user_bias``.
-        """
-        from .._ranking import top_n
+            string ids) and score -inf. Scores include ``global_mean + user_bias``
+            and are *not* clipped to ``rating_scale_`` (unlike :meth:`predict`):
+            clipping would tie every item predicted above the scale.
 
+        Notes
+        -----
+        Arguments are validated once per call; what depends only on the fitted items
+        (their largest norm for the overflow check, the BLAS thread-pool controller) is
+        cached, so one user over 87,585 items at K = 64 costs well under a millisecond
+        more than the kernel (``benchmarks/pytest/test_recommend_latency.py``).
+        """
         self._check_fitted()
         N = check_int(N, "N", min_value=1)
         bias_weight = check_float(bias_weight, "bias_weight")
         scalar = np.ndim(userid) == 0
         ids = np.atleast_1d(np.asarray(userid))
         if user_items is not None:
-            user_items = check_csr(user_items, "user_items", dtype=self.item_factors.dtype)
-            if user_items.shape != (len(ids), self.n_items):
-                raise ValueError(
-                    f"user_items must have one row per requested user and one column per item: "
-                    f"expected shape {(len(ids), self.n_items)}, got {user_items.shape}"
-                )
+            user_items = self._check_rows(user_items, len(ids), "user")
         if recalculate_user:
             if user_items is None:
                 raise ValueError("recalculate_user=True needs user_items (the users' ratings)")
-            user_vecs, user_bias = self._fold_in_rows(user_items)
+            user_vecs, user_bias = self._solve_rows("user", user_items)
             user_idx = None
         else:
             user_idx = self._users.lookup(ids)
             user_vecs, user_bias = self.user_factors[user_idx], self.user_bias[user_idx]
-        if filter_already_liked_items and user_items is None and user_idx is None:
-            raise ValueError("recalculate_user=True with filtering needs user_items")
-        exclude = self._rows_to_exclude(user_idx, user_items, filter_already_liked_items)
-        mask = None
-        if items is not None:
-            mask = np.zeros(self.n_items, np.uint8)
-            mask[self._items.lookup(np.atleast_1d(items))] = 1
-        if filter_items is not None:
-            mask = np.ones(self.n_items, np.uint8) if mask is None else mask
-            mask[self._items.lookup(np.atleast_1d(filter_items))] = 0
+        ex_indptr = ex_indices = None
+        if filter_already_liked_items:
+            if user_items is not None:
+                ex_indptr, ex_indices = user_items.indptr, user_items.indices
+            elif self._seen is None:
+                raise ValueError("filter_already_liked_items=True needs the users' items: pass user_items "
+                                 "(this model was loaded or built without its training interactions)")
+            else:
+                ex_indptr, ex_indices = _csr_rows(self._seen.indptr, self._seen.indices, user_idx)
+        mask = self._item_mask(items, filter_items)
+        item_norm, bias_max, item_bias = self._item_side()
+        check_user_side(user_vecs, item_norm, bias_max, bias_weight)
         with blas_limited():
-            idx, scores = top_n(
-                np.ascontiguousarray(user_vecs), self.item_factors, item_bias=self.item_bias,
-                bias_weight=bias_weight, exclude=exclude, item_mask=mask, N=N, num_threads=self._threads(),
-            )
+            idx, scores = top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
+                                        ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
+                                        16384, self._threads())
         scores = scores.astype(np.float64) + (self.global_mean + user_bias.astype(np.float64))[:, None]
         scores[idx < 0] = -np.inf
         out_ids = self._items.to_raw(idx)
@@ -729,46 +779,114 @@ class FactorModel:
             return out_ids[0][keep], scores[0][keep]
         return out_ids, scores
 
-    def _similar(self, factors, idmap, ids, N, candidates):
-        from .._ranking import top_n
+    def recommend_frame(self, userids, user_items=None, N=10, **options):
+        """:meth:`recommend` for many users as a tidy pandas DataFrame.
 
+        Parameters
+        ----------
+        userids : array of ids
+        user_items, N, **options
+            As in :meth:`recommend` (``filter_items``, ``recalculate_user``, ``items``, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user``, ``rank`` (1 = best), ``item``, ``score`` (float64); one row per
+            recommended item, users in the order given; padding (users with fewer than N
+            candidates) is dropped.
+        """
+        import pandas as pd
+
+        users = np.atleast_1d(np.asarray(userids))
+        ids, scores = self.recommend(users, user_items=user_items, N=N, **options)
+        n = ids.shape[1]
+        keep = np.isfinite(scores).ravel()
+        return pd.DataFrame({
+            "user": np.repeat(users, n)[keep],
+            "rank": np.tile(np.arange(1, n + 1), len(users))[keep],
+            "item": ids.ravel()[keep],
+            "score": scores.ravel()[keep],
+        })
+
+    def _unit(self, side):
+        """Rows of ``side``'s factors scaled to unit norm (zero rows stay zero), cached."""
+        def compute():
+            factors = self.user_factors if side == "user" else self.item_factors
+            norms = np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
+            return as_aligned((factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(factors.dtype),
+                              factors.dtype)
+
+        return self._cached(("unit", side), compute)
+
+    def _similar(self, side, ids, N, filter_ids, candidates, query=None):
+        """Cosine top-N on ``side``; ``query`` (n, K) replaces the stored vectors of ``ids``."""
         self._check_fitted()
         N = check_int(N, "N", min_value=1)
+        idmap = self._users if side == "user" else self._items
+        unit = self._unit(side)
         scalar = np.ndim(ids) == 0
-        idx = idmap.lookup(np.atleast_1d(np.asarray(ids)))
-        norms = np.linalg.norm(factors.astype(np.float64), axis=1)
-        unit = (factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(factors.dtype)
-        # exclude the query itself: one seen entry per query row
-        exclude = sp.csr_matrix(
-            (np.ones(len(idx), factors.dtype), idx.astype(np.int32), np.arange(len(idx) + 1, dtype=np.int32)),
-            shape=(len(idx), factors.shape[0]),
-        )
-        mask = None
-        if candidates is not None:
-            mask = np.zeros(factors.shape[0], np.uint8)
-            mask[idmap.lookup(np.atleast_1d(candidates))] = 1
+        arr = np.atleast_1d(np.asarray(ids))
+        if query is None:
+            idx = idmap.lookup(arr)
+            Q = unit[idx]
+        else:
+            idx = idmap.lookup(arr, missing="mask")
+            norms = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
+            Q = (query / np.where(norms > 0, norms, 1.0)[:, None]).astype(unit.dtype)
+        # exclude the query itself (when the model knows it): one entry per such row
+        known = idx >= 0
+        ex_indptr = np.zeros(len(idx) + 1, np.int32)
+        np.cumsum(known, out=ex_indptr[1:])
+        ex_indices = idx[known].astype(np.int32)
+        mask = self._item_mask(candidates, filter_ids, idmap)
+        check_user_side(Q, 1.0, 0.0, 0.0)
         with blas_limited():
-            res, scores = top_n(np.ascontiguousarray(unit[idx]), unit, exclude=exclude, item_mask=mask, N=N,
-                                num_threads=self._threads())
+            res, scores = top_n_checked(np.ascontiguousarray(Q), unit, None, 0.0, ex_indptr, ex_indices, mask,
+                                        min(N, unit.shape[0]), None, 16384, self._threads())
         out = idmap.to_raw(res)
         if scalar:
             keep = res[0] >= 0
             return out[0][keep], scores[0][keep].astype(np.float64)
         return out, scores.astype(np.float64)
 
-    def similar_items(self, itemid, N=10, items=None):
+    def similar_items(self, itemid, N=10, filter_items=None, recalculate_item=False, item_users=None, items=None):
         """The N items most similar to ``itemid`` by cosine similarity of item factors.
 
-        The query item itself is excluded. ``items`` restricts the candidates.
-        Returns (ids, cosine similarities) as in :meth:`recommend`.
+        Parameters
+        ----------
+        itemid : id or array of ids
+        N : int
+        filter_items : array of item ids, optional
+            Items never returned.
+        recalculate_item : bool
+            Use the vector(s) :meth:`recalculate_item` solves from ``item_users``
+            (items x the model's users) instead of the stored ones (items unknown to
+            the model too).
+        item_users : scipy.sparse matrix (len(itemid), n_users), optional
+        items : array of item ids, optional
+            Restrict the candidates to these items.
+
+        Returns
+        -------
+        ids, similarities : as in :meth:`recommend`; the query item itself is never returned
+        (implicit lists it first with similarity 1).
         """
         self._check_fitted()
-        return self._similar(self.item_factors, self._items, itemid, N, items)
+        query = None
+        if recalculate_item:
+            if item_users is None:
+                raise ValueError("recalculate_item=True needs item_users (the items' interactions)")
+            query = np.atleast_2d(self.recalculate_item(itemid, item_users))
+        return self._similar("item", itemid, N, filter_items, items, query)
 
-    def similar_users(self, userid, N=10, users=None):
-        """The N users most similar to ``userid`` by cosine similarity of user factors."""
+    def similar_users(self, userid, N=10, filter_users=None, users=None):
+        """The N users most similar to ``userid`` by cosine similarity of user factors.
+
+        ``filter_users`` are never returned; ``users`` restricts the candidates; the query
+        user itself is never returned. Returns (ids, similarities) as :meth:`similar_items`.
+        """
         self._check_fitted()
-        return self._similar(self.user_factors, self._users, userid, N, users)
+        return self._similar("user", userid, N, filter_users, users)
 
     # ------------------------------------------------------------ persistence
     def _extra_arrays(self) -> dict:

@@ -111,10 +111,10 @@ class BiasBaseline(FactorModel):
         """
         return self._fold_in_one(*self._fold_in_input(items, ratings, ratings_required=True))
 
-    def similar_items(self, itemid, N=10, items=None):
+    def similar_items(self, itemid, N=10, filter_items=None, recalculate_item=False, item_users=None, items=None):
         """Not defined: the bias baseline has no item vectors to compare."""
         raise NotImplementedError("BiasBaseline has no item factors: similar_items is not defined")
 
-    def similar_users(self, userid, N=10, users=None):
+    def similar_users(self, userid, N=10, filter_users=None, users=None):
         """Not defined: the bias baseline has no user vectors to compare."""
         raise NotImplementedError("BiasBaseline has no user factors: similar_users is not defined")

@@ -42,12 +42,19 @@ class ImplicitALS(FactorModel):
     Parameters
     ----------
     factors : int, default 64
-    regularization : float, default 10.0
-        (With MovieLens-sized data and binarized confidences, values around
-        10 rank best in our grid on ml-latest-small.)
-    alpha : float, default 1.0
+    regularization : float, default 30.0
+    alpha : float, default 4.0
         Confidence slope: c = 1 + alpha * r (``confidence="linear"``) or c = alpha * r
-        (``"raw"``) on observed cells.
+        (``"raw"``) on observed cells. The defaults (lambda 30, alpha 4, linear
+        confidence) were chosen by validation NDCG@10 only (never a test set) on
+        ml-latest-small, binarized ratings >= 4, K = 64: a grid (lambda 3-100,
+        alpha 0.5-9) on a validation split carved from the train part of a
+        per-user temporal 80/20 split (temporal again) and of a random 80/20
+        split (seed 42; validation seed 1). They are the best on the temporal
+        validation (0.1347 vs 0.1273 for the former 10 / 1) and 0.0015 below
+        the best on the random one (lambda 45, alpha 6). What matters most is
+        lambda relative to the confidence, lambda / (1 + alpha) ~ 6; a larger
+        confidence then helps.
     confidence : {"linear", "raw"}, default "linear"
         How a stored value r becomes a confidence (module docstring). Use "raw" (and
         implicit's alpha) to reproduce a model trained with the ``implicit`` package.
@@ -84,7 +91,7 @@ class ImplicitALS(FactorModel):
 
     _progress_fields = ("objective",)
 
-    def __init__(self, factors=64, regularization=10.0, alpha=1.0, iterations=15, solver="cg", cg_steps=3,
+    def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear"):
         self.factors = factors
@@ -241,6 +248,70 @@ class ImplicitALS(FactorModel):
             raise FloatingPointError(f"the {side} solve failed for row {status} of the given matrix; "
                                      "increase regularization")
         return vecs, np.zeros(rows.shape[0], dtype)
+
+    # --------------------------------------------------------------- explain
+    def explain(self, userid, user_items, itemid, user_weights=None, N=10):
+        """Why ``itemid`` scores as it does for a user: each of the user's items' share (implicit's form).
+
+        Hu, Koren & Volinsky (2008, section 5): with ``W_u = (Y^T C_u Y + reg I)^-1`` the
+        user's vector is ``x_u = W_u sum_j c_uj y_j``, so the score splits over the user's
+        items j as ``s_j = (y_i^T W_u y_j) c_uj`` and ``x_u . y_i = sum_j s_j``.
+
+        Parameters
+        ----------
+        userid : id
+            Used to pick the user's row when ``user_items`` has one row per model user.
+        user_items : scipy.sparse matrix, (1, n_items) or (n_users, n_items)
+            The user's interactions (raw values; the model's threshold and confidence apply).
+        itemid : id
+            The item to explain.
+        user_weights : tuple, optional
+            The Cholesky factor of ``W_u^-1`` returned by a previous call for this user
+            (``scipy.linalg.cho_factor`` form); skips the K x K factorization.
+        N : int
+            Number of top contributions returned.
+
+        Returns
+        -------
+        total_score : float
+            ``sum_j s_j``, the score of the item for the user re-solved from ``user_items``
+            (float64).
+        top_contributions : list of (item id, float)
+            The N items with the largest ``s_j``, largest first.
+        user_weights : tuple
+            Pass it back to explain more items for the same user.
+        """
+        import scipy.linalg
+
+        self._check_fitted()
+        N = check_int(N, "N", min_value=1)
+        user_items = check_csr(user_items, "user_items", dtype=np.float64)
+        if user_items.shape[1] != self.n_items:
+            raise ValueError(f"user_items must have one column per item ({self.n_items}), got {user_items.shape[1]}")
+        if user_items.shape[0] == 1:
+            row = user_items
+        elif user_items.shape[0] == self.n_users:
+            row = user_items[self._users.lookup(userid)]
+        else:
+            raise ValueError(f"user_items must hold the user's row (shape (1, {self.n_items})) or one row per "
+                             f"model user ({self.n_users}), got {user_items.shape}")
+        threshold, binarize = self._resolved(self.input_kind_)
+        pos = positives(row, threshold, self.input_kind_ != "interactions")
+        idx = pos.indices.astype(np.int64)
+        r = np.ones(len(idx)) if binarize else pos.data.astype(np.float64)
+        c1 = self._confidence_minus_one(r)                    # c - 1
+        Y = self.item_factors
+        Yu = Y[idx].astype(np.float64)
+        if user_weights is None:
+            A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Y.shape[1])
+            user_weights = scipy.linalg.cho_factor(A)
+        weighted = scipy.linalg.cho_solve(user_weights, Y[self._items.lookup(itemid)].astype(np.float64))
+        contributions = (Yu @ weighted) * (1.0 + c1)          # s_j = (y_i^T W_u y_j) c_uj
+        order = np.argsort(-contributions, kind="stable")[:N]
+        items = self._items.to_raw(idx[order])
+        top = [(item.item() if hasattr(item, "item") else item, float(contributions[k]))
+               for item, k in zip(items, order)]
+        return float(contributions.sum()), top, user_weights
 
     def _item_gram(self):
         """Y^T Y of the current item factors in float64, cached until the factors change."""

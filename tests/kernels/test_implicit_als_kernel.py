@@ -112,8 +112,9 @@ def test_cg_gather_paths_agree(rng, dtype):
 @pytest.fixture
 def cg_build():
     """Run a test with a cap on the CG kernel build (AVX-512 / AVX2 / baseline), then lift it."""
+    before = _cg_build()   # MFCORE_SIMD may have capped it
     yield _cg_build
-    _cg_build(-1)
+    _cg_build(before)
 
 
 def _cg_levels():

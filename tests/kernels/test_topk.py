@@ -270,6 +270,10 @@ def test_auc_rows_matches_pairwise_count(rng, dtype, threads, n_items):
     want = brute_force_auc(S, rel, ex)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
     np.testing.assert_allclose(got, want, rtol=1e-14)
+    # and the shared executable spec (mfcore._reference.auc_rows)
+    from mfcore import _reference
+
+    np.testing.assert_allclose(got, _reference.auc_rows(S, R, E), rtol=1e-14)
     assert np.isnan(got[:3]).all() and not np.isnan(got[3])
 
 

@@ -103,6 +103,21 @@ class ModelContract:
             seeded = clone(self.make(random_state=np.random.default_rng(3)))
             assert isinstance(seeded.random_state, np.random.Generator)
 
+    def test_scikit_learn_parameter_checks(self):
+        """scikit-learn's own checks of the parameter API (no attribute set in __init__, defaults
+        constructible, get_params invariant under deep=, set_params round trip)."""
+        from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
+                                                    check_parameters_default_constructible, check_set_params)
+
+        name = self.model_class.__name__
+        for check in (check_no_attributes_set_in_init, check_parameters_default_constructible,
+                      check_get_params_invariance, check_set_params):
+            check(name, self.model_class())
+        for random_state in (np.random.RandomState(1), np.random.default_rng(1)):
+            if self.has_random_state:
+                model = clone(self.make(random_state=random_state))
+                assert type(model.random_state) is type(random_state)
+
     def test_bad_parameter_is_reported_at_fit(self, planted_with_ids):
         model = self.make(iterations=-1)
         with pytest.raises(ValueError, match="iterations must be >= 0"):
@@ -250,6 +265,24 @@ class ModelContract:
         with pytest.raises(ValueError, match="lists an id twice"):
             model.partial_fit_users([new_id, new_id], R[[1, 2]])
 
+    def test_partial_fit_items_replaces_the_items_interactions(self, fitted):
+        model, data = fitted
+        if not self.item_side:
+            with pytest.raises(NotImplementedError, match="cannot re-solve item rows"):
+                model.partial_fit_items(data.item_ids[:1], data.user_items().T.tocsr()[:1])
+            return
+        model = load_model_copy(model)
+        R = data.user_items()
+        C = R.T.tocsr()
+        had = R[:, 0].nonzero()[0]                                  # users who rated item 0 in training
+        newcomer = int(np.setdiff1d(np.arange(R.shape[0]), had)[0])
+        row = sp.csr_matrix(([4.5], ([0], [newcomer])), shape=(1, R.shape[0]), dtype=C.dtype)
+        expected = model.recalculate_item(data.item_ids[0], row)
+        model.partial_fit_items(data.item_ids[:1], row)
+        np.testing.assert_array_equal(model.item_factors[0], expected)
+        assert data.item_ids[0] not in model.recommend(data.user_ids[newcomer], N=model.n_items)[0]
+        assert data.item_ids[0] in model.recommend(data.user_ids[had[0]], N=model.n_items)[0]
+
     def test_partial_fit_grows_a_bare_model_as_implicit(self, planted):
         R, genres = planted
         options = {"item_genres": genres} if "item_genres" in self.fit_options else {}
@@ -283,6 +316,72 @@ class ModelContract:
         cos[3] = -np.inf
         assert data.item_ids[3] not in ids and len(ids) == 4
         np.testing.assert_allclose(sims, np.sort(cos)[::-1][:4], rtol=1e-5)
+
+    def test_similar_filters_and_recalculate_item(self, fitted):
+        model, data = fitted
+        if model.item_factors.shape[1] == 0:
+            return
+        unit = model.item_factors / np.linalg.norm(model.item_factors, axis=1, keepdims=True)
+        cos = unit @ unit[3]
+        cos[3] = -np.inf
+        banned = data.item_ids[np.argsort(-cos)[:2]]                 # the two best are filtered out
+        ids, sims = model.similar_items(data.item_ids[3], N=4, filter_items=banned)
+        assert not set(banned.tolist()) & set(ids.tolist())
+        np.testing.assert_allclose(sims, np.sort(cos)[::-1][2:6], rtol=1e-5)
+        allowed = data.item_ids[[5, 6, 9]]
+        ids, _ = model.similar_items(data.item_ids[3], N=4, items=allowed)
+        assert sorted(ids.tolist()) == sorted(allowed.tolist())
+        if type(model).recalculate_item is not None and self.item_side:
+            C = data.user_items().T.tocsr()
+            vec = model.recalculate_item(data.item_ids[3], C[3])
+            ref = unit @ (vec / np.linalg.norm(vec))
+            ref[3] = -np.inf
+            ids, sims = model.similar_items(data.item_ids[3], N=5, recalculate_item=True, item_users=C[3])
+            np.testing.assert_allclose(sims, np.sort(ref)[::-1][:5], rtol=1e-4, atol=1e-6)
+            assert data.item_ids[3] not in ids
+        with pytest.raises(ValueError, match="recalculate_item=True needs item_users"):
+            model.similar_items(data.item_ids[3], recalculate_item=True)
+        # users, with a filter
+        uunit = model.user_factors / np.maximum(np.linalg.norm(model.user_factors, axis=1, keepdims=True), 1e-30)
+        ucos = uunit @ uunit[2]
+        ucos[2] = -np.inf
+        best = data.user_ids[np.argmax(ucos)]
+        ids, sims = model.similar_users(data.user_ids[2], N=3, filter_users=[best])
+        assert best not in ids and data.user_ids[2] not in ids
+        np.testing.assert_allclose(sims, np.sort(ucos)[::-1][1:4], rtol=1e-4, atol=1e-6)
+
+    def test_recommend_frame_is_tidy(self, fitted):
+        model, data = fitted
+        users = data.user_ids[[3, 0, 8]]
+        frame = model.recommend_frame(users, N=4)
+        assert list(frame.columns) == ["user", "rank", "item", "score"] and len(frame) == 12
+        ids, scores = model.recommend(users, N=4)
+        np.testing.assert_array_equal(frame["user"], np.repeat(users, 4))
+        np.testing.assert_array_equal(frame["rank"], np.tile([1, 2, 3, 4], 3))
+        np.testing.assert_array_equal(frame["item"], ids.ravel())
+        np.testing.assert_array_equal(frame["score"], scores.ravel())
+        # padding is dropped: a user whose candidates run out gets fewer rows
+        few = model.recommend_frame(users[:1], N=4, items=data.item_ids[:40][
+            ~np.isin(np.arange(40), data.user_items()[3].indices)][:2])
+        assert len(few) == 2 and list(few["rank"]) == [1, 2]
+
+    def test_cached_item_state_follows_changes(self, fitted):
+        model, data = fitted
+        model = load_model_copy(model)
+        uid = data.user_ids[0]
+        model.item_factors *= 3.0                # in place: the documented contract is _fitted_changed()
+        model.item_bias -= 1.0
+        model._fitted_changed()
+        ids, scores = model.recommend(uid, N=3)
+        np.testing.assert_allclose(scores, model.predict(np.full(3, uid), ids, clip=False), rtol=1e-5)
+        seen = data.user_items()[0].indices
+        unseen = data.item_ids[np.setdiff1d(np.arange(len(data.item_ids)), seen)]
+        best = np.sort(model.predict(np.full(len(unseen), uid), unseen, clip=False))[::-1][:3]
+        np.testing.assert_allclose(scores, best, rtol=1e-5)
+        model.item_bias[0] = np.finfo(model.item_bias.dtype).max / 4      # the cached bound must see it
+        model._fitted_changed()
+        with pytest.raises(ValueError, match="could overflow"):
+            model.recommend(uid, N=3)
 
     def test_unknown_ids(self, fitted):
         model, data = fitted

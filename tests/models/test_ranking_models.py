@@ -250,3 +250,54 @@ def test_implicit_als_batch_fold_in_is_the_dense_solve(implicit_data, confidence
     np.testing.assert_allclose(scores[:, 0], [np.max(np.where(rows[u].toarray()[0] > 0, -np.inf,
                                                                model.item_factors @ U[u])) for u in range(3)],
                                rtol=1e-8)
+
+
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+def test_implicit_als_explain_splits_the_score(implicit_data, confidence):
+    """explain: contributions s_j = (y_i^T W_u y_j) c_uj sum to x_u . y_i, x_u the dense NumPy solve."""
+    counts = implicit_data.astype(np.float64)
+    counts.data = 1.0 + np.arange(counts.nnz) % 3
+    alpha, reg = 2.0, 0.3
+    model = ImplicitALS(factors=5, iterations=2, alpha=alpha, regularization=reg, confidence=confidence,
+                        dtype="float64", num_threads=1).fit(counts, show_progress=False)
+    V = model.item_factors
+    u, item = 4, 17
+    row = counts[u]
+    c = np.ones(V.shape[0])
+    c[row.indices] = (1.0 if confidence == "linear" else 0.0) + alpha * row.data
+    p = np.zeros(V.shape[0])
+    p[row.indices] = 1.0
+    A = (V.T * c) @ V + reg * np.eye(5)
+    x = np.linalg.solve(A, V.T @ (c * p))
+    share = (V[row.indices] @ np.linalg.solve(A, V[item])) * c[row.indices]
+    total, top, weights = model.explain(u, row, item, N=3)
+    assert total == pytest.approx(float(x @ V[item]), rel=1e-9)
+    assert total == pytest.approx(share.sum(), rel=1e-9)
+    order = np.argsort(-share)[:3]
+    assert [i for i, _ in top] == row.indices[order].tolist()
+    np.testing.assert_allclose([s for _, s in top], share[order], rtol=1e-9)
+    # the cached weights give the same answer, and so does the full users x items matrix
+    again = model.explain(u, counts, item, user_weights=weights, N=3)
+    assert again[0] == pytest.approx(total, rel=1e-12) and again[1] == top
+    with pytest.raises(ValueError, match="user_items must hold the user's row"):
+        model.explain(u, counts[:3], item)
+
+
+@pytest.mark.filterwarnings("ignore:OpenBLAS is configured")
+def test_implicit_als_explain_and_fold_in_agree_with_implicit(implicit_data):
+    """With confidence="raw" the maths is implicit's: same explanation, same recalculated users."""
+    implicit_als = pytest.importorskip("implicit.cpu.als")
+    model = ImplicitALS(factors=5, iterations=2, alpha=1.0, regularization=0.3, confidence="raw",
+                        dtype="float32", num_threads=1).fit(implicit_data, show_progress=False)
+    peer = implicit_als.AlternatingLeastSquares(factors=5, regularization=0.3, alpha=1.0, num_threads=1)
+    peer.user_factors, peer.item_factors = model.user_factors.copy(), model.item_factors.copy()
+    total, top, _ = model.explain(3, implicit_data[3], 11, N=4)
+    p_total, p_top, _ = peer.explain(3, implicit_data, 11, N=4)
+    assert total == pytest.approx(p_total, rel=1e-4)
+    assert [i for i, _ in top] == [i for i, _ in p_top]
+    np.testing.assert_allclose([s for _, s in top], [s for _, s in p_top], rtol=1e-4)
+    counts = implicit_data.copy()
+    counts.data = (1 + np.arange(counts.nnz) % 4).astype(np.float32)
+    users = np.arange(30)
+    np.testing.assert_allclose(model.recalculate_user(users, counts[:30]), peer.recalculate_user(users, counts[:30]),
+                               rtol=1e-3, atol=1e-5)
