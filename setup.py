@@ -11,12 +11,16 @@ MFCORE_EXTENSIONS=a,b    build only these modules (e.g. ``_als,_topk``); develop
 MFCORE_SIMD_DISPATCH=0   compile only the baseline build of the kernels (no AVX2/AVX-512
                          builds, no run-time dispatch). At run time, without rebuilding,
                          ``MFCORE_SIMD=baseline|avx2|avx512`` caps the build the kernels use.
+MFCORE_PORTABLE=1        compile the portable plain-C kernels (no GCC vector extensions,
+                         attributes or builtins; what other compilers get). CI builds it.
 
 Supported compilers
 -------------------
-GCC >= 8 or clang >= 7 (the kernels use GCC vector extensions and, on x86-64,
-per-function ``target`` attributes chosen at run time). MSVC is not supported: the
-build stops with a message saying so. Kernel C headers: ``pyx/include/mfcore/*.h``.
+GCC >= 8 or clang >= 7 get the SIMD kernels (GCC vector extensions and, on x86-64,
+per-function ``target`` attributes chosen at run time). Any other C99 compiler gets
+the portable plain-C kernels (``MFC_PORTABLE`` in ``pyx/include/mfcore/simd.h``),
+chosen by the preprocessor; MSVC is untested. Kernel C headers:
+``pyx/include/mfcore/*.h``.
 """
 
 import os
@@ -93,10 +97,8 @@ class BuildExt(build_ext):
                 "without the Cython sources?) or MFCORE_EXTENSIONS matched none"
             )
         if self.compiler.compiler_type == "msvc":
-            raise RuntimeError(
-                "mfcore: MSVC is not supported; the kernels need GCC (>= 8) or clang (>= 7), "
-                "which provide GCC vector extensions (on Windows: MinGW-w64 GCC or clang-cl is untested)"
-            )
+            print("mfcore: MSVC: building the portable plain-C kernels (no SIMD builds; untested "
+                  "with MSVC, which must accept C99 variable-length arrays)", file=sys.stderr)
         flags = openmp_flags(self.compiler)
         if flags is None:
             if _env_flag("MFCORE_REQUIRE_OPENMP"):
@@ -123,6 +125,8 @@ def extensions():
     headers = [str(p.relative_to(HERE)) for p in sorted((INCLUDE / "mfcore").glob("*.h"))]
     wanted = {s.strip() for s in os.environ.get("MFCORE_EXTENSIONS", "").split(",") if s.strip()}
     simd_macros = [] if _env_flag_default("MFCORE_SIMD_DISPATCH", True) else [("MFC_NO_DISPATCH", "1")]
+    if _env_flag("MFCORE_PORTABLE"):
+        simd_macros.append(("MFC_PORTABLE", "1"))
     exts = []
     for pyx in sorted((HERE / "pyx").glob("*.pyx")):
         stem = pyx.stem

@@ -657,16 +657,20 @@ RATING_MODELS = {
     "lenskit": ("LensKit BiasedMFScorer", fit_lenskit_explicit),
     "surprise": ("Surprise SVD (SGD)", fit_surprise_svd),
     "mfcore-genre": ("mfcore GenreALS (genres)", fit_mfcore_genre),
+    "mfcore-genre-years": ("mfcore GenreALS (genres + release-year buckets)", fit_mfcore_genre),
     "cmfrec-genre": ("cmfrec CMF (ALS, biases, genres as item attributes)", fit_cmfrec_genre),
     "cmfrec-omf": ("cmfrec OMF_explicit (offsets, genres as item attributes)", fit_cmfrec_omf),
     "surprise-svdpp": ("Surprise SVD++ (SGD)", fit_surprise_svdpp),
 }
 
 #: Rating models that take the item genres (``fit(train, params, threads, item_genres=G)``).
-USES_GENRES = {"mfcore-genre", "cmfrec-genre", "cmfrec-omf"}
+USES_GENRES = {"mfcore-genre", "mfcore-genre-years", "cmfrec-genre", "cmfrec-omf"}
+
+#: Rating models given the genres with release-year buckets appended (``item_features_with_years``).
+USES_YEARS = {"mfcore-genre-years"}
 
 #: The library behind each rating-model key (for the version shown).
-RATING_LIBRARY = {"baseline": "mfcore", "mfcore": "mfcore", "mfcore-genre": "mfcore", "cmfrec": "cmfrec",
+RATING_LIBRARY = {"baseline": "mfcore", "mfcore": "mfcore", "mfcore-genre": "mfcore", "mfcore-genre-years": "mfcore", "cmfrec": "cmfrec",
                   "cmfrec-genre": "cmfrec", "cmfrec-omf": "cmfrec", "lenskit": "lenskit", "surprise": "surprise",
                   "surprise-svdpp": "surprise"}
 

@@ -11,7 +11,8 @@ items and ratings of the 32M preset together) is written as Parquet partitions, 
   ``LocalCluster(n_workers, threads_per_worker, processes=True)``, kernel
   ``num_threads = threads_per_worker``.
 
-Both report the median of ``history_[e]["seconds"]`` over the epochs (the epoch's
+The local fit runs before and after the distributed one (the load of a shared machine
+drifts); both report the median of ``history_[e]["seconds"]`` over the epochs (the epoch's
 maths; for the distributed fit that includes routing the factor rows, the block
 solves in the workers and gathering the results). Also printed: the one-off setup of
 the distributed fit (partition checks + building the blocks), routed bytes per epoch
@@ -96,25 +97,31 @@ def main(argv=None):
         path = Path(tmp) / "ratings"
         write_parquet(data.to_dataframe(), path, args.partitions)
         with LocalCluster(n_workers=args.workers, threads_per_worker=args.threads_per_worker, processes=True,
-                          dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+                          dashboard_address=":0", silence_logs=40) as cluster, Client(cluster) as client:
             for name in args.models.split(","):
                 opts = ({"item_genres": data.item_genres, "genre_names": data.genre_names}
                         if name == "genre" else {})
-                local = make_model(name, args.factors, args.iterations, total_threads)
-                local.fit(data, show_progress=False, **({"item_genres": data.item_genres} if name == "genre" else {}))
+                def local_fit():
+                    m = make_model(name, args.factors, args.iterations, total_threads)
+                    return m.fit(data, show_progress=False,
+                                 **({"item_genres": data.item_genres} if name == "genre" else {}))
+
+                local = local_fit()          # local fits before and after: the load of a shared machine drifts
                 t = time.perf_counter()
                 dist = mdist.fit(make_model(name, args.factors, args.iterations, args.threads_per_worker),
                                  dd.read_parquet(path), client=client, n_user_blocks=args.blocks,
                                  n_item_blocks=args.blocks, keep_seen=False, **opts)
                 wall = time.perf_counter() - t
-                loc_s = statistics.median(r["seconds"] for r in local.history_)
+                local2 = local_fit()
+                loc_runs = [statistics.median(r["seconds"] for r in m.history_) for m in (local, local2)]
+                loc_s = statistics.median(r["seconds"] for m in (local, local2) for r in m.history_)
                 dist_s = statistics.median(r["seconds"] for r in dist.history_)
                 setup = wall - sum(r["seconds"] for r in dist.history_)
                 st = dist.distributed_stats_
                 same = all(np.array_equal(getattr(dist, a), getattr(local, a))
                            for a in ("user_factors", "item_factors", "user_bias", "item_bias"))
                 print(f"{name:9s} K={args.factors} P={st.n_user_blocks} Q={st.n_item_blocks}: "
-                      f"local {loc_s:.2f} s/epoch ({total_threads} threads), "
+                      f"local {loc_s:.2f} s/epoch ({total_threads} threads; before/after {loc_runs[0]:.2f}/{loc_runs[1]:.2f}), "
                       f"distributed {dist_s:.2f} s/epoch ({args.workers} workers x {args.threads_per_worker}), "
                       f"ratio {dist_s / loc_s:.2f}; setup {setup:.1f} s; "
                       f"routed {st.routed_bytes[0] / 1e6:.1f} MB/epoch ({st.routed_rows_per_epoch} rows), "

@@ -66,17 +66,22 @@ GRIDS = {
     # Side information (genres) and implicit information: grids kept small (cmfrec with I and SVD++ are slow).
     "mfcore-genre": [{"regularization": lam, "genre_weight": tau}
                      for lam, tau in itertools.product((0.5, 1.0, 2.0, 5.0), (30.0, 100.0, 300.0))],
+    "mfcore-genre-years": [{"regularization": lam, "genre_weight": tau}
+                           for lam, tau in itertools.product((0.5, 1.0, 2.0, 5.0), (30.0, 100.0, 300.0))],
     "cmfrec-genre": [{"factors": k, "regularization": lam, "scale_lam": True}
                      for k, lam in itertools.product((16, 32, 64), (0.05, 0.1, 0.2))]
                     + [{"factors": 32, "regularization": lam, "scale_lam": False} for lam in (10.0, 20.0, 40.0)],
     "cmfrec-omf": [{"factors": 32, "regularization": lam, "maxiter": 200} for lam in (10.0, 30.0)],
-    "surprise-svdpp": [{"factors": k, "regularization": reg, "lr": 0.007, "iterations": 20}
-                       for k, reg in itertools.product((20, 50), (0.02, 0.05, 0.1))],
+    # SVD++ takes minutes per fit here: its own default K = 20, three penalties.
+    "surprise-svdpp": [{"factors": 20, "regularization": reg, "lr": 0.007, "iterations": 20}
+                       for reg in (0.02, 0.05, 0.1)],
 }
 
 #: Rows scored at the library's own defaults (class defaults; no tuning), next to the tuned row.
 DEFAULT_ROWS = {"mfcore": ("mfcore ExplicitALS at its defaults", "mfcore-defaults"),
-                "mfcore-genre": ("mfcore GenreALS at its defaults", "mfcore-genre-defaults")}
+                "mfcore-genre": ("mfcore GenreALS at its defaults", "mfcore-genre-defaults"),
+                "mfcore-genre-years": ("mfcore GenreALS at its defaults, genres + release-year buckets",
+                                       "mfcore-genre-years-defaults")}
 
 
 def _bias_stage(best):
@@ -93,6 +98,8 @@ STAGE2 = {
     "surprise": _bias_stage,
     "mfcore-genre": lambda best: [dict(best, bias_regularization=b, genre_bias_weight=gb)
                                   for b, gb in ((1.0, 10.0), (5.0, 10.0), (2.0, 30.0), (2.0, 100.0))],
+    "mfcore-genre-years": lambda best: [dict(best, bias_regularization=b, genre_bias_weight=gb)
+                                        for b, gb in ((1.0, 10.0), (5.0, 10.0), (2.0, 30.0), (2.0, 100.0))],
     "cmfrec-genre": lambda best: [dict(best, w_item=w) for w in (0.1, 0.3, 3.0, 10.0)],
     "cmfrec-omf": lambda best: [],
     "surprise-svdpp": lambda best: [],
@@ -100,7 +107,7 @@ STAGE2 = {
 
 #: Fixed settings shared by all grid points (iterations: epochs of the ALS models).
 FIXED = {"baseline": {}, "mfcore": {"iterations": 15}, "cmfrec": {"iterations": 15},
-         "lenskit": {"iterations": 15, "damping": 5.0}, "surprise": {}, "mfcore-genre": {},
+         "lenskit": {"iterations": 15, "damping": 5.0}, "surprise": {}, "mfcore-genre": {}, "mfcore-genre-years": {},
          "cmfrec-genre": {"iterations": 15}, "cmfrec-omf": {}, "surprise-svdpp": {}}
 
 COLD_GRID_VECTORS = [{"genre_weight": w, "genre_bias_weight": 0.0} for w in (1.0, 3.0, 10.0, 30.0, 100.0)]
@@ -183,7 +190,7 @@ def evaluate_defaults(lib, train, valid_train, valid, test, threads, log, item_g
     """An mfcore model at its class defaults (nothing tuned): validation and test RMSE/MAE."""
     peers = _peers()
     label, key = DEFAULT_ROWS[lib]
-    fit = peers.fit_mfcore_genre if lib == "mfcore-genre" else peers.fit_mfcore_explicit_params
+    fit = peers.fit_mfcore_genre if lib in peers.USES_GENRES else peers.fit_mfcore_explicit_params
     out = {}
     for name, X, part in (("valid", valid_train, valid), ("test", train, test)):
         u, i, y = _pairs(part)
@@ -266,6 +273,16 @@ def cold_start(data, threads, log, item_fraction=0.1, seed=0, libs=()):
     tune("GenreALS, genre prior on vectors only (genre_bias_weight=0)", COLD_GRID_VECTORS, genre)
     tune("GenreALS, genre prior on vectors and biases", COLD_GRID_BIASES, genre)
     tune("GenreALS at its defaults (nothing tuned)", [{}], genre)
+    if getattr(data, "titles", None) is not None:
+        from mfcore.data import item_features_with_years
+
+        features, _ = item_features_with_years(genres, data.genre_names, list(data.titles))
+
+        def genre_years(X, p):
+            return _cold_genre_fit(X, features, p, threads).predict
+
+        tune("GenreALS at its defaults, genres + release-year buckets (mfcore.data.item_features_with_years)",
+             [{}], genre_years)
     for lib in libs:
         if lib not in COLD_PEER_GRIDS:
             continue
@@ -377,15 +394,19 @@ def main(argv=None):
 
     results = []
     for lib in ([] if args.no_warm else libs):
+        side = data.item_genres
+        if lib in peers.USES_YEARS:
+            from mfcore.data import item_features_with_years
+
+            side = item_features_with_years(data.item_genres, data.genre_names, list(data.titles))[0]
         if lib in DEFAULT_ROWS:
             results.append(evaluate_defaults(lib, train, valid_train, valid, test, args.threads, log,
-                                             item_genres=data.item_genres))
+                                             item_genres=side))
         if lib in missing:
             results.append({"lib": lib, "label": lib, "status": "n/a", "error": missing[lib]})
             continue
         try:
-            res = evaluate_lib(lib, train, valid_train, valid, test, args.threads, log,
-                               item_genres=data.item_genres)
+            res = evaluate_lib(lib, train, valid_train, valid, test, args.threads, log, item_genres=side)
             res["status"] = "ok"
         except Exception as exc:  # one library failing must not hide the others
             res = {"lib": lib, "label": peers.RATING_MODELS[lib][0], "status": "error",

@@ -59,7 +59,7 @@ SEED = 0
 DEFAULTS = {
     "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
     "implicit-bpr": {"factors": K, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
-    "mfcore-ials": {"factors": K, "regularization": 10.0, "alpha": 1.0, "iterations": 15},
+    "mfcore-ials": {"factors": K, "regularization": 30.0, "alpha": 4.0, "iterations": 15},
     "implicit-als": {"factors": K, "regularization": 0.01, "alpha": 0.0, "iterations": 15},
     "mfcore-explicit": {"factors": K},
     "mfcore-explicit-nobias": {"factors": K},
@@ -72,7 +72,7 @@ DEFAULTS = {
 _BPR_GRID = [{"factors": K, "learning_rate": lr, "regularization": reg, "iterations": 100}
              for lr, reg in itertools.product((0.01, 0.05), (0.01, 0.001))]
 _ALS_GRID = [{"factors": K, "regularization": reg, "alpha": a, "iterations": 15}
-             for reg, a in itertools.product((0.1, 1.0, 10.0), (1.0, 10.0))]
+             for reg, a in itertools.product((1.0, 10.0, 30.0), (1.0, 4.0, 10.0))]
 _EXPLICIT_GRID = [{"factors": K, "regularization": reg, "bias_regularization": breg}
                   for reg, breg in itertools.product((5.0, 10.0, 20.0), (2.0, 10.0))]
 

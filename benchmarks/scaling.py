@@ -13,7 +13,8 @@ n ratings: the catalogue stays at 87,585 items while users and ratings grow toge
 Every (model, size, threads) point runs in a fresh child process, so its peak RSS (VmHWM) is its own:
 interpreter + the CSR of that size + the fit. Seconds per epoch are the fit() wall time between epoch
 callbacks (training metrics included, what a user waits for), median of ``--epochs`` epochs after
-``--warmup``. The fitted exponent b of ``seconds = a * ratings^b`` is least squares on log-log over the
+``--warmup``; the process CPU seconds per epoch (all threads) are recorded beside them, a figure that a
+loaded machine distorts less (``--metric cpu`` plots and fits those). The fitted exponent b of ``seconds = a * ratings^b`` is least squares on log-log over the
 sizes, per model and thread count (b = 1: linear).
 
 Models: ExplicitALS (K=64, Cholesky), GenreALS (K=64, genres of the real ml-32m movies in movieId
@@ -103,13 +104,21 @@ def child(spec):
         model = mfcore.ImplicitALS(positive_threshold=None, **common)
     else:
         model = mfcore.BPR(positive_threshold=None, **common)
-    stamps = []
-    start = time.perf_counter()
-    model.fit(X, show_progress=False, callback=lambda *a: stamps.append(time.perf_counter()), **extra)
+    stamps, cpu = [], []
+
+    def callback(*_):
+        stamps.append(time.perf_counter())
+        cpu.append(time.process_time())
+
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model.fit(X, show_progress=False, callback=callback, **extra)
     walls = [b - a for a, b in zip([start] + stamps[:-1], stamps)]
+    cpus = [b - a for a, b in zip([cpu_start] + cpu[:-1], cpu)]
     return {"status": "ok", "n_users": int(X.shape[0]), "n_items": int(X.shape[1]), "n_ratings": int(X.nnz),
             "epoch_wall_seconds": walls, "kernel_seconds": [float(h["seconds"]) for h in model.history_],
-            "median_epoch_seconds": float(np.median(walls[spec["warmup"]:])), "peak_rss_mib": _vmhwm_mib()}
+            "median_epoch_seconds": float(np.median(walls[spec["warmup"]:])),
+            "epoch_cpu_seconds": cpus, "median_epoch_cpu_seconds": float(np.median(cpus[spec["warmup"]:])),
+            "peak_rss_mib": _vmhwm_mib()}
 
 
 def prefix_data(data_path, n_ratings, cache_dir):
@@ -156,35 +165,40 @@ def fit_exponent(points):
     return float(np.polyfit(x, y, 1)[0])
 
 
-def plot(results, path, caption):
+def plot(results, path, caption, metric="both"):
+    """Log-log plot of s/epoch vs ratings per (model, threads): wall, CPU, or both side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    fig, ax = plt.subplots(figsize=(7.5, 5.2), dpi=110)
+    panels = ["wall", "cpu"] if metric == "both" else [metric]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.2), dpi=110, squeeze=False)
     markers = {"explicit": "o", "genre": "s", "implicit-als": "^", "bpr": "D"}
     sizes = sorted({r["n_ratings"] for r in results if r.get("status") == "ok"})
-    for (model, threads), rows in _series(results).items():
-        rows = sorted(rows, key=lambda r: r["n_ratings"])
-        b = fit_exponent([(r["n_ratings"], r["median_epoch_seconds"]) for r in rows])
-        ax.plot([r["n_ratings"] / 1e6 for r in rows], [r["median_epoch_seconds"] for r in rows],
-                marker=markers.get(model, "o"), linestyle="-" if threads > 1 else "--",
-                label=f"{LABELS[model]}, {threads} thread{'s' if threads > 1 else ''}"
-                      + (f" (b = {b:.2f})" if b is not None else ""))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.xaxis.set_major_locator(FixedLocator([s / 1e6 for s in sizes]))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.set_xticklabels([f"{s / 1e6:.0f}M" for s in sizes])
-    ax.set_xlabel("training ratings (millions, log scale)")
-    ax.set_ylabel("fit() wall seconds per epoch (log scale)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_title("mfcore: seconds per epoch vs ratings (b = fitted log-log slope)", fontsize=10)
-    fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    for ax, panel in zip(axes[0], panels):
+        key = "median_epoch_seconds" if panel == "wall" else "median_epoch_cpu_seconds"
+        for (model, threads), rows in _series(results).items():
+            rows = sorted(rows, key=lambda r: r["n_ratings"])
+            b = fit_exponent([(r["n_ratings"], r[key]) for r in rows])
+            ax.plot([r["n_ratings"] / 1e6 for r in rows], [r[key] for r in rows],
+                    marker=markers.get(model, "o"), linestyle="-" if threads > 1 else "--",
+                    label=f"{LABELS[model]}, {threads} thr" + (f" (b = {b:.2f})" if b is not None else ""))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(FixedLocator([s / 1e6 for s in sizes]))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{s / 1e6:.0f}M" for s in sizes])
+        ax.set_xlabel("training ratings (log scale)")
+        ax.set_ylabel("fit() wall seconds per epoch (log scale)" if panel == "wall"
+                      else "process CPU seconds per epoch, all threads (log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+        ax.set_title(("fit() wall time" if panel == "wall" else "CPU time") + " per epoch; b = log-log slope",
+                     fontsize=10)
+    fig.text(0.01, 0.01, caption, fontsize=7.5, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
@@ -210,6 +224,9 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--json", help="write every point to this file")
     p.add_argument("--plot", help="write the log-log plot (PNG) to this file")
+    p.add_argument("--metric", choices=("wall", "cpu", "both"), default="both",
+                   help="what the plot shows: fit() wall s/epoch, process CPU s/epoch, or both side by side "
+                        "(default both)")
     p.add_argument("--from-json", help="re-plot from a JSON written earlier (no fits)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -221,7 +238,7 @@ def main(argv=None):
         with open(args.from_json) as fh:
             payload = json.load(fh)
         if args.plot:
-            plot(payload["results"], args.plot, payload["caption"])
+            plot(payload["results"], args.plot, payload["caption"], args.metric)
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
@@ -253,15 +270,18 @@ def main(argv=None):
                     print(f"{LABELS[model]:<24} {t} thr {s:>4}: {res.get('status')}: {res.get('error', '')[:300]}",
                           flush=True)
     up_end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    print("\n| model | threads | " + " | ".join(sizes) + " | exponent b |")
+    print("\n| model | threads | " + " | ".join(f"{s}: wall s/epoch (CPU s) / peak RSS" for s in sizes)
+          + " | exponent b |")
     print("|---|---:|" + "---:|" * len(sizes) + "---:|")
     for (model, t), rows in _series(results).items():
         by = {r["spec"]["size"]: r for r in rows}
         b = fit_exponent([(r["n_ratings"], r["median_epoch_seconds"]) for r in rows])
-        cells = [f"{by[s]['median_epoch_seconds']:.3f} s / {by[s]['peak_rss_mib']:.0f} MiB" if s in by else "-"
-                 for s in sizes]
-        print(f"| {LABELS[model]} | {t} | " + " | ".join(cells) + (f" | {b:.2f} |" if b is not None else " | - |"))
-    caption = (f"fit() wall s/epoch (median of {args.epochs} after {args.warmup} warm-up), prefixes of the 32M-shaped "
+        bc = fit_exponent([(r["n_ratings"], r["median_epoch_cpu_seconds"]) for r in rows])
+        cells = [f"{by[s]['median_epoch_seconds']:.2f} s ({by[s]['median_epoch_cpu_seconds']:.2f} CPU) / "
+                 f"{by[s]['peak_rss_mib']:.0f} MiB" if s in by else "-" for s in sizes]
+        print(f"| {LABELS[model]} | {t} | " + " | ".join(cells)
+              + (f" | {b:.2f} (CPU {bc:.2f}) |" if b is not None else " | - |"))
+    caption = (f"s/epoch (median of {args.epochs} after {args.warmup} warm-up), prefixes of the 32M-shaped "
                f"synthetic data (87,585 items), 2-core shared VM; {up_start.split('load average:')[-1].strip()} "
                f"(load avg at start). Dashed: 1 thread, solid: 2.")
     print(f"# start: {up_start}\n# end:   {up_end}")
@@ -270,7 +290,7 @@ def main(argv=None):
             json.dump({"uptime_start": up_start, "uptime_end": up_end, "argv": sys.argv, "caption": caption,
                        "results": results}, fh, indent=1)
     if args.plot:
-        plot(results, args.plot, caption)
+        plot(results, args.plot, caption, args.metric)
     return 0
 
 

@@ -12,17 +12,23 @@ SIMD_LEVELS = {2: "AVX-512", 1: "AVX2+FMA", 0: "baseline"}
 
 
 def simd_builds() -> dict:
-    """The build each compiled kernel runs on this CPU: {kernel: 'AVX-512' | 'AVX2+FMA' | 'baseline'}.
+    """The build each compiled kernel runs on this CPU: {kernel: 'AVX-512' | 'AVX2+FMA' | 'baseline' | ...}.
 
     The kernels pick the build at run time (the CPU's level, lowered by the environment
     variable ``MFCORE_SIMD=baseline|avx2|avx512`` when it is set at import).
     """
     from . import _als, _bpr, _implicit_als
 
+    def name(module):
+        if module.SIMD_BUILD == "portable":
+            return "plain C (portable build)"
+        build = SIMD_LEVELS[module._simd_level()]
+        return build + " (baseline-only build)" if module.SIMD_BUILD == "baseline-only" else build
+
     return {
-        "explicit ALS (mfcore._als)": SIMD_LEVELS[_als._simd_level()],
-        "implicit ALS CG (mfcore._implicit_als)": SIMD_LEVELS[_implicit_als._simd_level()],
-        "BPR step (mfcore._bpr)": SIMD_LEVELS[_bpr._simd_level()],
+        "explicit ALS (mfcore._als)": name(_als),
+        "implicit ALS CG (mfcore._implicit_als)": name(_implicit_als),
+        "BPR step (mfcore._bpr)": name(_bpr),
     }
 
 

@@ -11,7 +11,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
-from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap
+from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
 from _linalg cimport (xtx_apply, spd_solve, row_dots, lapack_cholesky_solve, dot_d,
                       gram_block, simd_width, gather_rows, mfc_pf, pf_set)
 
@@ -30,6 +30,8 @@ cdef inline int _round_up(int n, int w) noexcept nogil:
 
 # ---------------------------------------------------------------- CPU dispatch (simd.h)
 mfc_set_level_cap(env_level_cap())
+#: how the kernels were built: 'simd', 'baseline-only' or 'portable' (see _simd.pxd)
+SIMD_BUILD = build_kind()
 
 
 def _simd_level(level=None):

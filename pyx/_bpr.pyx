@@ -55,7 +55,7 @@ import numpy as np
 
 cimport cython
 from cython cimport floating
-from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap
+from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
 
 cdef extern from "mfcore/bpr.h":
     ctypedef struct mfc_xoshiro256:
@@ -75,6 +75,8 @@ cdef extern from "mfcore/bpr.h":
 
 # ---------------------------------------------------------------- CPU dispatch (simd.h)
 mfc_set_level_cap(env_level_cap())
+#: how the kernels were built: 'simd', 'baseline-only' or 'portable' (see _simd.pxd)
+SIMD_BUILD = build_kind()
 
 
 def _simd_level(level=None):

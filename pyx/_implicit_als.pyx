@@ -53,7 +53,7 @@ from libc.stdint cimport int32_t, int64_t, uintptr_t
 
 cimport cython
 from cython cimport floating
-from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap
+from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 from scipy.linalg.cython_lapack cimport spotrf, dpotrf, spotrs, dpotrs
 
@@ -174,6 +174,8 @@ cdef inline int64_t _aligned_len(int64_t n, size_t itemsize) noexcept nogil:
 
 # ---------------------------------------------------------------- CPU dispatch (simd.h)
 mfc_set_level_cap(env_level_cap())
+#: how the kernels were built: 'simd', 'baseline-only' or 'portable' (see _simd.pxd)
+SIMD_BUILD = build_kind()
 
 
 def _simd_level(level=None):

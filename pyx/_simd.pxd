@@ -12,6 +12,13 @@ cdef extern from "mfcore/simd.h":
     int mfc_level() noexcept nogil
     int mfc_cpu_level() noexcept nogil
     int mfc_set_level_cap(int cap) noexcept nogil
+    int mfc_build_kind() noexcept nogil
+
+
+cdef inline str build_kind():
+    """How the module's kernels were built: 'simd' (SIMD builds, run-time dispatch),
+    'baseline-only' (MFCORE_SIMD_DISPATCH=0) or 'portable' (plain C, MFCORE_PORTABLE=1)."""
+    return ("simd", "baseline-only", "portable")[mfc_build_kind()]
 
 
 cdef inline int env_level_cap() except -2:

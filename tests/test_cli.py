@@ -1,10 +1,32 @@
 """The ``mfcore`` command line, run in-process through ``main(argv)``."""
 
+import argparse
+import inspect
+import logging
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
+import mfcore
+from mfcore import cli
 from mfcore.cli import main
+from tests.data.ml100k import write_ml100k
+
+
+@pytest.fixture(scope="module")
+def _module_cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("mfcore-cache")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(monkeypatch, _module_cache_dir):
+    """The commands' parsed-data cache goes to a temporary folder, never the user's ~/.cache."""
+    monkeypatch.setenv("MFCORE_CACHE_DIR", str(_module_cache_dir))
 
 
 def run(capsys, *argv):
@@ -121,20 +143,9 @@ def test_usage_error_exit_code(capsys):
 # ----------------------------------------------------------------------------
 # issue 11: options, exit codes, output off a terminal, Ctrl-C, permissions, cache
 # ----------------------------------------------------------------------------
-import argparse  # noqa: E402
-import inspect  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 
-import mfcore  # noqa: E402
-from mfcore import cli  # noqa: E402
 
-from tests.data.ml100k import write_ml100k  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ FITTED = ("user_factors", "item_factors", "user_bias", "item_bias")
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
                                        silence_logs=40)
     c = distributed.Client(cluster)
     yield c
@@ -169,6 +169,7 @@ def test_killed_worker_changes_nothing(client, synthetic):
     dist = mdist.fit(make(), frame(df, 4), client=client, callback=kill_a_worker)
     assert killed and len(dist.history_) == 3
     assert addr_gone(client, killed[0])
+    print("half-sweeps re-run:", dist.distributed_stats_.retries)
     assert_identical(dist, make().fit(data, show_progress=False))
     client.wait_for_workers(2, timeout=60)
 

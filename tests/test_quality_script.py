@@ -95,3 +95,8 @@ def test_lightfm_genre_adapter_scores_unrated_items_from_genres(data):
                                          item_genres=data.item_genres)
     assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b.shape == (data.n_items,)
     assert np.all(np.isfinite(V)) and np.any(V[0] != 0)   # the genre embeddings reach the unrated item
+
+
+def test_year_rows_are_wired():
+    assert "mfcore-genre-years" in _peers.USES_GENRES and "mfcore-genre-years" in _peers.USES_YEARS
+    assert "mfcore-genre-years" in quality.DEFAULT_ROWS and "mfcore-genre-years" in quality.GRIDS

@@ -208,6 +208,11 @@ def block_plan(block):
             "sum": block["sum"]}
 
 
+def block_columns(block):
+    """(indptr, global column indices) of a block: its rows' pattern in the local fit's CSR."""
+    return block["indptr"], block["needed"][block["indices"]].astype(np.int32)
+
+
 def block_pattern(pieces, lo, hi):
     """(indptr (hi-lo+1,), sorted item indices) of every rating of users [lo, hi): the seen-items pattern."""
     users = np.concatenate([p[0] for p in pieces])
@@ -230,9 +235,10 @@ def _csr(block, n_cols):
     return m
 
 
-def solve_explicit_block(block, fixed_factors, fixed_bias, mu, warm, prior, bias_prior, solve):
+def solve_explicit_block(block, payload, mu, solve):
     """One block's explicit half-sweep with the existing kernel; returns (factors, bias, status).
 
+    ``payload = (fixed_factors, fixed_bias, warm, prior, bias_prior)``:
     ``fixed_factors`` / ``fixed_bias`` are the routed rows (``block["needed"]``, in that order);
     ``warm`` the block's own (factors, bias) for CG's warm start, or None (Cholesky never reads
     them); ``prior`` / ``bias_prior`` GenreALS's centroids of the block's rows, or None.
@@ -240,6 +246,7 @@ def solve_explicit_block(block, fixed_factors, fixed_bias, mu, warm, prior, bias
     from .._threads import blas_limited, resolve_num_threads
     from ..models._kernels import solve_explicit_rows
 
+    fixed_factors, fixed_bias, warm, prior, bias_prior = payload
     n, K = block["hi"] - block["lo"], fixed_factors.shape[1]
     dtype = fixed_factors.dtype
     if warm is None:
@@ -261,11 +268,13 @@ def solve_explicit_block(block, fixed_factors, fixed_bias, mu, warm, prior, bias
     return factors, bias, int(status)
 
 
-def solve_implicit_block(block, fixed_factors, gram, warm, solve):
-    """One block's implicit half-sweep; ``gram`` = Y^T Y of the whole fixed side (formed on the driver)."""
+def solve_implicit_block(block, payload, mu, solve):
+    """One block's implicit half-sweep; ``payload = (routed rows, gram, warm)``, ``gram`` = Y^T Y of the whole
+    fixed side (formed on the driver); ``mu`` is unused (0)."""
     from .._threads import blas_limited, resolve_num_threads
     from ..models._kernels import solve_implicit_rows
 
+    fixed_factors, gram, warm = payload
     n, K = block["hi"] - block["lo"], fixed_factors.shape[1]
     dtype = fixed_factors.dtype
     factors = np.zeros((n, K), dtype) if warm is None else np.array(warm, dtype=dtype, order="C")

@@ -185,6 +185,21 @@ def _save_checkpoint(directory, model, epoch):
             p.unlink(missing_ok=True)
 
 
+class _ClusterError(RuntimeError):
+    """Routing rows to a block failed for a reason of the cluster (the half-sweep is re-run)."""
+
+
+def _infrastructure_error(exc):
+    """True for what a lost worker or connection raises (KilledWorker, cancelled/lost futures, closed comms)."""
+    import asyncio
+    import concurrent.futures
+
+    if isinstance(exc, (_ClusterError, OSError, TimeoutError, asyncio.CancelledError,
+                        concurrent.futures.CancelledError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("distributed", "tornado")
+
+
 # ----------------------------------------------------------------------------
 # the fit
 # ----------------------------------------------------------------------------
@@ -198,7 +213,12 @@ class _Driver:
 
         client, kind = self.client, self.kind
         routed = serialized = other = 0
-        futures = []
+        futures, payloads = [], []
+        # each block's routed rows go straight to the worker holding the block (one hop, no scheduler)
+        try:
+            holders = client.who_has(self.blocks[side])
+        except Exception as exc:
+            raise _ClusterError(f"who_has failed: {exc!r}") from exc
         for block, plan in zip(self.blocks[side], self.plans[side]):
             lo, hi, need = plan["lo"], plan["hi"], plan["needed"]
             F = np.ascontiguousarray(fixed_f[need])
@@ -211,7 +231,7 @@ class _Driver:
             serialized += _serialized_size(F)
             if kind == "implicit":
                 other += prior.nbytes
-                args = (_blocks.solve_implicit_block, block, F, prior, warm, self.solve)
+                payload, fn = (F, prior, warm), _blocks.solve_implicit_block
             else:
                 B = np.ascontiguousarray(fixed_b[need])
                 routed += B.nbytes
@@ -221,10 +241,18 @@ class _Driver:
                     c = np.ascontiguousarray(prior[0][lo:hi])
                     d = None if prior[1] is None else np.ascontiguousarray(prior[1][lo:hi])
                     other += c.nbytes + (0 if d is None else d.nbytes)
-                args = (_blocks.solve_explicit_block, block, F, B, self.mu, warm, c, d, self.solve)
-            futures.append(client.submit(*args, pure=False))
+                payload, fn = (F, B, warm, c, d), _blocks.solve_explicit_block
+            where = list(holders.get(block.key, ()))[:1] or None
+            try:   # whatever fails here is the cluster's, e.g. the scheduler's KeyError for a worker just lost
+                sent = client.scatter([payload], workers=where, hash=False)[0]
+                payloads.append(sent)
+                futures.append(client.submit(fn, block, sent, self.mu, self.solve, workers=where,
+                                             allow_other_workers=where is not None, pure=False))
+            except Exception as exc:
+                raise _ClusterError(f"routing to {side} block [{lo}, {hi}) failed: {exc!r}") from exc
         wait(futures)
         results = client.gather(futures)
+        client.cancel(payloads)
         for plan, (f, b, status) in zip(self.plans[side], results):
             lo, hi = plan["lo"], plan["hi"]
             solved_f[lo:hi] = f
@@ -242,17 +270,16 @@ class _Driver:
     def half_sweep(self, side, *args):
         """One half-sweep; re-run whole when a worker died under it (the driver's arrays are unchanged
         until every block has returned, and block data is recomputed from the ratings graph)."""
-        from distributed.client import CancelledError, FutureCancelledError
-        from distributed.comm.core import CommClosedError
-        from distributed.scheduler import KilledWorker
-
         for attempt in range(_RETRIES + 1):
             try:
                 return self._submit(side, *args)
-            except (KilledWorker, FutureCancelledError, CancelledError, CommClosedError, OSError, TimeoutError) as exc:
+            except Exception as exc:
+                if not _infrastructure_error(exc):
+                    raise                                # an error of the solve itself: no retry
                 if attempt == _RETRIES:
                     raise RuntimeError(f"{side} half-sweep failed {attempt + 1} times: {exc!r}") from exc
                 self.stats.retries += 1
+                time.sleep(0.5 * (attempt + 1))          # let the scheduler notice the lost worker
                 self.client.wait_for_workers(1, timeout=60)
 
     def epoch(self):
@@ -467,9 +494,12 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
             if callback is not None and callback(epoch, record, model):
                 break
     if keep_seen:   # every rating (also ImplicitALS's non-positives), as the local fit's seen matrix
-        pattern = dask.delayed(_blocks.block_pattern, pure=True)
-        patterns = client.gather(client.compute([pattern([pc[0][b] for pc in pieces], ubounds[b], ubounds[b + 1])
-                                                 for b in range(P)]))
+        if kind == "implicit":    # its blocks hold only the positives: split the partitions again
+            pattern = dask.delayed(_blocks.block_pattern, pure=True)
+            patterns = client.gather(client.compute([pattern([pc[0][b] for pc in pieces], ubounds[b],
+                                                             ubounds[b + 1]) for b in range(P)]))
+        else:
+            patterns = client.gather([client.submit(_blocks.block_columns, f, pure=False) for f in blocks["user"]])
         indptr = np.zeros(n_users + 1, np.int64)
         pieces_ = []
         for plan_, (ip, ix) in zip(plans["user"], patterns):

@@ -42,12 +42,19 @@ class ImplicitALS(FactorModel):
     Parameters
     ----------
     factors : int, default 64
-    regularization : float, default 10.0
-        (With MovieLens-sized data and binarized confidences, values around
-        10 rank best in our grid on ml-latest-small.)
-    alpha : float, default 1.0
+    regularization : float, default 30.0
+    alpha : float, default 4.0
         Confidence slope: c = 1 + alpha * r (``confidence="linear"``) or c = alpha * r
-        (``"raw"``) on observed cells.
+        (``"raw"``) on observed cells. The defaults (lambda 30, alpha 4, linear
+        confidence) were chosen by validation NDCG@10 only (never a test set) on
+        ml-latest-small, binarized ratings >= 4, K = 64: a grid (lambda 3-100,
+        alpha 0.5-9) on a validation split carved from the train part of a
+        per-user temporal 80/20 split (temporal again) and of a random 80/20
+        split (seed 42; validation seed 1). They are the best on the temporal
+        validation (0.1347 vs 0.1273 for the former 10 / 1) and 0.0015 below
+        the best on the random one (lambda 45, alpha 6). What matters most is
+        lambda relative to the confidence, lambda / (1 + alpha) ~ 6; a larger
+        confidence then helps.
     confidence : {"linear", "raw"}, default "linear"
         How a stored value r becomes a confidence (module docstring). Use "raw" (and
         implicit's alpha) to reproduce a model trained with the ``implicit`` package.
@@ -84,7 +91,7 @@ class ImplicitALS(FactorModel):
 
     _progress_fields = ("objective",)
 
-    def __init__(self, factors=64, regularization=10.0, alpha=1.0, iterations=15, solver="cg", cg_steps=3,
+    def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear"):
         self.factors = factors

@@ -18,6 +18,11 @@ def problem():
     if os.environ.get("MFCORE_SIMD", "auto").strip().lower() not in ("", "auto"):
         pytest.skip(f"MFCORE_SIMD={os.environ['MFCORE_SIMD']} caps the kernels' SIMD build; the fingerprints "
                     "hold for the CPU's own build")
+    from mfcore import _als, _bpr, _implicit_als
+
+    builds = {m.__name__: m.SIMD_BUILD for m in (_als, _bpr, _implicit_als)}
+    if set(builds.values()) != {"simd"}:
+        pytest.skip(f"the kernels are not the SIMD builds the fingerprints were recorded with: {builds}")
     train, genres = make_problem()
     assert train.nnz == RECORD["nnz"]
     return train, genres

@@ -69,7 +69,7 @@ static void mfc_xoshiro_seed(mfc_xoshiro256 *g, uint64_t seed, int64_t chunk) {
    Python: (next64() * n) >> 64 */
 static inline uint64_t mfc_bounded(mfc_xoshiro256 *g, uint64_t n) {
     uint64_t r = mfc_xoshiro_next(g);
-#if defined(__SIZEOF_INT128__)
+#if defined(__SIZEOF_INT128__) && !defined(MFC_PORTABLE)
     return (uint64_t)(((unsigned __int128)r * n) >> 64);
 #else
     uint64_t r_lo = r & 0xFFFFFFFFULL, r_hi = r >> 32;
@@ -86,7 +86,7 @@ static inline uint64_t mfc_bounded(mfc_xoshiro256 *g, uint64_t n) {
    32-byte vectors) and S##_l0 for the baseline; `omp simd` lets the compiler
    vectorise the reduction without -ffast-math (ignored when OpenMP is off). */
 #define MFC_BPR_BUILD(T, L, TGT)                                                     \
-/* x = u . (vi - vj).  NumPy: u[:n] @ (vi[:n] - vj[:n]) */                          \
+/* x = u . (vi - vj).  NumPy: u[:n] @ (vi[:n] - vj[:n]) */                           \
 static TGT T mfc_##T##_dotdiff_##L(const T *u, const T *vi, const T *vj, int n) {    \
     T s = 0;                                                                         \
     int k;                                                                           \
@@ -94,7 +94,7 @@ static TGT T mfc_##T##_dotdiff_##L(const T *u, const T *vi, const T *vj, int n) 
     for (k = 0; k < n; k++) s += u[k] * (vi[k] - vj[k]);                             \
     return s;                                                                        \
 }                                                                                    \
-/* The three vector updates of one BPR step (rows are distinct), all from the old   \
+/* The three vector updates of one BPR step (rows are distinct), all from the old    \
    values.  NumPy: u, vi, vj = (u + lr * (z * (vi - vj) - ru * u),                   \
                                 vi + lr * (z * u - ri * vi), vj + lr * (-z * u - ri * vj)) */ \
 static TGT void mfc_##T##_update_##L(T *restrict u, T *restrict vi, T *restrict vj,  \

@@ -30,6 +30,110 @@
 #define MFC_ALS_BUILDS(DEF, NAME, T, W) DEF(NAME##_l0, T, W, , 0)
 #endif
 
+#ifdef MFC_PORTABLE
+/* ------------------------------------------------------------ the plain-C path
+   The same kernels in plain C99 (no vector types, attributes or builtins) for
+   compilers without GCC vector extensions: one scalar build per function with the
+   contract of the vector one below (same arguments, layout, results to rounding);
+   simple loops, left to the compiler's auto-vectoriser. */
+
+/* NumPy: M = [[A, s], [s.T, c]] (A symmetric from its upper triangle);
+          b[:n + 1] = np.linalg.solve(M, b[:n + 1])  (b[:n] = solve(A, b[:n]) if s is NULL).
+   Right-looking LDL^T one pivot at a time, rows updated from their diagonal on; the
+   diagonal d_k stays in A, so no scratch is needed. Returns as the vector version. */
+#define MFC_DEFINE_SPDSOLVE(NAME, T, W, TGT, WIDE)                               \
+static int NAME(int n, T *A, int lda, T *s, T c, T *b) {                         \
+    int i, j, k;                                                                 \
+    T bn = s ? b[n] : 0;                                                         \
+    for (k = 0; k < n; k++) {                                                    \
+        const T *rk = A + (size_t)k * lda;                                       \
+        T d = rk[k];                                                             \
+        if (!(d > 0)) return k + 1;                                              \
+        for (i = k + 1; i < n; i++) {                                            \
+            T *ri = A + (size_t)i * lda, m = rk[i] / d;                          \
+            for (j = i; j < n; j++) ri[j] -= m * rk[j];                          \
+            b[i] -= m * b[k];                                                    \
+            if (s) s[i] -= m * s[k];                                             \
+        }                                                                        \
+        if (s) {                                                                 \
+            T m = s[k] / d;                                                      \
+            c -= m * s[k];                                                       \
+            bn -= m * b[k];                                                      \
+        }                                                                        \
+    }                                                                            \
+    if (s) {                                                                     \
+        if (!(c > 0)) return n + 1;                                              \
+        bn /= c;                                                                 \
+        b[n] = bn;                                                               \
+        for (i = 0; i < n; i++) b[i] -= s[i] * bn;                               \
+    }                                                                            \
+    for (k = n - 1; k >= 0; k--) {                                               \
+        T xk = b[k] / A[(size_t)k * lda + k];                                    \
+        b[k] = xk;                                                               \
+        for (i = 0; i < k; i++) b[i] -= A[(size_t)i * lda + k] * xk;             \
+    }                                                                            \
+    return 0;                                                                    \
+}
+
+/* NumPy: out[:m] += alpha * X[:m, :ldx] @ y[:ldx] */
+#define MFC_DEFINE_ROWDOTS(NAME, T, W, TGT, WIDE)                                \
+static void NAME(int m, const T *X, int ldx, const T *y, T alpha, T *out) {      \
+    int k, j;                                                                    \
+    for (k = 0; k < m; k++) {                                                    \
+        const T *xk = X + (size_t)k * ldx;                                       \
+        T a = 0;                                                                 \
+        for (j = 0; j < ldx; j++) a += xk[j] * y[j];                             \
+        out[k] += alpha * a;                                                     \
+    }                                                                            \
+}
+
+/* NumPy: C[triu] (+)= (X[:, :n].T @ X[:, :n])[triu]; s (+)= X.sum(0); sy (+)= X.T @ y.
+   Entries j in [i, round_up(n, W)) of each row i < n are written (the padding ones
+   come out 0 from X's zero columns), as the vector version does. No prefetch. */
+#define MFC_DEFINE_GRAM(NAME, T, W, TGT, WIDE)                                   \
+static void NAME(int m, int n, const T *X, int ldx, const T *y, T *C, int ldc,   \
+                 T *s, T *sy, int acc, mfc_pf *pf) {                             \
+    int i, j, t, nw = (n + W - 1) / W * W;                                       \
+    (void)pf;                                                                    \
+    for (i = 0; i < n; i++) {                                                    \
+        T *ci = C + (size_t)i * ldc;                                             \
+        if (!acc) for (j = i; j < nw; j++) ci[j] = 0;                            \
+        for (t = 0; t < m; t++) {                                                \
+            const T *xt = X + (size_t)t * ldx;                                   \
+            T e = xt[i];                                                         \
+            for (j = i; j < nw; j++) ci[j] += e * xt[j];                         \
+        }                                                                        \
+    }                                                                            \
+    if (!acc) { for (j = 0; j < ldx; j++) { s[j] = 0; if (y) sy[j] = 0; } }      \
+    for (t = 0; t < m; t++) {                                                    \
+        const T *xt = X + (size_t)t * ldx;                                       \
+        for (j = 0; j < ldx; j++) {                                              \
+            s[j] += xt[j];                                                       \
+            if (y) sy[j] += y[t] * xt[j];                                        \
+        }                                                                        \
+    }                                                                            \
+}
+
+/* NumPy: u = X @ d + dbias (u = y - u if y); q (+)= X.T @ u; qbias (+)= u.sum() */
+#define MFC_DEFINE_CGAPPLY(NAME, T, W, TGT, WIDE)                                \
+static void NAME(int m, const T *X, int ldx, const T *d, T dbias,                \
+                 const T *y, T *q, T *qbias, int accumulate) {                   \
+    int t, j;                                                                    \
+    T qb = accumulate ? *qbias : 0;                                              \
+    if (!accumulate) for (j = 0; j < ldx; j++) q[j] = 0;                         \
+    for (t = 0; t < m; t++) {                                                    \
+        const T *xt = X + (size_t)t * ldx;                                       \
+        T u = 0;                                                                 \
+        for (j = 0; j < ldx; j++) u += xt[j] * d[j];                             \
+        u += dbias;                                                              \
+        if (y) u = y[t] - u;                                                     \
+        for (j = 0; j < ldx; j++) q[j] += u * xt[j];                             \
+        qb += u;                                                                 \
+    }                                                                            \
+    *qbias = qb;                                                                 \
+}
+#endif /* MFC_PORTABLE */
+
 /* Solve the bordered SPD system  [[A, s], [s^T, c]] [x; x_n] = [b_0..b_{n-1}; b_n]
    in place (b <- solution), or A x = b when s is NULL (then b has n entries).
    A: n x n in its row-major upper triangle, lda a multiple of W and >= n, columns
@@ -47,9 +151,10 @@
    Returns 0, k+1 when pivot k < n is not > 0 (NaN included), n+1 for the corner.
    NumPy: M = [[A, s], [s.T, c]] (A symmetric from its upper triangle);
           b[:n + 1] = np.linalg.solve(M, b[:n + 1])  (b[:n] = solve(A, b[:n]) if s is NULL) */
-#define MFC_DEFINE_SPDSOLVE(NAME, T, W, TGT, WIDE)                                         \
-typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \
-static TGT int NAME(     int n, T *A, int lda, T *s, T c, T *b) {              \
+#ifndef MFC_PORTABLE
+#define MFC_DEFINE_SPDSOLVE(NAME, T, W, TGT, WIDE)                               \
+typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));         \
+static TGT int NAME(int n, T *A, int lda, T *s, T c, T *b) {                     \
     int i, j, k, p, q, np;                                                       \
     T inv[n > 0 ? n : 1], bn = s ? b[n] : 0;                                     \
     for (k = 0; k < n; k += 4) {                                                 \
@@ -103,7 +208,7 @@ static TGT int NAME(     int n, T *A, int lda, T *s, T c, T *b) {              \
         b[n] = bn;                                                               \
         for (i = 0; i < n; i++) b[i] -= s[i] * bn;                               \
     }                                                                            \
-    for (k = n - 1; k >= 0; k--) {          /* x = (D L^T)^-1 z, by columns */  \
+    for (k = n - 1; k >= 0; k--) {          /* x = (D L^T)^-1 z, by columns */   \
         const T *col = A + k;                                                    \
         T xk = b[k] * inv[k];                                                    \
         b[k] = xk;                                                               \
@@ -111,15 +216,17 @@ static TGT int NAME(     int n, T *A, int lda, T *s, T c, T *b) {              \
     }                                                                            \
     return 0;                                                                    \
 }
+#endif /* !MFC_PORTABLE */
 
 
 /* out[k] += alpha * (X[k] . y) for k < m: dot products of whole rows of a
    row-major (m, ldx) matrix (ldx a multiple of W) with y (ldx entries, zero
    padded). Four rows at a time, so four accumulator chains run side by side.
    NumPy: out[:m] += alpha * X[:m, :ldx] @ y[:ldx] */
-#define MFC_DEFINE_ROWDOTS(NAME, T, W, TGT, WIDE)                                          \
-typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \
-static TGT void NAME(     int m, const T *X, int ldx, const T *y, T alpha,    \
+#ifndef MFC_PORTABLE
+#define MFC_DEFINE_ROWDOTS(NAME, T, W, TGT, WIDE)                                \
+typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));         \
+static TGT void NAME(int m, const T *X, int ldx, const T *y, T alpha,            \
                             T *out) {                                            \
     int k = 0, j;                                                                \
     for (; k + 3 < m; k += 4) {                                                  \
@@ -146,6 +253,7 @@ static TGT void NAME(     int m, const T *X, int ldx, const T *y, T alpha,    \
         out[k] += alpha * mfc_hsum_##T(&a0);                                     \
     }                                                                            \
 }
+#endif /* !MFC_PORTABLE */
 MFC_ALS_BUILDS(MFC_DEFINE_ROWDOTS, mfc_rowdots_s, float, 16)
 MFC_ALS_BUILDS(MFC_DEFINE_ROWDOTS, mfc_rowdots_d, double, 8)
 
@@ -190,10 +298,11 @@ typedef struct {
 #endif
 static mfc_pf mfc_pf_none = {0, 0, 1, 0, 0, 0, 0};   /* read only (pf == NULL) */
 
-#define MFC_DEFINE_GRAM(NAME, T, W, TGT, WIDE)                                             \
+#ifndef MFC_PORTABLE
+#define MFC_DEFINE_GRAM(NAME, T, W, TGT, WIDE)                                   \
 typedef T NAME##_v __attribute__((vector_size(64)));                             \
-typedef T NAME##_vu __attribute__((vector_size(64), aligned(sizeof(T))));         \
-static TGT void NAME(     int m, int n, const T *X, int ldx, const T *y,       \
+typedef T NAME##_vu __attribute__((vector_size(64), aligned(sizeof(T))));        \
+static TGT void NAME(int m, int n, const T *X, int ldx, const T *y,              \
                             T *C, int ldc, T *s, T *sy, int acc, mfc_pf *pf) {   \
     int i0, jb, t, r, c, nb = (n + W - 1) / W, wide = WIDE;                      \
     int pf_row, pf_n, pf_lines, pf_left = 0;                                     \
@@ -202,7 +311,7 @@ static TGT void NAME(     int m, int n, const T *X, int ldx, const T *y,       \
     pf_row = pf->row; pf_n = pf->n; pf_lines = pf->lines;                        \
     pf_idx = pf->idx; pf_base = pf->base; pf_rb = pf->rowbytes;                  \
     if (pf_row < pf_n) {                                                         \
-        pf_q = pf_base + (size_t)pf_idx[pf_row] * pf_rb + (size_t)pf->line * 64;  \
+        pf_q = pf_base + (size_t)pf_idx[pf_row] * pf_rb + (size_t)pf->line * 64; \
         pf_left = pf_lines - pf->line;                                           \
     }                                                                            \
     for (i0 = 0; i0 < n; i0 += 8) {                                              \
@@ -250,7 +359,7 @@ static TGT void NAME(     int m, int n, const T *X, int ldx, const T *y,       \
             {                                                                    \
                 NAME##_vu *cv[8]; NAME##_v av[8] = {a0, a1, a2, a3, a4, a5, a6, a7}; \
                 for (r = 0; r < 8 && i0 + r < n; r++) {                          \
-                    cv[r] = (NAME##_vu *)(C + (size_t)(i0 + r) * ldc + jb * W);   \
+                    cv[r] = (NAME##_vu *)(C + (size_t)(i0 + r) * ldc + jb * W);  \
                     *cv[r] = acc ? *cv[r] + av[r] : av[r];                       \
                 }                                                                \
             }                                                                    \
@@ -261,7 +370,7 @@ static TGT void NAME(     int m, int n, const T *X, int ldx, const T *y,       \
         pf->line = pf_left ? pf_lines - pf_left : 0;                             \
     }                                                                            \
     if (!acc) { for (c = 0; c < ldx; c++) { s[c] = 0; if (y) sy[c] = 0; } }      \
-    /* s, sy in register accumulators, four vectors of columns per pass */      \
+    /* s, sy in register accumulators, four vectors of columns per pass */       \
     for (c = 0; c + 4 * W <= ldx; c += 4 * W) {                                  \
         NAME##_vu *sp = (NAME##_vu *)(s + c), *yp = (NAME##_vu *)(sy + c);       \
         NAME##_v s0 = sp[0], s1 = sp[1], s2 = sp[2], s3 = sp[3];                 \
@@ -302,6 +411,7 @@ static TGT void NAME(     int m, int n, const T *X, int ldx, const T *y,       \
         if (y) *yp = y0;                                                         \
     }                                                                            \
 }
+#endif /* !MFC_PORTABLE */
 
 MFC_ALS_BUILDS(MFC_DEFINE_GRAM, mfc_gram_s, float, 16)
 MFC_ALS_BUILDS(MFC_DEFINE_GRAM, mfc_gram_d, double, 8)
@@ -314,8 +424,8 @@ MFC_ALS_BUILDS(MFC_DEFINE_GRAM, mfc_gram_d, double, 8)
    y[t] = rat[t] - mu - OB[idx[t]]  (computed in double)
    NumPy: X[:m, :K] = OF[idx]; X[:m, K:] = 0  (trans: X[:K, :m] = OF[idx].T; X[:K, m:] = 0);
           y = (rat.astype(float64) - mu - OB[idx]).astype(T) */
-#define MFC_DEFINE_GATHER(NAME, T, W, TGT, WIDE)                                           \
-static TGT void NAME(     int m, const int *idx, const T *rat, const T *OF,    \
+#define MFC_DEFINE_GATHER(NAME, T, W, TGT, WIDE)                                 \
+static TGT void NAME(int m, const int *idx, const T *rat, const T *OF,           \
                             const T *OB, int K, double mu, T *X, int ldx,        \
                             T *y, int trans) {                                   \
     int t, k;                                                                    \
@@ -356,9 +466,10 @@ MFC_ALS_BUILDS(MFC_DEFINE_GATHER, mfc_gather_d, double, 8)
    X : (m, ldx) rows [v_t, zero padding], ldx a multiple of W; d : (ldx,) finite.
    With accumulate != 0, q and *qbias are added to instead of overwritten.
    NumPy: u = X @ d + dbias (u = y - u if y); q (+)= X.T @ u; qbias (+)= u.sum() */
-#define MFC_DEFINE_CGAPPLY(NAME, T, W, TGT, WIDE)                                          \
-typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));        \
-static TGT void NAME(     int m, const T *X, int ldx, const T *d, T dbias,     \
+#ifndef MFC_PORTABLE
+#define MFC_DEFINE_CGAPPLY(NAME, T, W, TGT, WIDE)                                \
+typedef T NAME##_v __attribute__((vector_size(64), aligned(sizeof(T))));         \
+static TGT void NAME(int m, const T *X, int ldx, const T *d, T dbias,            \
                             const T *y, T *q, T *qbias, int accumulate) {        \
     int t, j;                                                                    \
     T qb = accumulate ? *qbias : 0;                                              \
@@ -400,6 +511,7 @@ static TGT void NAME(     int m, const T *X, int ldx, const T *d, T dbias,     \
     }                                                                            \
     *qbias = qb;                                                                 \
 }
+#endif /* !MFC_PORTABLE */
 
 MFC_ALS_BUILDS(MFC_DEFINE_SPDSOLVE, mfc_spd_solve_s, float, 16)
 MFC_ALS_BUILDS(MFC_DEFINE_SPDSOLVE, mfc_spd_solve_d, double, 8)
@@ -407,25 +519,25 @@ MFC_ALS_BUILDS(MFC_DEFINE_CGAPPLY, mfc_cg_apply_s, float, 16)
 MFC_ALS_BUILDS(MFC_DEFINE_CGAPPLY, mfc_cg_apply_d, double, 8)
 
 /* ------------------------------------------------------------ dispatch */
-#define MFC_ALS_ENTRY_POINTS(S, T)                                                            \
-static inline int mfc_spd_solve_##S(int n, T *A, int lda, T *s, T c, T *b) {                   \
-    return MFC_DISPATCH3(mfc_spd_solve_##S, n, A, lda, s, c, b);                              \
-}                                                                                             \
-static inline void mfc_rowdots_##S(int m, const T *X, int ldx, const T *y, T alpha, T *out) {  \
-    MFC_DISPATCH3(mfc_rowdots_##S, m, X, ldx, y, alpha, out);                                 \
-}                                                                                             \
-static inline void mfc_gram_##S(int m, int n, const T *X, int ldx, const T *y, T *C, int ldc,  \
-                                T *s, T *sy, int acc, mfc_pf *pf) {                           \
-    MFC_DISPATCH3(mfc_gram_##S, m, n, X, ldx, y, C, ldc, s, sy, acc, pf);                     \
-}                                                                                             \
-static inline void mfc_gather_##S(int m, const int *idx, const T *rat, const T *OF,            \
-                                  const T *OB, int K, double mu, T *X, int ldx, T *y,         \
-                                  int trans) {                                                \
-    MFC_DISPATCH3(mfc_gather_##S, m, idx, rat, OF, OB, K, mu, X, ldx, y, trans);              \
-}                                                                                             \
-static inline void mfc_cg_apply_##S(int m, const T *X, int ldx, const T *d, T dbias,           \
-                                    const T *y, T *q, T *qbias, int accumulate) {             \
-    MFC_DISPATCH3(mfc_cg_apply_##S, m, X, ldx, d, dbias, y, q, qbias, accumulate);            \
+#define MFC_ALS_ENTRY_POINTS(S, T)                                               \
+static inline int mfc_spd_solve_##S(int n, T *A, int lda, T *s, T c, T *b) {     \
+    return MFC_DISPATCH3(mfc_spd_solve_##S, n, A, lda, s, c, b);                 \
+}                                                                                \
+static inline void mfc_rowdots_##S(int m, const T *X, int ldx, const T *y, T alpha, T *out) { \
+    MFC_DISPATCH3(mfc_rowdots_##S, m, X, ldx, y, alpha, out);                    \
+}                                                                                \
+static inline void mfc_gram_##S(int m, int n, const T *X, int ldx, const T *y, T *C, int ldc, \
+                                T *s, T *sy, int acc, mfc_pf *pf) {              \
+    MFC_DISPATCH3(mfc_gram_##S, m, n, X, ldx, y, C, ldc, s, sy, acc, pf);        \
+}                                                                                \
+static inline void mfc_gather_##S(int m, const int *idx, const T *rat, const T *OF, \
+                                  const T *OB, int K, double mu, T *X, int ldx, T *y, \
+                                  int trans) {                                   \
+    MFC_DISPATCH3(mfc_gather_##S, m, idx, rat, OF, OB, K, mu, X, ldx, y, trans); \
+}                                                                                \
+static inline void mfc_cg_apply_##S(int m, const T *X, int ldx, const T *d, T dbias, \
+                                    const T *y, T *q, T *qbias, int accumulate) { \
+    MFC_DISPATCH3(mfc_cg_apply_##S, m, X, ldx, d, dbias, y, q, qbias, accumulate); \
 }
 MFC_ALS_ENTRY_POINTS(s, float)
 MFC_ALS_ENTRY_POINTS(d, double)

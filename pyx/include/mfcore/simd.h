@@ -13,7 +13,18 @@
 #include <stdint.h>
 #include <string.h>
 
+/* MFC_PORTABLE: the plain-C kernels (no GCC vector extensions, attributes or builtins;
+   any C99 compiler). Chosen automatically for compilers other than GCC/clang, or with
+   -DMFC_PORTABLE (setup.py: MFCORE_PORTABLE=1, which CI builds and tests). */
+#if !defined(__GNUC__) && !defined(__clang__) && !defined(MFC_PORTABLE)
+#define MFC_PORTABLE 1
+#endif
+
+#ifdef MFC_PORTABLE
+#define MFC_INLINE static inline
+#else
 #define MFC_INLINE static inline __attribute__((always_inline))
+#endif
 
 /* ------------------------------------------------------------ CPU dispatch
    One scheme for every kernel: each hot function is compiled for up to three
@@ -35,16 +46,14 @@
    the bare feature lists, BPR's step the "fma" build for levels >= 1.
    Building with -DMFC_NO_DISPATCH (setup.py: MFCORE_SIMD_DISPATCH=0) compiles the
    baseline build only.
-   Compilers: GCC >= 8 or clang >= 7 (GCC vector extensions); MSVC is not supported. */
-#if !defined(__GNUC__) && !defined(__clang__)
-#error "mfcore's kernels need GCC (>= 8) or clang (>= 7): they use GCC vector extensions; MSVC is not supported"
-#endif
+   Compilers: GCC >= 8 or clang >= 7 get the SIMD builds; any other C99 compiler
+   (or -DMFC_PORTABLE) gets the plain-C path, one scalar build (level 0). */
 
 #define MFC_LEVEL_BASE 0
 #define MFC_LEVEL_AVX2 1
 #define MFC_LEVEL_AVX512 2
 
-#if defined(__x86_64__) && !defined(MFC_NO_DISPATCH)
+#if defined(__x86_64__) && !defined(MFC_NO_DISPATCH) && !defined(MFC_PORTABLE)
 #define MFC_X86 1
 /* feature lists (CG row kernels) */
 #define MFC_TARGET_V4 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")))
@@ -62,6 +71,17 @@
 #else
 #define MFC_X86 0
 #endif
+
+/* How this extension was built: 0 = SIMD builds with run-time dispatch, 1 = the
+   baseline SIMD build only (MFC_NO_DISPATCH), 2 = the portable plain-C kernels. */
+#if defined(MFC_PORTABLE)
+#define MFC_BUILD_KIND 2
+#elif MFC_X86 || !defined(MFC_NO_DISPATCH)
+#define MFC_BUILD_KIND 0
+#else
+#define MFC_BUILD_KIND 1
+#endif
+static int mfc_build_kind(void) { return MFC_BUILD_KIND; }
 
 /* The level this CPU supports (not capped). */
 static int mfc_cpu_level(void) {
@@ -101,17 +121,22 @@ static int mfc_set_level_cap(int cap) {
 /* Call the build of NAME for the current level: NAME##_l2, _l1 or _l0. */
 #if MFC_X86
 #define MFC_DISPATCH3(NAME, ...)                                                 \
-    (mfc_level() >= MFC_LEVEL_AVX512 ? NAME##_l2(__VA_ARGS__)                    \
+    (mfc_level() >= MFC_LEVEL_AVX512 ? NAME##_l2(__VA_ARGS__)                        \
      : mfc_level() == MFC_LEVEL_AVX2 ? NAME##_l1(__VA_ARGS__) : NAME##_l0(__VA_ARGS__))
 #else
 #define MFC_DISPATCH3(NAME, ...) NAME##_l0(__VA_ARGS__)
 #endif
 
 /* ------------------------------------------------------------ prefetch */
+#ifndef MFC_PORTABLE
 /* Hint: the 64-byte line holding p into every cache level (L1). */
 #define mfc_prefetch(p) __builtin_prefetch((const void *)(p), 0, 3)
 /* Hint: the line holding p into L2 (and outer levels) only. */
 #define mfc_prefetch_l2(p) __builtin_prefetch((const void *)(p), 0, 2)
+#else
+#define mfc_prefetch(p) ((void)(p))
+#define mfc_prefetch_l2(p) ((void)(p))
+#endif
 
 /* Prefetch every 64-byte line of the `bytes` bytes at p (into L1). */
 MFC_INLINE void mfc_prefetch_range(const void *p, size_t bytes) {
@@ -119,16 +144,17 @@ MFC_INLINE void mfc_prefetch_range(const void *p, size_t bytes) {
     for (; a < end; a += 64) mfc_prefetch((const void *)a);
 }
 
+#ifndef MFC_PORTABLE  /* vector types and sums: GCC/clang only */
 /* ------------------------------------------------------------ vector types */
 /* GCC/clang vector types of 64, 32 and 16 bytes, with unaligned (and
    aliasing) views of memory: mfc_ials_f_* for float, mfc_ials_d_* for
    double. */
-#define MFC_VECTYPES(TP, T)                                                \
-typedef T TP##_v64 __attribute__((vector_size(64)));                               \
-typedef T TP##_v32 __attribute__((vector_size(32)));                               \
-typedef T TP##_v16 __attribute__((vector_size(16)));                               \
-typedef T TP##_u64 __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));\
-typedef T TP##_u32 __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));\
+#define MFC_VECTYPES(TP, T)                                                          \
+typedef T TP##_v64 __attribute__((vector_size(64)));                                 \
+typedef T TP##_v32 __attribute__((vector_size(32)));                                 \
+typedef T TP##_v16 __attribute__((vector_size(16)));                                 \
+typedef T TP##_u64 __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));  \
+typedef T TP##_u32 __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));  \
 typedef T TP##_u16 __attribute__((vector_size(16), aligned(sizeof(T)), may_alias));
 MFC_VECTYPES(mfc_f, float)
 MFC_VECTYPES(mfc_d, double)
@@ -257,5 +283,6 @@ mfc_d_hsum4_64(mfc_d_v64 a, mfc_d_v64 b, mfc_d_v64 c,
     u[0] = s[0]; u[1] = s[2]; u[2] = s[4]; u[3] = s[6];
 }
 #endif
+#endif /* !MFC_PORTABLE */
 
 #endif /* MFCORE_SIMD_H */
