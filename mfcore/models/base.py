@@ -451,10 +451,6 @@ class FactorModel:
         vec, bias = self._fold_in_indices(idx, values, **options)
         return np.asarray(vec).astype(self.item_factors.dtype), float(bias)
 
-    def _fold_in_rows(self, user_items):
-        """Vectors (n, K) and biases (n,) of new users, one per row of a CSR over the model's items."""
-        return self._solve_rows("user", user_items)
-
     def _solve_rows(self, side, rows, index=None):
         """Vectors (n, K) and biases (n,) of the model dtype for the rows of ``rows``, the other side fixed.
 
