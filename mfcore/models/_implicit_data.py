@@ -76,6 +76,22 @@ def positive_entries(item_index, ratings, positive_threshold):
     return item_index, ratings
 
 
+def check_some_positive(item_index, ratings, positive_threshold):
+    """Refuse a single-user fold-in whose ratings all fall below ``positive_threshold``.
+
+    Such a user has no positive to fold in: the solution would be the zero vector
+    and every score the same, which a caller who passed ratings did not ask for.
+    (Batch paths such as ``recalculate_user`` keep implicit's behaviour and return
+    the zero vector for a row without interactions.)
+    """
+    if ratings is None or positive_threshold is None or len(item_index) == 0:
+        return
+    if not np.any(ratings >= positive_threshold):
+        raise ValueError(f"none of the {len(item_index)} ratings reaches positive_threshold="
+                         f"{positive_threshold!r} (highest {float(np.max(ratings))!r}): the user has no "
+                         "positive interaction to fold in; pass items the user liked or ratings=None")
+
+
 #: What a ranking model was trained on (``FactorModel.input_kind_``): an ``Interactions`` with
 #: ratings, an ``Interactions`` of implicit feedback, or a bare scipy.sparse matrix.
 INPUT_KINDS = ("ratings", "interactions", "sparse")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._sparse import row_of_entry
 from .._validation import check_float, check_int, check_random_state
-from ._implicit_data import check_threshold, positive_entries, positives, resolve_threshold
+from ._implicit_data import check_some_positive, check_threshold, positive_entries, positives, resolve_threshold
 from ._kernels import bpr_sgd_epoch
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
@@ -163,6 +163,7 @@ class BPR(FactorModel):
         negatives = check_int(negatives, "negatives", min_value=1)
         newton_steps = check_int(newton_steps, "newton_steps", min_value=1)
         idx, values = self._fold_in_input(items, ratings)
+        check_some_positive(idx, values, resolve_threshold(self.positive_threshold, self.input_kind_))
         return self._fold_in_one(idx, values, negatives=negatives, newton_steps=newton_steps)
 
     def _fold_in_indices(self, idx, values, negatives=500, newton_steps=10):

@@ -29,7 +29,8 @@ from .._memory import as_aligned
 from .._threads import blas_limited
 from .._sparse import row_of_entry
 from .._validation import check_choice, check_csr, check_float, check_int, check_random_state
-from ._implicit_data import check_threshold, positive_entries, positives, resolve_binarize, resolve_threshold
+from ._implicit_data import (check_some_positive, check_threshold, positive_entries, positives, resolve_binarize,
+                             resolve_threshold)
 from ._kernels import SOLVERS, solve_implicit_rows
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
@@ -217,7 +218,9 @@ class ImplicitALS(FactorModel):
         ``(Y^T Y + Y_u^T (C_u - I) Y_u + reg I) x = Y_u^T c_u`` in float64.
         Returns (vector, 0.0).
         """
-        return self._fold_in_one(*self._fold_in_input(items, ratings))
+        idx, values = self._fold_in_input(items, ratings)
+        check_some_positive(idx, values, self._resolved(self.input_kind_)[0])
+        return self._fold_in_one(idx, values)
 
     def _fold_in_indices(self, idx, r):
         threshold, binarize = self._resolved(self.input_kind_)

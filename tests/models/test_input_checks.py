@@ -202,3 +202,15 @@ def test_malformed_item_genres_matrix_is_refused(fitted):
     genres.indices[0] = 7
     with pytest.raises(ValueError, match="item_genres has column index 7 in row 0, outside \\[0, 3\\)"):
         mfcore.GenreALS(factors=2, iterations=1).fit(matrix, item_genres=genres, show_progress=False)
+
+
+@pytest.mark.parametrize("cls", [mfcore.BPR, mfcore.ImplicitALS])
+def test_ranking_fold_in_without_a_positive_is_refused(fitted, cls):
+    """Ratings that all fall below positive_threshold leave nothing to fold in: an error, not zero scores."""
+    model = cls(factors=3, iterations=2, num_threads=1, positive_threshold=4.0).fit(fitted[1], show_progress=False)
+    with pytest.raises(ValueError, match=r"none of the 2 ratings reaches positive_threshold=4\.0 \(highest 3\.5\)"):
+        model.fold_in([0, 1], [2.0, 3.5])
+    vec, _ = model.fold_in([0, 1], [2.0, 4.0])  # one positive is enough
+    assert np.isfinite(vec).all() and vec.any()
+    vec, _ = model.fold_in([0, 1])  # no ratings: every item is a positive
+    assert np.isfinite(vec).all() and vec.any()
