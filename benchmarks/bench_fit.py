@@ -2,9 +2,15 @@
 
 What is measured
 ----------------
+``track_fit_epoch_seconds``
+    What a user waits for: fits the model for 3 epochs with its default
+    settings (ALS: training RMSE and objective logged) and reports the
+    **median fit() wall time per epoch**, the time between successive epoch
+    callbacks (the first measured from the start of ``fit``, so it carries the
+    one-off setup; the median keeps that out). Unit: seconds.
 ``track_epoch_seconds``
-    Fits the model for 3 epochs and reports the **median of
-    ``history_[e]["seconds"]``** (unit: seconds). The models time each epoch
+    The kernel time alone, beside it: fits for 3 epochs and reports the
+    **median of ``history_[e]["seconds"]``** (unit: seconds). The models time each epoch
     around the kernel calls only (ALS: the user and the item half-sweep, plus
     the genre projection for GenreALS; BPR: one ``bpr_epoch`` call of
     ``n_samples`` = number of positives SGD steps; ImplicitALS: both
@@ -30,6 +36,7 @@ hyperparameters other than ``factors``/``solver`` are the library defaults.
 from __future__ import annotations
 
 import statistics
+import time
 
 import mfcore
 
@@ -46,6 +53,22 @@ def _median_epoch_seconds(model):
     return statistics.median(seconds)
 
 
+class _Stamps:
+    """A fit callback recording ``time.perf_counter()`` after every epoch."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.stamps = []
+
+    def __call__(self, *_):
+        self.stamps.append(time.perf_counter())
+
+    def median_epoch_seconds(self):
+        if len(self.stamps) != EPOCHS:
+            raise RuntimeError(f"the fit ran {len(self.stamps)} epochs, expected {EPOCHS}")
+        return statistics.median(b - a for a, b in zip([self.start] + self.stamps[:-1], self.stamps))
+
+
 class _FitSuite(FitData):
     # A fit takes long at 32M: one process per parameter set, no warm-up repeats.
     rounds = 1
@@ -58,10 +81,15 @@ class _FitSuite(FitData):
         require(size)
         self.X, self.G = load_matrices(cache[size], genres=self.needs_genres)
 
-    def _fit(self, model):
+    def _fit(self, model, callback=None):
         if self.needs_genres:
-            return model.fit(self.X, item_genres=self.G, show_progress=False)
-        return model.fit(self.X, show_progress=False)
+            return model.fit(self.X, item_genres=self.G, show_progress=False, callback=callback)
+        return model.fit(self.X, show_progress=False, callback=callback)
+
+    def _fit_wall(self, model):
+        stamps = _Stamps()
+        self._fit(model, callback=stamps)
+        return stamps.median_epoch_seconds()
 
 
 class ExplicitALS(_FitSuite):
@@ -71,6 +99,11 @@ class ExplicitALS(_FitSuite):
     def _model(self, factors, solver, iterations):
         return mfcore.ExplicitALS(factors=factors, solver=solver, iterations=iterations, num_threads=threads(),
                                   random_state=0)
+
+    def track_fit_epoch_seconds(self, cache, size, factors, solver):
+        return self._fit_wall(self._model(factors, solver, EPOCHS))
+
+    track_fit_epoch_seconds.unit = "seconds"
 
     def track_epoch_seconds(self, cache, size, factors, solver):
         return _median_epoch_seconds(self._fit(self._model(factors, solver, EPOCHS)))
@@ -94,6 +127,11 @@ class GenreALS(_FitSuite):
         if self.G is None:
             raise RuntimeError(f"the {size} benchmark data has no item genres; GenreALS needs them")
 
+    def track_fit_epoch_seconds(self, cache, size, factors):
+        return self._fit_wall(self._model(factors, EPOCHS))
+
+    track_fit_epoch_seconds.unit = "seconds"
+
     def track_epoch_seconds(self, cache, size, factors):
         return _median_epoch_seconds(self._fit(self._model(factors, EPOCHS)))
 
@@ -111,6 +149,11 @@ class BPR(_FitSuite):
 
     def _model(self, factors, iterations):
         return mfcore.BPR(factors=factors, iterations=iterations, num_threads=threads(), random_state=0)
+
+    def track_fit_epoch_seconds(self, cache, size, factors):
+        return self._fit_wall(self._model(factors, EPOCHS))
+
+    track_fit_epoch_seconds.unit = "seconds"
 
     def track_epoch_seconds(self, cache, size, factors):
         return _median_epoch_seconds(self._fit(self._model(factors, EPOCHS)))
@@ -135,6 +178,11 @@ class ImplicitALS(_FitSuite):
 
     def _model(self, factors, iterations):
         return mfcore.ImplicitALS(factors=factors, iterations=iterations, num_threads=threads(), random_state=0)
+
+    def track_fit_epoch_seconds(self, cache, size, factors):
+        return self._fit_wall(self._model(factors, EPOCHS))
+
+    track_fit_epoch_seconds.unit = "seconds"
 
     def track_epoch_seconds(self, cache, size, factors):
         return _median_epoch_seconds(self._fit(self._model(factors, EPOCHS)))

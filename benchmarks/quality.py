@@ -63,7 +63,25 @@ GRIDS = {
                 for k, lam in itertools.product((8, 16, 32, 64), (0.03, 0.1, 0.3, 1.0))],
     "surprise": [{"factors": k, "regularization": reg, "lr": lr, "iterations": 20}
                  for k, reg, lr in itertools.product((16, 50, 100), (0.02, 0.05, 0.1), (0.005, 0.01))],
+    # Side information (genres) and implicit information: grids kept small (cmfrec with I and SVD++ are slow).
+    "mfcore-genre": [{"regularization": lam, "genre_weight": tau}
+                     for lam, tau in itertools.product((0.5, 1.0, 2.0, 5.0), (30.0, 100.0, 300.0))],
+    "mfcore-genre-years": [{"regularization": lam, "genre_weight": tau}
+                           for lam, tau in itertools.product((0.5, 1.0, 2.0, 5.0), (30.0, 100.0, 300.0))],
+    "cmfrec-genre": [{"factors": k, "regularization": lam, "scale_lam": True}
+                     for k, lam in itertools.product((16, 32, 64), (0.05, 0.1, 0.2))]
+                    + [{"factors": 32, "regularization": lam, "scale_lam": False} for lam in (10.0, 20.0, 40.0)],
+    "cmfrec-omf": [{"factors": 32, "regularization": lam, "maxiter": 200} for lam in (10.0, 30.0)],
+    # SVD++ takes minutes per fit here: its own default K = 20, three penalties.
+    "surprise-svdpp": [{"factors": 20, "regularization": reg, "lr": 0.007, "iterations": 20}
+                       for reg in (0.02, 0.05, 0.1)],
 }
+
+#: Rows scored at the library's own defaults (class defaults; no tuning), next to the tuned row.
+DEFAULT_ROWS = {"mfcore": ("mfcore ExplicitALS at its defaults", "mfcore-defaults"),
+                "mfcore-genre": ("mfcore GenreALS at its defaults", "mfcore-genre-defaults"),
+                "mfcore-genre-years": ("mfcore GenreALS at its defaults, genres + release-year buckets",
+                                       "mfcore-genre-years-defaults")}
 
 
 def _bias_stage(best):
@@ -78,11 +96,19 @@ STAGE2 = {
     "cmfrec": _bias_stage,
     "lenskit": lambda best: [dict(best, damping=d) for d in (0.5, 2.0, 10.0, 25.0)],
     "surprise": _bias_stage,
+    "mfcore-genre": lambda best: [dict(best, bias_regularization=b, genre_bias_weight=gb)
+                                  for b, gb in ((1.0, 10.0), (5.0, 10.0), (2.0, 30.0), (2.0, 100.0))],
+    "mfcore-genre-years": lambda best: [dict(best, bias_regularization=b, genre_bias_weight=gb)
+                                        for b, gb in ((1.0, 10.0), (5.0, 10.0), (2.0, 30.0), (2.0, 100.0))],
+    "cmfrec-genre": lambda best: [dict(best, w_item=w) for w in (0.1, 0.3, 3.0, 10.0)],
+    "cmfrec-omf": lambda best: [],
+    "surprise-svdpp": lambda best: [],
 }
 
 #: Fixed settings shared by all grid points (iterations: epochs of the ALS models).
 FIXED = {"baseline": {}, "mfcore": {"iterations": 15}, "cmfrec": {"iterations": 15},
-         "lenskit": {"iterations": 15, "damping": 5.0}, "surprise": {}}
+         "lenskit": {"iterations": 15, "damping": 5.0}, "surprise": {}, "mfcore-genre": {}, "mfcore-genre-years": {},
+         "cmfrec-genre": {"iterations": 15}, "cmfrec-omf": {}, "surprise-svdpp": {}}
 
 COLD_GRID_VECTORS = [{"genre_weight": w, "genre_bias_weight": 0.0} for w in (1.0, 3.0, 10.0, 30.0, 100.0)]
 COLD_GRID_BIASES = [{"genre_weight": w, "genre_bias_weight": b}
@@ -120,10 +146,15 @@ def _fill(pred, fallback):
     return pred, int(bad.sum())
 
 
-def evaluate_lib(lib, train, valid_train, valid, test, threads, log):
+def evaluate_lib(lib, train, valid_train, valid, test, threads, log, item_genres=None):
     """Grid on (valid_train -> valid), refit best on train, score on test. Returns a result dict."""
     peers = _peers()
-    label, fit = peers.RATING_MODELS[lib]
+    label, fit0 = peers.RATING_MODELS[lib]
+    if lib in peers.USES_GENRES:
+        def fit(X, params, threads):
+            return fit0(X, params, threads, item_genres=item_genres)
+    else:
+        fit = fit0
     tu, ti, ty = _pairs(valid)
     su, si, sy = _pairs(test)
     vt_csr, tr_csr = valid_train.user_items(), train.user_items()
@@ -155,6 +186,20 @@ def evaluate_lib(lib, train, valid_train, valid, test, threads, log):
                                                     for g in grid]}
 
 
+def evaluate_defaults(lib, train, valid_train, valid, test, threads, log, item_genres=None):
+    """An mfcore model at its class defaults (nothing tuned): validation and test RMSE/MAE."""
+    peers = _peers()
+    label, key = DEFAULT_ROWS[lib]
+    fit = peers.fit_mfcore_genre if lib in peers.USES_GENRES else peers.fit_mfcore_explicit_params
+    out = {}
+    for name, X, part in (("valid", valid_train, valid), ("test", train, test)):
+        u, i, y = _pairs(part)
+        out[name] = _scores(y, fit(X.user_items(), {}, threads, item_genres=item_genres)(u, i))
+    log(f"  {label}: valid RMSE {out['valid'][0]:.4f} -> test RMSE {out['test'][0]:.4f} MAE {out['test'][1]:.4f}")
+    return {"lib": key, "label": label, "best_params": {"(class defaults)": True}, "valid_rmse": out["valid"][0],
+            "test_rmse": out["test"][0], "test_mae": out["test"][1], "n_filled": 0, "status": "ok"}
+
+
 # --------------------------------------------------------------------------- cold start
 
 
@@ -166,16 +211,30 @@ def _cold_genre_fit(train_csr, genres, params, threads):
     return model
 
 
-def cold_start(data, threads, log, item_fraction=0.1):
-    """Bias baseline vs ExplicitALS vs GenreALS (vector prior / vector + bias prior) on held-out movies."""
+#: Cold-start grids of the side-information peers (run when their library is in ``--libs``).
+COLD_PEER_GRIDS = {
+    "cmfrec-genre": [{"factors": 32, "regularization": lam, "scale_lam": True, "w_item": w, "iterations": 15}
+                     for lam, w in itertools.product((0.05, 0.1, 0.2), (1.0, 10.0))],
+    # OMF's L-BFGS fit takes minutes here (~6 min under load at maxiter 200): two points only.
+    "cmfrec-omf": [{"factors": 32, "regularization": lam, "maxiter": 200} for lam in (10.0, 30.0)],
+}
+
+
+def cold_start(data, threads, log, item_fraction=0.1, seed=0, libs=()):
+    """Bias baseline vs ExplicitALS vs GenreALS (vector prior / vector + bias prior) on held-out movies.
+
+    ``seed`` seeds the held-out movies (``item_cold_start_split(..., random_state=seed)``); the
+    validation movies are drawn from train with ``seed + 1``. Side-information peers in ``libs``
+    (``cmfrec-genre``, ``cmfrec-omf``) are tuned on the same validation movies.
+    """
     import numpy as np
 
     from mfcore.data.split import item_cold_start_split
     from mfcore.models import ExplicitALS
 
     peers = _peers()
-    train, test = item_cold_start_split(data, item_fraction=item_fraction, random_state=0)
-    vtrain, valid = item_cold_start_split(train, item_fraction=item_fraction, random_state=1)
+    train, test = item_cold_start_split(data, item_fraction=item_fraction, random_state=seed)
+    vtrain, valid = item_cold_start_split(train, item_fraction=item_fraction, random_state=seed + 1)
     genres = data.item_genres
     tr_csr, vt_csr = train.user_items(), vtrain.user_items()
     tu, ti, ty = _pairs(valid)
@@ -213,9 +272,50 @@ def cold_start(data, threads, log, item_fraction=0.1):
 
     tune("GenreALS, genre prior on vectors only (genre_bias_weight=0)", COLD_GRID_VECTORS, genre)
     tune("GenreALS, genre prior on vectors and biases", COLD_GRID_BIASES, genre)
-    return {"n_cold_items": n_cold, "n_test_ratings": int(len(sy)), "rows": rows,
-            "note": "GenreALS other settings at their defaults: factors 64, regularization 10, "
-                    "bias_regularization 2, genre_regularization 1, 15 iterations"}
+    tune("GenreALS at its defaults (nothing tuned)", [{}], genre)
+    if getattr(data, "titles", None) is not None:
+        from mfcore.data import item_features_with_years
+
+        features, _ = item_features_with_years(genres, data.genre_names, list(data.titles))
+
+        def genre_years(X, p):
+            return _cold_genre_fit(X, features, p, threads).predict
+
+        tune("GenreALS at its defaults, genres + release-year buckets (mfcore.data.item_features_with_years)",
+             [{}], genre_years)
+    for lib in libs:
+        if lib not in COLD_PEER_GRIDS:
+            continue
+        ok, info = peers.library_status(peers.RATING_LIBRARY[lib])
+        if not ok:
+            log(f"  cold start: {lib} skipped: {info}")
+            continue
+        fit = peers.RATING_MODELS[lib][1]
+
+        def side(X, p, fit=fit):
+            fb = peers.fit_bias_baseline(X, {}, threads)
+            pred = fit(X, p, threads, item_genres=genres)
+
+            def predict(users, items):
+                out = pred(users, items)
+                return _fill(out, fb(users, items))[0]
+
+            return predict
+
+        tune(peers.RATING_MODELS[lib][0], COLD_PEER_GRIDS[lib], side)
+    return {"n_cold_items": n_cold, "n_test_ratings": int(len(sy)), "rows": rows, "seed": seed,
+            "note": "GenreALS other settings at their defaults: " + _class_defaults()}
+
+
+def _class_defaults():
+    import inspect
+
+    from mfcore.models import GenreALS
+
+    sig = inspect.signature(GenreALS)
+    names = ("factors", "regularization", "bias_regularization", "genre_weight", "genre_bias_weight",
+             "genre_regularization", "iterations")
+    return ", ".join(f"{n} {sig.parameters[n].default}" for n in names)
 
 
 # --------------------------------------------------------------------------- main
@@ -242,6 +342,13 @@ def build_parser():
     p.add_argument("--libs", default=DEFAULT_LIBS, help=f"libraries (default {DEFAULT_LIBS})")
     p.add_argument("--threads", type=int, default=1,
                    help="threads per library (default 1: the data are small and the machine may be shared)")
+    p.add_argument("--split", choices=("temporal", "random"), default="temporal",
+                   help="warm-start split: per-user temporal 80/20 (default) or random 80/20 (seeded by --seed); "
+                        "the validation split is carved from train by the same rule")
+    p.add_argument("--seed", type=int, default=42, help="seed of the random split (default 42)")
+    p.add_argument("--cold-seeds", default="0",
+                   help="comma-separated seeds of the item cold-start split (default 0; the issue's target uses 42)")
+    p.add_argument("--no-warm", action="store_true", help="skip the warm-start comparison")
     p.add_argument("--no-cold-start", action="store_true", help="skip the item cold-start comparison")
     p.add_argument("--json", help="write all results (grids included) to this file")
     return p
@@ -259,7 +366,7 @@ def main(argv=None):
             raise SystemExit(f"--libs: unknown library {lib!r}; known: {', '.join(peers.RATING_MODELS)}")
 
     from mfcore.data.movielens import load_movielens
-    from mfcore.data.split import temporal_split
+    from mfcore.data.split import random_split, temporal_split
 
     up_start = _uptime()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -269,23 +376,37 @@ def main(argv=None):
     for lib in libs:
         if lib == "baseline":
             continue
-        ok, info = peers.library_status(lib)
+        ok, info = peers.library_status(peers.RATING_LIBRARY.get(lib, lib))
         (versions if ok else missing)[lib] = info
         log(f"#   {lib}: {info}")
 
     data = load_movielens(data_path, cache=False)
-    train, test = temporal_split(data, test_fraction=0.2)
-    valid_train, valid = temporal_split(train, test_fraction=0.2)
+    if args.split == "temporal":
+        train, test = temporal_split(data, test_fraction=0.2)
+        valid_train, valid = temporal_split(train, test_fraction=0.2)
+        split_text = "per-user temporal 80/20 split"
+    else:
+        train, test = random_split(data, test_fraction=0.2, random_state=args.seed)
+        valid_train, valid = random_split(train, test_fraction=0.2, random_state=args.seed + 1)
+        split_text = f"random 80/20 split (seed {args.seed}; validation: random 20% of train, seed {args.seed + 1})"
     log(f"# data: {data_path}: {data.n_users} users, {data.n_items} movies, {len(data):,} ratings; "
         f"train {len(train):,} / test {len(test):,}; validation: {len(valid_train):,} / {len(valid):,}")
 
     results = []
-    for lib in libs:
+    for lib in ([] if args.no_warm else libs):
+        side = data.item_genres
+        if lib in peers.USES_YEARS:
+            from mfcore.data import item_features_with_years
+
+            side = item_features_with_years(data.item_genres, data.genre_names, list(data.titles))[0]
+        if lib in DEFAULT_ROWS:
+            results.append(evaluate_defaults(lib, train, valid_train, valid, test, args.threads, log,
+                                             item_genres=side))
         if lib in missing:
             results.append({"lib": lib, "label": lib, "status": "n/a", "error": missing[lib]})
             continue
         try:
-            res = evaluate_lib(lib, train, valid_train, valid, test, args.threads, log)
+            res = evaluate_lib(lib, train, valid_train, valid, test, args.threads, log, item_genres=side)
             res["status"] = "ok"
         except Exception as exc:  # one library failing must not hide the others
             res = {"lib": lib, "label": peers.RATING_MODELS[lib][0], "status": "error",
@@ -293,40 +414,50 @@ def main(argv=None):
             log(f"  {lib}: error: {res['error']}")
         results.append(res)
 
-    cold = None if args.no_cold_start else cold_start(data, args.threads, log)
+    cold_seeds = [int(x) for x in args.cold_seeds.split(",") if x.strip()]
+    colds = [] if args.no_cold_start else [cold_start(data, args.threads, log, seed=sd, libs=libs)
+                                           for sd in cold_seeds]
+    cold = colds[0] if colds else None
 
     print()
-    print(f"Warm start: {Path(data_path).name}, per-user temporal 80/20 split ({len(train):,} train / "
+    print(f"Warm start: {Path(data_path).name}, {split_text} ({len(train):,} train / "
           f"{len(test):,} test ratings); hyper-parameters by validation RMSE (latest 20% of each user's "
           f"train ratings), refit on all of train.")
     print()
     print("| model | version | best setting (validation) | valid RMSE | test RMSE | test MAE | filled |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in results:
-        ver = versions.get(r["lib"], "mfcore" if r["lib"] == "baseline" else "")
+        ver = versions.get(r["lib"], "mfcore" if r["lib"].startswith(("baseline", "mfcore")) else "")
         if r.get("status") != "ok":
             print(f"| {r['label']} | {ver} | {r.get('status')}: {r.get('error', '')[:80]} | | | | |")
             continue
         setting = ", ".join(f"{k}={v}" for k, v in r["best_params"].items())
         print(f"| {r['label']} | {ver} | {setting} | {r['valid_rmse']:.4f} | {r['test_rmse']:.4f} | "
               f"{r['test_mae']:.4f} | {r['n_filled']} |")
-    if cold is not None:
+    for cold in colds:
         print()
-        print(f"Item cold start: {cold['n_cold_items']} movies (10%) held out with their {cold['n_test_ratings']:,} "
-              f"ratings; RMSE/MAE on those ratings. {cold['note']}.")
+        print(f"Item cold start (seed {cold['seed']}): {cold['n_cold_items']} movies (10%) held out with their "
+              f"{cold['n_test_ratings']:,} ratings; RMSE/MAE on those ratings. {cold['note']}.")
         print()
         print("| model | best setting (validation) | valid RMSE | held-out RMSE | held-out MAE |")
         print("|---|---|---:|---:|---:|")
         for r in cold["rows"]:
-            setting = ", ".join(f"{k}={v}" for k, v in r["best_params"].items())
+            setting = ", ".join(f"{k}={v}" for k, v in r["best_params"].items()) or "(class defaults)"
             print(f"| {r['model']} | {setting} | {r['valid_rmse']:.4f} | {r['test_rmse']:.4f} | "
                   f"{r['test_mae']:.4f} |")
+    if len(colds) > 1:
+        print()
+        print(f"Mean held-out RMSE over cold-start seeds {cold_seeds}:")
+        for j, r in enumerate(colds[0]["rows"]):
+            vals = [c["rows"][j]["test_rmse"] for c in colds if j < len(c["rows"])]
+            print(f"- {r['model']}: {sum(vals) / len(vals):.4f}")
     up_end = _uptime()
     print(f"\n# start: {up_start}\n# end:   {up_end}")
     print(f"# command: {' '.join([os.path.basename(sys.executable)] + sys.argv)}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"data": data_path, "versions": versions, "missing": missing, "warm": results, "cold": cold,
+            json.dump({"data": data_path, "split": args.split, "versions": versions, "missing": missing,
+                       "warm": results, "cold": cold, "cold_all": colds,
                        "uptime_start": up_start, "uptime_end": up_end, "argv": sys.argv}, fh, indent=1)
         print(f"# wrote {args.json}")
     return 0

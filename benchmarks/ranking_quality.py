@@ -7,13 +7,17 @@ Usage (from the repository root, in an environment with the peers installed)::
 
 Protocol
 --------
-Per-user temporal 80/20 split (``temporal_split(data, 0.2)``). For every user,
+Per-user temporal 80/20 split (``temporal_split(data, 0.2)``; ``--split random``:
+``random_split(data, 0.2, random_state=--seed)``, validation likewise). For every user,
 the relevant items are the test items rated >= 4; the candidates are the items
 not in the user's training set (any training rating). Every model is scored by
 the same code, ``mfcore.metrics.ranking_metrics(U, V, train, test, k=10,
 item_bias=b, threshold=4.0)`` on the float32 factor matrices of the trained
 model (``train`` / ``test`` = ``Interactions.user_items()``): Precision, Recall,
 NDCG and MAP at 10, and AUC over the candidates.
+
+LightFM's ``-genres`` rows give it item features (item id one-hot and the genre
+multi-hot, rows normalised), so it can score never-rated movies from their genres.
 
 Implicit-feedback models (BPR, implicit ALS, LightFM) train on the training
 ratings >= 4, binarised, with K = 64. ExplicitALS trains on all training
@@ -55,18 +59,20 @@ SEED = 0
 DEFAULTS = {
     "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
     "implicit-bpr": {"factors": K, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
-    "mfcore-ials": {"factors": K, "regularization": 10.0, "alpha": 1.0, "iterations": 15},
+    "mfcore-ials": {"factors": K, "regularization": 30.0, "alpha": 4.0, "iterations": 15},
     "implicit-als": {"factors": K, "regularization": 0.01, "alpha": 0.0, "iterations": 15},
     "mfcore-explicit": {"factors": K},
     "mfcore-explicit-nobias": {"factors": K},
     "lightfm-bpr": {"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": 30},
     "lightfm-warp": {"factors": K, "loss": "warp", "learning_rate": 0.05, "epochs": 30},
+    "lightfm-bpr-genres": {"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": 30},
+    "lightfm-warp-genres": {"factors": K, "loss": "warp", "learning_rate": 0.05, "epochs": 30},
 }
 
 _BPR_GRID = [{"factors": K, "learning_rate": lr, "regularization": reg, "iterations": 100}
              for lr, reg in itertools.product((0.01, 0.05), (0.01, 0.001))]
 _ALS_GRID = [{"factors": K, "regularization": reg, "alpha": a, "iterations": 15}
-             for reg, a in itertools.product((0.1, 1.0, 10.0), (1.0, 10.0))]
+             for reg, a in itertools.product((1.0, 10.0, 30.0), (1.0, 4.0, 10.0))]
 _EXPLICIT_GRID = [{"factors": K, "regularization": reg, "bias_regularization": breg}
                   for reg, breg in itertools.product((5.0, 10.0, 20.0), (2.0, 10.0))]
 
@@ -81,6 +87,13 @@ ROWS = {
                     [{"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": e} for e in (30, 100)], 1.0),
     "lightfm-warp": ("lightfm", "LightFM(loss='warp')", ("lightfm", "LightFM"),
                      [{"factors": K, "loss": "warp", "learning_rate": 0.05, "epochs": e} for e in (30, 100)], 1.0),
+    "lightfm-bpr-genres": ("lightfm", "LightFM(loss='bpr'), item features: id + genres",
+                           ("lightfm", "LightFM+genres"),
+                           [{"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": e} for e in (30, 100)], 1.0),
+    "lightfm-warp-genres": ("lightfm", "LightFM(loss='warp'), item features: id + genres",
+                            ("lightfm", "LightFM+genres"),
+                            [{"factors": K, "loss": "warp", "learning_rate": 0.05, "epochs": e} for e in (30, 100)],
+                            1.0),
     "mfcore-explicit": ("mfcore", "ExplicitALS, score u.v + b_i", ("mfcore", "ExplicitALS"), _EXPLICIT_GRID, 1.0),
     "mfcore-explicit-nobias": ("mfcore", "ExplicitALS, score u.v (bias_weight 0)", ("mfcore", "ExplicitALS"),
                                _EXPLICIT_GRID, 0.0),
@@ -104,11 +117,16 @@ def _score(factors, train_csr, test_csr, bias_weight, threads):
                            threshold=4.0, num_threads=threads)
 
 
-def evaluate_row(key, splits, threads, log, fit_cache):
+def evaluate_row(key, splits, threads, log, fit_cache, item_genres=None):
     """Defaults and tuned best of one row: grid on validation by NDCG@10, refit on train, score on test."""
     peers = _quality()._peers()
     lib, label, adapter_key, grid, bias_weight = ROWS[key]
     fit = peers.RANKING_MODELS[adapter_key]
+    if adapter_key in peers.RANKING_USES_GENRES:
+        fit0 = fit
+
+        def fit(X, params, threads):
+            return fit0(X, params, threads, item_genres=item_genres)
     vt_csr, v_csr, tr_csr, te_csr = splits
 
     def factors(which, params):
@@ -166,6 +184,10 @@ def build_parser():
     p.add_argument("--rows", default=DEFAULT_ROWS, help=f"comma-separated rows (default: all: {DEFAULT_ROWS})")
     p.add_argument("--threads", type=int, default=1,
                    help="threads for every library, BLAS included (default 1: reproducible; the machine is shared)")
+    p.add_argument("--split", choices=("temporal", "random"), default="temporal",
+                   help="per-user temporal 80/20 (default) or random 80/20 (seed --seed); validation carved from "
+                        "train by the same rule")
+    p.add_argument("--seed", type=int, default=42, help="seed of the random split (default 42)")
     p.add_argument("--json", help="write all results (grids included) to this file")
     return p
 
@@ -186,7 +208,7 @@ def main(argv=None):
     from threadpoolctl import threadpool_limits
 
     from mfcore.data.movielens import load_movielens
-    from mfcore.data.split import temporal_split
+    from mfcore.data.split import random_split, temporal_split
 
     up_start = q._uptime()
     log = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -199,8 +221,14 @@ def main(argv=None):
         log(f"#   {lib}: {info}")
 
     data = load_movielens(args.data, cache=False)
-    train, test = temporal_split(data, 0.2)
-    valid_train, valid = temporal_split(train, 0.2)
+    if args.split == "temporal":
+        train, test = temporal_split(data, 0.2)
+        valid_train, valid = temporal_split(train, 0.2)
+        split_text = "per-user temporal 80/20 split"
+    else:
+        train, test = random_split(data, 0.2, random_state=args.seed)
+        valid_train, valid = random_split(train, 0.2, random_state=args.seed + 1)
+        split_text = f"random 80/20 split (seed {args.seed}; validation seed {args.seed + 1})"
     splits = (valid_train.user_items(), valid.user_items(), train.user_items(), test.user_items())
     log(f"# data: {args.data}: {data.n_users} users, {data.n_items} movies, {len(data):,} ratings; "
         f"train {len(train):,} ({int((splits[2].data >= 4).sum()):,} >= 4) / test {len(test):,} "
@@ -216,7 +244,7 @@ def main(argv=None):
                                 "error": missing[lib]})
                 continue
             try:
-                for r in evaluate_row(key, splits, args.threads, log, fit_cache):
+                for r in evaluate_row(key, splits, args.threads, log, fit_cache, item_genres=data.item_genres):
                     r["status"] = "ok"
                     results.append(r)
             except Exception as exc:  # one library failing must not hide the others
@@ -226,9 +254,9 @@ def main(argv=None):
     total = time.perf_counter() - t_all
 
     print()
-    print(f"{Path(args.data).name}, per-user temporal 80/20 split; relevant = test rating >= 4, candidates = items "
+    print(f"{Path(args.data).name}, {split_text}; relevant = test rating >= 4, candidates = items "
           f"not in the user's train set; K = {K}; metrics by mfcore.metrics.ranking_metrics for every library; "
-          f"tuned = best validation NDCG@10 (temporal 80/20 of train), refitted on train; {args.threads} thread(s), "
+          f"tuned = best validation NDCG@10 (80/20 of train, same rule), refitted on train; {args.threads} thread(s), "
           f"seed {SEED}.")
     print()
     print("| library | model | best setting | valid NDCG@10 | test P@10 | test NDCG@10 | test Recall@10 | "

@@ -21,6 +21,8 @@ if not _openmp_enabled():
 
 from .data import (  # noqa: E402
     Interactions,
+    cache_info,
+    clear_cache,
     fetch_movielens,
     item_cold_start_split,
     load_movielens,
@@ -36,7 +38,7 @@ __all__ = [
     "ExplicitALS", "GenreALS", "BPR", "ImplicitALS", "BiasBaseline", "load_model",
     "Interactions", "load_movielens", "fetch_movielens", "make_movielens_like",
     "temporal_split", "random_split", "item_cold_start_split",
-    "evaluate", "show_config", "__version__",
+    "evaluate", "show_config", "__version__", "cache_info", "clear_cache",
 ]
 
 

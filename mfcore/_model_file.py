@@ -38,6 +38,8 @@ _FLOAT_DTYPES = {"float32": "<f4", "float64": "<f8"}
 _BASE_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
 _OPTIONAL_ARRAYS = ("user_ids", "item_ids", "seen_indptr", "seen_indices")
 _ATTRIBUTES = ("global_mean",)
+#: rating_scale: [low, high] of a rating model's training ratings; input_kind: what fit got
+_OPTIONAL_ATTRIBUTES = ("rating_scale", "input_kind")
 
 
 class _Checker:
@@ -152,8 +154,17 @@ def check_model_state(path, header, arrays):
     if ("seen_indptr" in arrays) != ("seen_indices" in arrays):
         chk.fail("seen_indptr and seen_indices must both be present or both absent")
     attributes = header["attributes"]
-    if sorted(attributes) != sorted(_ATTRIBUTES):
-        chk.fail(f"attributes must be exactly {list(_ATTRIBUTES)}, got {sorted(attributes)}")
+    if not set(_ATTRIBUTES) <= set(attributes) <= set(_ATTRIBUTES) | set(_OPTIONAL_ATTRIBUTES):
+        chk.fail(f"attributes must be {list(_ATTRIBUTES)} and optionally {list(_OPTIONAL_ATTRIBUTES)}, "
+                 f"got {sorted(attributes)}")
+    scale = attributes.get("rating_scale")
+    if scale is not None and not (isinstance(scale, list) and len(scale) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scale)
+            and scale[0] <= scale[1]):
+        chk.fail(f"attribute 'rating_scale' must be [low, high], two finite numbers with low <= high, got {scale!r:.80}")
+    if attributes.get("input_kind", "ratings") not in ("ratings", "interactions", "sparse"):
+        chk.fail(f"attribute 'input_kind' must be 'ratings', 'interactions' or 'sparse', "
+                 f"got {attributes['input_kind']!r:.80}")
     mu = attributes["global_mean"]
     if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not math.isfinite(mu):
         chk.fail(f"attribute 'global_mean' must be a finite number, got {mu!r}")

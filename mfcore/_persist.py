@@ -29,6 +29,7 @@ model's own structure is checked by :mod:`mfcore._model_file`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -38,6 +39,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from ._permissions import publish
 
 FORMAT_NAME = "mfcore-model"
 FORMAT_VERSION = 1
@@ -110,8 +113,9 @@ def save_arrays(path, *, model: str, params: dict, attributes: dict, arrays: dic
 
     Parameters
     ----------
-    path : str or os.PathLike
-        Target file.
+    path : str, os.PathLike or binary file object
+        Target file (written atomically: temporary file, fsync, rename); a file object
+        (``io.BytesIO``, an open file, a socket's file) is written in place.
     model : str
         Class name stored in the header and checked on load.
     params, attributes : dict
@@ -126,7 +130,9 @@ def save_arrays(path, *, model: str, params: dict, attributes: dict, arrays: dic
     """
     from ._version import __version__
 
-    path = _normalise_path(path)
+    is_file = hasattr(path, "write")
+    if not is_file:
+        path = _normalise_path(path)
     meta = {}
     clean = {}
     for name, value in arrays.items():
@@ -149,6 +155,12 @@ def save_arrays(path, *, model: str, params: dict, attributes: dict, arrays: dic
     clean[_HEADER_KEY] = np.frombuffer(
         json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8"), dtype=np.uint8)
 
+    if is_file:               # a file object: written in place (atomicity is the caller's business)
+        np.savez(path, **clean)
+        if hasattr(path, "flush"):
+            path.flush()
+        return path
+
     directory = path.parent if str(path.parent) else Path(".")
     directory.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(directory, path.name)
@@ -158,6 +170,7 @@ def save_arrays(path, *, model: str, params: dict, attributes: dict, arrays: dic
             np.savez(fh, **clean)
             fh.flush()
             os.fsync(fh.fileno())
+        publish(tmp_name)                  # mkstemp made it 0600: give it the umask's mode
         _fsync_directory(directory)
         os.replace(tmp_name, path)
     except BaseException:
@@ -286,6 +299,9 @@ def _check_header(header, path):
 def load_arrays(path, *, expected_model=None):
     """Read and verify a file written by :func:`save_arrays`.
 
+    ``path`` is a str / os.PathLike (``.npz`` appended when the bare name does not
+    exist) or a binary file object, read from its current position.
+
     Returns
     -------
     header : dict
@@ -303,14 +319,27 @@ def load_arrays(path, *, expected_model=None):
         larger than the file or not listed in the header, a damaged ``.npy``
         header, a dtype/shape mismatch, a checksum mismatch.
     """
-    path = Path(os.fspath(path))
-    if not path.exists() and path.suffix != ".npz" and _normalise_path(path).exists():
-        path = _normalise_path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
+    source = path
+    if hasattr(path, "read"):                # a binary file object, read from its current position
+        if not hasattr(path, "seek"):
+            source = io.BytesIO(path.read())
+        start = source.tell()
+        file_size = source.seek(0, io.SEEK_END) - start
+        source.seek(start)
+        path = getattr(path, "name", None) or f"<{type(path).__name__}>"
+    else:
+        path = Path(os.fspath(path))
+        if not path.exists() and path.suffix != ".npz" and _normalise_path(path).exists():
+            path = _normalise_path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"model file not found: {path}")
+        source = path
     try:
-        file_size = path.stat().st_size
-        with zipfile.ZipFile(path) as zf:
+        if isinstance(source, Path):
+            file_size = path.stat().st_size
+        if not isinstance(source, Path) and start:
+            source = io.BytesIO(source.read())          # zipfile wants the archive at offset 0
+        with zipfile.ZipFile(source) as zf:
             members = _members(zf, path, file_size)
             if _HEADER_KEY not in members:
                 raise ModelFileError(f"{path}: not an mfcore model file (no {_HEADER_KEY} member)")

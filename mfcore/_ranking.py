@@ -173,32 +173,63 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
     N = min(check_int(N, "N", min_value=1), n_items)
     batch_size = check_int(batch_size, "batch_size", min_value=1)
     rows = _check_users(users, n_users)
+    ex_indptr = ex_indices = None
     if exclude is not None:
         ex_indptr, ex_indices = check_csr_pattern(exclude, "exclude", shape=(n_users, n_items))
     _check_no_overflow(U, V, bias, bias_weight)
     nt = resolve_num_threads(num_threads)
+    with blas_limited(1):
+        return top_n_checked(U, V, bias, bias_weight, ex_indptr, ex_indices, mask, N, rows, batch_size, nt)
 
+
+def item_bound(V, bias):
+    """(max ||v_i||, max |b_i|) in float64: the item side of the overflow bound, for callers that cache it."""
+    v = float(np.sqrt(np.max(np.einsum("ij,ij->i", V, V, dtype=np.float64)))) if V.size else 0.0
+    b = float(np.max(np.abs(bias))) if bias is not None and bias.size else 0.0
+    return v, b
+
+
+def check_user_side(U, item_norm, bias_max, bias_weight):
+    """Finite user vectors and the overflow bound of :func:`_check_no_overflow` with a cached item side."""
+    if not np.isfinite(U).all():
+        r, c = np.argwhere(~np.isfinite(U))[0]
+        raise ValueError(f"user vectors have a non-finite value at row {r}, column {c}")
+    u = float(np.sqrt(np.max(np.einsum("ij,ij->i", U, U, dtype=np.float64)))) if U.size else 0.0
+    bound = u * item_norm + abs(bias_weight) * bias_max
+    limit = float(np.finfo(U.dtype).max) / 16
+    if not bound < limit:
+        raise ValueError(f"scores could overflow {U.dtype}: max |u|*|v| + |bias_weight|*max|item_bias| = "
+                         f"{bound:.3g} exceeds {limit:.3g}; rescale the factors or use float64")
+
+
+def top_n_checked(U, V, bias, bias_weight, ex_indptr, ex_indices, mask, N, rows, batch_size, nt):
+    """:func:`top_n` after validation: arguments already checked, N capped, BLAS already limited.
+
+    For callers that validated once and cache what depends only on the item side (the
+    models: see ``FactorModel.recommend``). ``ex_indptr`` / ``ex_indices``: the exclusion
+    CSR over all rows of ``U`` (int32), or None.
+    """
+    n_users = U.shape[0]
     n_sel = n_users if rows is None else rows.size
     ids = np.empty((n_sel, N), dtype=np.int32)
     scores = np.empty((n_sel, N), dtype=U.dtype)
     if N == 0:  # no items at all
         return ids, scores
-    with blas_limited(1):
-        for start in range(0, n_sel, batch_size):
-            stop = min(start + batch_size, n_sel)
-            seen_indptr = seen_indices = None
-            if rows is None:
-                U_batch = U[start:stop]
-                if exclude is not None:
-                    lo, hi = int(ex_indptr[start]), int(ex_indptr[stop])
-                    seen_indptr = ex_indptr[start:stop + 1] - np.int32(lo)
-                    seen_indices = ex_indices[lo:hi]
-            else:
-                batch_rows = rows[start:stop]
-                U_batch = np.ascontiguousarray(U[batch_rows])
-                if exclude is not None:
-                    seen_indptr, seen_indices = _csr_rows(ex_indptr, ex_indices, batch_rows)
-            ids[start:stop], scores[start:stop] = _topk_kernel(
-                U_batch, V, bias, bias_weight, seen_indptr, seen_indices, mask, N, nt
-            )
+    for start in range(0, n_sel, batch_size):
+        stop = min(start + batch_size, n_sel)
+        seen_indptr = seen_indices = None
+        if rows is None:
+            U_batch = U[start:stop]
+            if ex_indptr is not None:
+                lo, hi = int(ex_indptr[start]), int(ex_indptr[stop])
+                seen_indptr = ex_indptr[start:stop + 1] - np.int32(lo)
+                seen_indices = ex_indices[lo:hi]
+        else:
+            batch_rows = rows[start:stop]
+            U_batch = np.ascontiguousarray(U[batch_rows])
+            if ex_indptr is not None:
+                seen_indptr, seen_indices = _csr_rows(ex_indptr, ex_indices, batch_rows)
+        ids[start:stop], scores[start:stop] = _topk_kernel(
+            U_batch, V, bias, bias_weight, seen_indptr, seen_indices, mask, N, nt
+        )
     return ids, scores

@@ -265,6 +265,41 @@ def als_half_sweep(ratings_csr, other_factors, other_bias, mu, reg, reg_bias, *,
     return out[:, :K].copy(), out[:, K].copy()
 
 
+def als_row_sse(ratings_csr, other_factors, other_bias, mu, factors, bias):
+    """Per-row training sum of squared errors: the twin of ``row_sse`` of ``mfcore._als.als_half_sweep``.
+
+    For row ``r`` (the side just solved, with factors ``f_r`` and bias ``b_r``) and its
+    observed columns ``J``::
+
+        sse_r = sum_j (r_rj - mu - b_j - f_r . v_j - b_r)^2
+
+    Summed over the rows of the item half-sweep (which ends an epoch) it is the
+    training SSE of :func:`als_objective`. Accumulated in float64.
+
+    Parameters
+    ----------
+    ratings_csr : scipy.sparse matrix (n_rows, n_cols)
+    other_factors : (n_cols, K); other_bias : (n_cols,)
+    mu : float
+    factors : (n_rows, K); bias : (n_rows,)
+
+    Returns
+    -------
+    ndarray, float64 (n_rows,)
+    """
+    R = _csr64(ratings_csr, "ratings_csr")
+    n_rows, n_cols = R.shape
+    F = _as_2d(factors, "factors")
+    K = F.shape[1]
+    F = _as_2d(F, "factors", (n_rows, K))
+    V = _as_2d(other_factors, "other_factors", (n_cols, K))
+    b_other = _as_1d(other_bias, "other_bias", n_cols)
+    b = _as_1d(bias, "bias", n_rows)
+    rows = _row_of_entry(R)
+    resid = R.data - mu - b_other[R.indices] - b[rows] - np.einsum("nk,nk->n", F[rows], V[R.indices])
+    return np.bincount(rows, weights=resid * resid, minlength=n_rows).astype(np.float64)
+
+
 def als_objective(user_items, mu, user_factors, user_bias, item_factors, item_bias, reg, reg_bias, *,
                   scale_by_count=False, item_prior=None, prior_weight=0.0,
                   item_bias_prior=None, bias_prior_weight=0.0):

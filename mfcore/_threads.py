@@ -14,10 +14,11 @@ Threading contract
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from contextlib import contextmanager
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._openmp import omp_max_threads, openmp_enabled
 
@@ -77,8 +78,28 @@ def resolve_num_threads(num_threads) -> int:
     return n
 
 
+_blas_controller = None
+_blas_controller_key = None
+
+
+def blas_controller():
+    """A threadpoolctl controller over the process's BLAS pools, scanned once and cached.
+
+    Scanning the loaded libraries costs milliseconds (``threadpool_limits`` does it on
+    every entry); limiting through a cached controller costs tens of microseconds. The
+    scan is redone when a module was imported since (``len(sys.modules)`` changed), so a
+    BLAS loaded later (e.g. by a newly imported package) is still reached.
+    """
+    global _blas_controller, _blas_controller_key
+    key = len(sys.modules)
+    if _blas_controller is None or key != _blas_controller_key:
+        _blas_controller = ThreadpoolController().select(user_api="blas")
+        _blas_controller_key = key
+    return _blas_controller
+
+
 @contextmanager
 def blas_limited(limit: int = 1):
     """Hold every BLAS pool in the process to ``limit`` threads inside the block."""
-    with threadpool_limits(limits=limit, user_api="blas"):
+    with blas_controller().limit(limits=limit):
         yield

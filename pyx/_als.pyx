@@ -58,8 +58,10 @@ def _simd_level(level=None):
 cdef double _row_gram(int n, const int* idx, const floating* rat, const floating* OF,
                       const floating* OB, int K, double mu, floating* A, floating* cs,
                       floating* xy, floating* Xb, floating* y, int chunk,
-                      const int* next_idx, int next_n) noexcept nogil:
+                      const int* next_idx, int next_n, double* sum_yy) noexcept nogil:
     """Gram, column sums and X.T y of one CSR row's factor rows; returns sum_j y_j.
+
+    sum_yy : OUT sum_j y_j^2 (float64), or NULL when not needed.
 
     Gathers the rows in blocks of ``chunk`` (Xb : scratch (chunk, Kp), y : scratch (chunk,))
     and accumulates with the register-blocked Gram while the next block -- the rest of
@@ -70,7 +72,7 @@ cdef double _row_gram(int n, const int* idx, const floating* rat, const floating
     cdef int W = simd_width(<floating> 0)
     cdef int Kp = _round_up(K, W)
     cdef int t, start = 0, m
-    cdef double sum_y = 0
+    cdef double sum_y = 0, yy = 0
     cdef mfc_pf pf
     while start < n:
         m = n - start
@@ -79,21 +81,65 @@ cdef double _row_gram(int n, const int* idx, const floating* rat, const floating
         gather_rows(m, idx + start, rat + start, OF, OB, K, mu, Xb, Kp, y, False)
         for t in range(m):
             sum_y += y[t]
+        if sum_yy != NULL:
+            for t in range(m):
+                yy += <double> y[t] * y[t]
         if start + m < n:
             pf_set(&pf, idx + start + m, chunk if n - start - m > chunk else n - start - m, OF, K)
         else:
             pf_set(&pf, next_idx, next_n if next_n < chunk else chunk, OF, K)
         gram_block(m, K, Xb, Kp, y, A, Kp, cs, xy, start > 0, &pf)
         start += m
+    if sum_yy != NULL:
+        sum_yy[0] = yy
     return sum_y
+
+
+cdef inline double _dot4(int K, const floating* a, const floating* b) noexcept nogil:
+    """sum(a[:K] * b[:K]) in float64 with four independent chains (a, b : IN (K,))."""
+    cdef double s0 = 0, s1 = 0, s2 = 0, s3 = 0
+    cdef int k = 0
+    while k + 3 < K:
+        s0 += <double> a[k] * b[k]
+        s1 += <double> a[k + 1] * b[k + 1]
+        s2 += <double> a[k + 2] * b[k + 2]
+        s3 += <double> a[k + 3] * b[k + 3]
+        k += 4
+    while k < K:
+        s0 += <double> a[k] * b[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+cdef double _row_sse_direct(int n, const int* idx, const floating* rat, const floating* OF,
+                            const floating* OB, int K, double mu, const floating* x) noexcept nogil:
+    """Training SSE of one row at its solution x = [f_r, b_r], straight from the ratings.
+
+    NumPy: e = rat - mu - OB[idx] - OF[idx] @ x[:K] - x[K];  return (e * e).sum()   (float64)
+    Used for short rows (the dual path), whose factor rows were just read (cache-hot).
+    """
+    cdef double sse = 0, e
+    cdef int t, j
+    for t in range(n):
+        j = idx[t]
+        e = (<double> rat[t] - mu - <double> OB[j] - <double> x[K]
+             - _dot4(K, OF + <size_t> j * K, x))
+        sse += e * e
+    return sse
 
 
 cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* OF,
                     const floating* OB, int K, double mu, double dreg, double dbias,
                     const floating* p, bint has_p, floating* A, floating* x, floating* cs,
                     floating* Mb, floating* Xb, floating* y, int chunk, int dual_max,
-                    bint use_lapack, const int* next_idx, int next_n) noexcept nogil:
+                    bint use_lapack, const int* next_idx, int next_n,
+                    floating* b0, double* sse) noexcept nogil:
     """Solve one row exactly; x OUT (K+1,) = [f_r, b_r]. Returns 0 or a positive failure code.
+
+    sse : OUT (or NULL) the row's training SSE at the solution, sum_j (y_j - [v_j, 1] . x)^2
+    (float64). With the unregularised augmented Gram G, rhs0 = [X.T y, sum y] and the
+    solution of (G + D) x = rhs0 + p it is  yy - 2 x.rhs0 + x.G x = yy - x.rhs0 + x.p - x.D x,
+    so it costs three length-(K+1) dots; b0 : scratch (Vn,) keeping rhs0 across the solve.
 
     Scratch (W = simd_width, Kp = round_up(K, W), Vn = round_up(K+1, W)):
     A (K * Kp), x (Vn), cs (Vn), Mb (dual_max * round_up(dual_max, W)),
@@ -107,7 +153,7 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
     cdef int Kp = _round_up(K, W)
     cdef int lda = Kp                 # A holds the K x K factor block only
     cdef int i, j, k, t, info, ld
-    cdef double sum_y
+    cdef double sum_y, yy = 0, acc
     cdef floating inv_reg, inv_bias, gk
     cdef floating* row
     cdef mfc_pf pf
@@ -157,6 +203,8 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
         for t in range(n):
             sum_y += y[t]
         x[K] = x[K] + <floating> (sum_y / dbias)
+        if sse != NULL:
+            sse[0] = _row_sse_direct(n, idx, rat, OF, OB, K, mu, x)
         return 0
 
     # Primal form: the (K+1) x (K+1) system [[G, s], [s.T, c]] [f; b] = [r; rb] with
@@ -168,17 +216,29 @@ cdef int _row_exact(int n, const int* idx, const floating* rat, const floating* 
             x[i] = 0
             cs[i] = 0
     # NumPy: A = X.T @ X ; cs = X.sum(0) ; x[:K] = X.T @ y   (lda == Kp)
-    sum_y = _row_gram(n, idx, rat, OF, OB, K, mu, A, cs, x, Xb, y, chunk, next_idx, next_n)
+    sum_y = _row_gram(n, idx, rat, OF, OB, K, mu, A, cs, x, Xb, y, chunk, next_idx, next_n,
+                      &yy if sse != NULL else NULL)
     for i in range(K):
         A[<size_t> i * lda + i] += <floating> dreg
     x[K] = <floating> sum_y
+    if sse != NULL:
+        for i in range(K1):
+            b0[i] = x[i]
     if has_p:
         for i in range(K1):
             x[i] = x[i] + p[i]
     if use_lapack:
         # the (K+1) x (K+1) matrix rebuilt in Mb (sized for it when use_lapack)
-        return _lapack_bordered(K, A, lda, cs, <floating> (n + dbias), x, Mb)
-    return spd_solve(K, A, lda, cs, <floating> (n + dbias), x)
+        info = _lapack_bordered(K, A, lda, cs, <floating> (n + dbias), x, Mb)
+    else:
+        info = spd_solve(K, A, lda, cs, <floating> (n + dbias), x)
+    if sse != NULL and info == 0:
+        # NumPy: yy - x @ rhs0 + x @ p - x @ (D x)
+        acc = yy - dot_d(K1, x, b0) - dreg * dot_d(K, x, x) - dbias * (<double> x[K] * x[K])
+        if has_p:
+            acc = acc + dot_d(K1, x, p)
+        sse[0] = acc if acc > 0 else 0
+    return info
 
 
 cdef int _lapack_bordered(int K, const floating* A, int lda, const floating* s, floating c,
@@ -213,8 +273,14 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
                  const floating* OB, int K, double mu, double dreg, double dbias,
                  const floating* p, bint has_p, floating* x, floating* Xb, floating* y,
                  floating* r, floating* d, floating* q, int steps, int gram_rows,
-                 floating* G, floating* gs, const int* next_idx, int next_n) noexcept nogil:
+                 floating* G, floating* gs, const int* next_idx, int next_n,
+                 floating* b0, double* sse) noexcept nogil:
     """cg_steps conjugate-gradient steps on A x = rhs from the warm start x.
+
+    sse : OUT (or NULL) the row's training SSE at the final x (float64): for rows held
+    whole in Xb, ||y - X x - b_r||^2 from one more pass over the gathered rows (L2-hot);
+    for Gram-mode rows yy - 2 x.rhs0 + x.G x with G the augmented Gram (b0 : scratch
+    (Vn,) keeping rhs0).
 
     Rows with fewer than gram_rows ratings (or gram_rows == 0): A = X.T X + D is applied
     as X.T (X v) + D v in one fused pass over the gathered rows (no Gram). Longer rows,
@@ -231,7 +297,7 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
     cdef int Kp = _round_up(K, W)
     cdef int Vn = _round_up(K1, W)
     cdef int i, j, it, start, m
-    cdef double rr, rr_new, dq, alpha, beta, sum_y
+    cdef double rr, rr_new, dq, alpha, beta, sum_y, yy = 0, acc
     cdef floating qb = 0, xb
     cdef bint use_gram = gram_rows > 0 and n >= gram_rows
     for i in range(K1, Vn):
@@ -240,11 +306,15 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
         q[i] = 0
     if use_gram:
         # NumPy: G = X.T @ X ; gs = X.sum(0) ; r = [X.T @ y, y.sum()] - [[G, gs], [gs.T, n]] @ x
-        sum_y = _row_gram(n, idx, rat, OF, OB, K, mu, G, gs, r, Xb, y, CG_BLOCK, next_idx, next_n)
+        sum_y = _row_gram(n, idx, rat, OF, OB, K, mu, G, gs, r, Xb, y, CG_BLOCK, next_idx, next_n,
+                          &yy if sse != NULL else NULL)
         for i in range(K):                 # full symmetric G (the kernel writes the upper part)
             for j in range(i):
                 G[<size_t> i * Kp + j] = G[<size_t> j * Kp + i]
         r[K] = <floating> sum_y
+        if sse != NULL:
+            for i in range(K1):
+                b0[i] = r[i]
         _aug_gram_apply(K, Kp, G, gs, n, x, q)
         for i in range(K1):
             r[i] = r[i] - q[i]
@@ -305,6 +375,24 @@ cdef int _row_cg(int n, const int* idx, const floating* rat, const floating* OF,
         rr = rr_new
         for i in range(K1):
             d[i] = r[i] + <floating> beta * d[i]
+    if sse != NULL:
+        if use_gram:
+            # NumPy: yy - 2 x @ rhs0 + x @ (G_aug @ x)
+            _aug_gram_apply(K, Kp, G, gs, n, x, q)
+            acc = yy - 2 * dot_d(K1, x, b0) + dot_d(K1, x, q)
+            sse[0] = acc if acc > 0 else 0
+        else:
+            # NumPy: e = y - X @ x[:K] - x[K];  (e * e).sum()   (y overwritten by e)
+            xb = x[K]
+            if Kp > K:
+                x[K] = 0
+            row_dots(n, Xb, Kp, x, -1, y)
+            if Kp > K:
+                x[K] = xb
+            acc = 0
+            for i in range(n):
+                acc = acc + (<double> y[i] - xb) * (<double> y[i] - xb)
+            sse[0] = acc
     return 0
 
 
@@ -318,7 +406,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                    bias_prior, double bias_prior_weight,
                    int solver, int cg_steps, int num_threads,
                    *, int dual_threshold=-1, int chunk_rows=DEFAULT_CHUNK, bint use_lapack=False,
-                   int cg_gram_rows=-1):
+                   int cg_gram_rows=-1, row_sse=None):
     """One ALS half-sweep: re-solve every row of one side with the other side fixed.
 
     For row r with observed columns J (one CSR row), targets y_j = r_rj - mu - b_j
@@ -382,6 +470,14 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         CG path: rows with at least this many ratings form their Gram once instead of
         passing over the gathered rows on every step. -1 = rows whose gathered block
         would exceed 1 MiB (half an L2 cache: 4,096 ratings at K=64 float32), 0 = never.
+    row_sse : OUT float64 (n_rows,) or None, keyword-only
+        If given, row r receives its training sum of squared errors at the new solution,
+        sum_j (r_rj - mu - b_j - f_r . v_j - b_r)^2 (0 for an empty row), float64,
+        derived from the normal equations the solve has already formed (exact path:
+        yy - x.rhs - x.D x + x.p; CG: one more pass over the gathered rows, or the
+        Gram for long rows; dual rows: directly). Summed over the item half-sweep,
+        which ends an epoch, it is the epoch's training SSE at almost no cost.
+        Failed rows are left unwritten.
 
     Returns
     -------
@@ -454,6 +550,10 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     cdef floating* rv
     cdef floating* dv
     cdef floating* qv
+    cdef floating* b0
+    cdef double[::1] sse_mv
+    cdef double* sse_out = NULL
+    cdef double* sse_row
     cdef double s, dreg, dbias, tau = prior_weight, tau_b = bias_prior_weight
     cdef bint has_prior, has_bprior, has_p
     cdef const int* ip
@@ -522,6 +622,15 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
     if not has_bprior:
         tau_b = 0
     has_p = has_prior or has_bprior
+    if row_sse is not None:
+        try:
+            sse_mv = row_sse
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"row_sse must be a writable C-contiguous float64 array: {exc}") from None
+        if sse_mv.shape[0] != n_rows:
+            raise ValueError(f"row_sse must have shape ({n_rows},), got ({sse_mv.shape[0]},)")
+        if n_rows > 0:
+            sse_out = &sse_mv[0]
     if n_rows == 0:
         return -1
 
@@ -552,7 +661,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         if use_lapack and m_size < <size_t> K1 * K1:
             m_size = <size_t> K1 * K1          # _lapack_bordered rebuilds the K+1 system in Mb
         # A, x, p, cs, M, Xb, y  (every block a multiple of W elements)
-        per_thread = (<size_t> K1 * lda + 3 * <size_t> lda + m_size + _round_up(<int> xb_size, W)
+        per_thread = (<size_t> K1 * lda + 4 * <size_t> lda + m_size + _round_up(<int> xb_size, W)
                       + _round_up(buf_rows, W))
     else:
         if cg_gram_rows < 0:
@@ -564,7 +673,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
         if cg_gram_rows > 0 and buf_rows > cg_gram_rows - 1:
             buf_rows = cg_gram_rows - 1 if cg_gram_rows - 1 > CG_BLOCK else CG_BLOCK
         # x, p, r, d, q (lda each), Xb (buf_rows * Kp), y (buf_rows), G (K * Kp), gs (Kp)
-        per_thread = (5 * <size_t> lda + <size_t> buf_rows * _round_up(K, W) + _round_up(buf_rows, W)
+        per_thread = (6 * <size_t> lda + <size_t> buf_rows * _round_up(K, W) + _round_up(buf_rows, W)
                       + <size_t> (K + 1) * _round_up(K, W))
     per_thread = (per_thread + 15) & ~(<size_t> 15)      # keep every thread's block 64-byte aligned
 
@@ -593,7 +702,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     x = A + <size_t> K1 * lda
                     p = x + lda
                     cs = p + lda
-                    Mb = cs + lda
+                    b0 = cs + lda
+                    Mb = b0 + lda
                     Xb = Mb + m_size
                     y = Xb + _round_up(<int> xb_size, W)
                 else:
@@ -602,7 +712,8 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     rv = p + lda
                     dv = rv + lda
                     qv = dv + lda
-                    Xb = qv + lda
+                    b0 = qv + lda
+                    Xb = b0 + lda
                     y = Xb + <size_t> buf_rows * _round_up(K, W)
                     A = y + _round_up(buf_rows, W)          # the Gram of a long row
                     cs = A + <size_t> K * _round_up(K, W)
@@ -610,8 +721,11 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     for k in range(K):
                         p[k] = <floating> (tau * prior_ptr[<size_t> r * K + k]) if has_prior else 0
                     p[K] = <floating> (tau_b * bprior_ptr[r]) if has_bprior else 0
+                sse_row = (sse_out + r) if sse_out != NULL else NULL
                 if n == 0:
                     # A = D (diagonal): prior-only solution, 0 where D_kk == 0.
+                    if sse_row != NULL:
+                        sse_row[0] = 0
                     for k in range(K):
                         F[<size_t> r * K + k] = <floating> (p[k] / dreg) if (has_p and dreg > 0) else 0
                     B[r] = <floating> (p[K] / dbias) if (has_p and dbias > 0) else 0
@@ -620,7 +734,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     info = _row_exact(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
                                       A, x, cs, Mb, Xb, y, chunk, dual_max, use_lapack,
                                       ix + ip[r + 1] if r + 1 < n_rows else NULL,
-                                      ip[r + 2] - ip[r + 1] if r + 1 < n_rows else 0)
+                                      ip[r + 2] - ip[r + 1] if r + 1 < n_rows else 0, b0, sse_row)
                 else:
                     for k in range(K):
                         x[k] = F[<size_t> r * K + k]
@@ -630,7 +744,7 @@ def als_half_sweep(const int[::1] indptr, const int[::1] indices, const floating
                     info = _row_cg(n, ix + ip[r], rt + ip[r], OF, OB, K, mu, dreg, dbias, p, has_p,
                                    x, Xb, y, rv, dv, qv, cg_steps, cg_gram_rows, A, cs,
                                    ix + ip[r + 1] if r + 1 < n_rows else NULL,
-                                   ip[r + 2] - ip[r + 1] if r + 1 < n_rows else 0)
+                                   ip[r + 2] - ip[r + 1] if r + 1 < n_rows else 0, b0, sse_row)
                 if info != 0:
                     if first_fail[tid] < 0 or r < first_fail[tid]:
                         first_fail[tid] = <int> r

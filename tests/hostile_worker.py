@@ -140,7 +140,11 @@ def run_model(path):
     model.similar_users(u, N=3)
     ratings = np.full(min(3, len(items)), 4.0)
     model.fold_in(items[: len(ratings)], ratings)
-    if hasattr(model, "explain"):
+    if isinstance(model, mfcore.ImplicitALS):          # implicit's form: the user's interactions given
+        row = sp.csr_matrix((ratings, (np.zeros(len(ratings), int), np.arange(len(ratings)))),
+                            shape=(1, model.n_items))
+        model.explain(u, row, i)
+    elif hasattr(model, "explain"):
         model.explain(u, i)
     if hasattr(model, "item_factors_from_genres"):
         model.item_factors_from_genres(sp.csr_matrix(np.eye(1, model.genre_factors.shape[0])))

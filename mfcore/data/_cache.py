@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._permissions import publish
 from .._persist import read_npy_header
 from .._validation import rows_sorted_unique
 from .interactions import Interactions, _pairs_to_csr, _Vocabulary
@@ -166,6 +167,7 @@ def _write_npz(path, arrays):
             np.savez(fh, allow_pickle=False, **arrays)
             fh.flush()
             os.fsync(fh.fileno())
+        publish(tmp)                       # mkstemp made it 0600: give it the umask's mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -178,6 +180,7 @@ def _write_json(path, obj):
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(obj, fh)
+        publish(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -469,3 +472,67 @@ class Entry:
             warnings.warn(f"could not write the MovieLens cache {self.path}: {exc}", UserWarning, stacklevel=3)
             return
         self._write_stat_record(files, stats)
+
+
+# ----------------------------------------------------------------------------
+# inspecting and clearing the cache (mfcore.cache_info / mfcore.clear_cache)
+# ----------------------------------------------------------------------------
+#: Names this module writes: ``<stem>-<16 hex>-<policy>.npz`` / ``.stat.json``, and their
+#: temporaries (``<that name>.<random>.tmp``) left behind by an interrupted write.
+_CACHE_NAME_RE = re.compile(r"^.+-[0-9a-f]{16}-(?:error|keep_latest)\.(?:npz|stat\.json)(?:\.[^./]+\.tmp)?$")
+
+
+def _cache_files(directory):
+    if not directory.is_dir():
+        return []
+    out = []
+    for entry in os.scandir(directory):
+        if _CACHE_NAME_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+            out.append(entry)
+    return out
+
+
+def cache_info(cache_dir=None) -> dict:
+    """What mfcore's parsed-data cache holds.
+
+    Parameters
+    ----------
+    cache_dir : str or Path, optional
+        Default ``$MFCORE_CACHE_DIR``, else ``~/.cache/mfcore/cache`` (as :func:`mfcore.load_movielens`).
+
+    Returns
+    -------
+    dict
+        ``directory`` (str), ``exists`` (bool), ``entries`` (number of cached
+        datasets: ``.npz`` files), ``files`` (every cache file, stat records and
+        leftover temporaries included) and ``bytes`` (their total size).
+    """
+    directory = resolve_cache_dir(cache_dir)
+    files = _cache_files(directory)
+    return {"directory": str(directory), "exists": directory.is_dir(),
+            "entries": sum(1 for f in files if f.name.endswith(".npz")), "files": len(files),
+            "bytes": sum(f.stat(follow_symlinks=False).st_size for f in files)}
+
+
+def clear_cache(cache_dir=None) -> dict:
+    """Delete mfcore's parsed-data cache files; the next load re-parses the source files.
+
+    Only files named as this cache names them are removed (never anything else
+    that may share the folder, never the MovieLens files of the data home).
+
+    Returns
+    -------
+    dict
+        ``directory`` (str), ``removed`` (number of files), ``bytes`` (their total size).
+    """
+    directory = resolve_cache_dir(cache_dir)
+    removed = freed = 0
+    for f in _cache_files(directory):
+        size = f.stat(follow_symlinks=False).st_size
+        try:
+            os.unlink(f.path)
+        except FileNotFoundError:
+            continue
+        removed += 1
+        freed += size
+    return {"directory": str(directory), "removed": removed, "bytes": freed}

@@ -1,8 +1,8 @@
 """``fetch_movielens``: find a MovieLens release locally or download, verify and extract it.
 
 The zip comes from ``$MFCORE_MOVIELENS_URL`` (default :data:`MOVIELENS_URL`)
-``/<name>.zip`` and must match the published ``<name>.zip.md5`` (and, for
-ml-32m, a pinned MD5 and size). It is streamed into a temporary file created
+``/<name>.zip`` and must match the published ``<name>.zip.md5`` and, for the
+stable releases, the MD5 pinned in :data:`DATASETS` (ml-32m: also its size). It is streamed into a temporary file created
 exclusively under a fresh random name in the data home (``mkstemp``:
 ``O_CREAT | O_EXCL``, so a file or symbolic link planted at a predictable name
 is never written through), and removed whatever happens.
@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import struct
+import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -31,6 +32,7 @@ import zipfile
 from pathlib import Path
 
 from .._validation import check_choice
+from .._permissions import publish
 from ._archive import by_basename, checked_members, copy_member
 from ._errors import MovieLensDownloadError
 from .interactions import Interactions
@@ -41,19 +43,27 @@ __all__ = ["MovieLensDownloadError", "fetch_movielens", "MOVIELENS_URL", "DATASE
 #: Base URL of the GroupLens files; ``MFCORE_MOVIELENS_URL`` overrides it.
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens"
 
-#: Known datasets: layout and the files extracted from the zip.
+#: Every GroupLens MovieLens release: its file layout, the folder inside its zip
+#: (``folder``, default the name) and, for the stable releases, the MD5 GroupLens
+#: publishes in ``<name>.zip.md5`` (pinned: a changed published file is refused).
+#: ``ml-latest`` and ``ml-latest-small`` are rebuilt by GroupLens from time to
+#: time, so they have no pinned checksum: only the published ``.md5`` is checked.
 DATASETS = {
-    "ml-latest-small": {"layout": "csv"},
-    "ml-1m": {"layout": "dat"},
-    "ml-20m": {"layout": "csv"},
-    "ml-25m": {"layout": "csv"},
+    "ml-100k": {"layout": "100k", "md5": "0e33842e24a9c977be4e0107933c0723"},
+    "ml-1m": {"layout": "dat", "md5": "c4d9eecfca2ab87c1945afe126590906"},
+    "ml-10m": {"layout": "dat", "folder": "ml-10M100K", "md5": "ce571fd55effeba0271552578f2648bd"},
+    "ml-20m": {"layout": "csv", "md5": "cd245b17a1ae2cc31bb14903e1204af3"},
+    "ml-25m": {"layout": "csv", "md5": "6b51fb2759a8657d3bfcbfc42b592ada"},
     "ml-32m": {"layout": "csv", "md5": "d472be332d4daa821edc399621853b57", "size": 238_950_008},
+    "ml-latest-small": {"layout": "csv"},
+    "ml-latest": {"layout": "csv"},
 }
 _EXTRACT = {
     "csv": ("ratings.csv", "movies.csv", "tags.csv", "README.txt"),
-    "dat": ("ratings.dat", "movies.dat", "tags.dat", "README"),
+    "dat": ("ratings.dat", "movies.dat", "tags.dat", "README", "README.html"),
+    "100k": ("u.data", "u.item", "u.genre", "README"),
 }
-_REQUIRED = {"csv": ("ratings.csv", "movies.csv"), "dat": ("ratings.dat", "movies.dat")}
+_REQUIRED = {"csv": ("ratings.csv", "movies.csv"), "dat": ("ratings.dat", "movies.dat"), "100k": ("u.data", "u.item")}
 _MD5_RE = re.compile(r"^\s*MD5\s*\(([^)]*)\)\s*=\s*([0-9a-fA-F]{32})\s*$|^\s*([0-9a-fA-F]{32})\s+\*?(\S+)\s*$")
 
 
@@ -87,16 +97,22 @@ def _offline_error(name, url, target, exc):
 
 
 def _download(url, out, progress, timeout=60.0):
-    """Stream ``url`` into the open binary file ``out``; return (MD5 hex digest, bytes). Raises on short reads."""
+    """Stream ``url`` into the open binary file ``out``; return (MD5 hex digest, bytes). Raises on short reads.
+
+    ``progress``: a tqdm bar on a terminal; off a terminal (a log file, a pipe) one line when done.
+    """
     from tqdm.auto import tqdm
 
+    from ..models._training import _interactive
+
+    bar_on = progress and _interactive(sys.stderr)
     md5 = hashlib.md5()
     with urllib.request.urlopen(url, timeout=timeout) as resp:
         length = resp.headers.get("Content-Length")
         total = int(length) if length is not None and length.isdigit() else None
         got = 0
         with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=url.rsplit("/", 1)[-1], disable=not progress) as bar:
+                  desc=url.rsplit("/", 1)[-1], disable=not bar_on, file=sys.stderr) as bar:
             while True:
                 chunk = resp.read(1 << 20)
                 if not chunk:
@@ -107,6 +123,8 @@ def _download(url, out, progress, timeout=60.0):
                 bar.update(len(chunk))
     if total is not None and got != total:
         raise MovieLensDownloadError(f"download of {url} was truncated: got {got} of {total} bytes")
+    if progress and not bar_on:
+        print(f"downloaded {url} ({got / 2**20:.1f} MiB)", file=sys.stderr, flush=True)
     return md5.hexdigest(), got
 
 
@@ -114,10 +132,11 @@ def _members_to_extract(zf, name, layout, label):
     """Validate the whole archive; return {basename: ZipInfo} of ``<name>/<file>`` members to extract."""
     infos = checked_members(zf, label, MovieLensDownloadError)
     found = by_basename(infos, _EXTRACT[layout], label, MovieLensDownloadError)
-    wanted = {base: info for base, info in found.items() if info.filename == f"{name}/{base}"}
+    folder = DATASETS.get(name, {}).get("folder", name)
+    wanted = {base: info for base, info in found.items() if info.filename == f"{folder}/{base}"}
     missing = [f for f in _REQUIRED[layout] if f not in wanted]
     if missing:
-        raise MovieLensDownloadError(f"{label}: archive lacks {[f'{name}/{m}' for m in missing]}")
+        raise MovieLensDownloadError(f"{label}: archive lacks {[f'{folder}/{m}' for m in missing]}")
     return wanted
 
 
@@ -136,6 +155,7 @@ def _extract(part, name, layout, home, url):
                              0o644)
                 with os.fdopen(fd, "wb") as out:
                     copy_member(zf, info, out, url, MovieLensDownloadError)
+            publish(tmpdir, recursive=True)    # mkdtemp made it 0700: the data home is meant to be shared
         except BaseException:
             shutil.rmtree(tmpdir, ignore_errors=True)
             raise
@@ -148,7 +168,11 @@ def fetch_movielens(name, data_home=None, *, download=True, progress=True, dupli
 
     Parameters
     ----------
-    name : {"ml-latest-small", "ml-1m", "ml-20m", "ml-25m", "ml-32m"}
+    name : {"ml-100k", "ml-1m", "ml-10m", "ml-20m", "ml-25m", "ml-32m", "ml-latest-small", "ml-latest"}
+        Every MovieLens release GroupLens publishes. The stable ones have the
+        MD5 of their zip pinned (:data:`DATASETS`); ``ml-latest`` and
+        ``ml-latest-small`` change over time, so they are checked against the
+        published ``.md5`` only (no pinned checksum).
     data_home : str or Path, optional
         Folder holding ``<name>/``; default ``$MFCORE_DATA_HOME`` or ``~/.cache/mfcore``.
     download : bool
@@ -159,8 +183,10 @@ def fetch_movielens(name, data_home=None, *, download=True, progress=True, dupli
         Passed to :func:`load_movielens`.
 
     The zip is streamed into an exclusively created temporary file in the data
-    home; its MD5 must match the published ``<name>.zip.md5`` (and, for ml-32m,
-    the pinned MD5 and size). Hostile archives are refused (see the module
+    home; its MD5 must match the published ``<name>.zip.md5``, which must in turn
+    match the pinned MD5 of a stable release (and, for ml-32m, the pinned size).
+    The extracted folder and files get the umask's permissions (the data home is
+    meant to be shared). Hostile archives are refused (see the module
     docstring); only the rating, movie, tag and README files are extracted,
     via a temporary folder renamed into place. The temporary file is removed
     whatever happens.

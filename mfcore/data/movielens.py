@@ -7,7 +7,13 @@
   are ignored). Files are UTF-8; a byte-order mark and spaces around the
   header's commas are accepted;
 * ``::`` layout (ml-1m, ml-10m): ``ratings.dat``, ``movies.dat``, optional
-  ``tags.dat``. Text is decoded as UTF-8, falling back to latin-1 (ml-1m).
+  ``tags.dat``. Text is decoded as UTF-8, falling back to latin-1 (ml-1m);
+* ml-100k layout: ``u.data`` (tab-separated user, item, rating, timestamp, no
+  header), ``u.item`` (latin-1, ``|``-separated: id, title, release date,
+  video release date, IMDb URL, then one 0/1 flag per genre) and optional
+  ``u.genre`` (``name|index`` lines; the 19 published genres when absent).
+  The ``unknown`` genre flag means no genre, like ``(no genres listed)``;
+  ``u.user``, ``u.occupation`` and the ``u1.base`` ... splits are not read.
 
 The item vocabulary is every movie of the movie file, sorted by movieId, so
 movies without ratings exist as items (cold start). The user vocabulary is
@@ -48,7 +54,16 @@ from .interactions import Interactions, _latest_rows, _pair_keys, _pairs_to_csr,
 __all__ = ["MovieLensFormatError", "load_movielens", "read_movies_file"]
 
 #: Files of each layout: (ratings, movies, tags).
-LAYOUT_FILES = {"csv": ("ratings.csv", "movies.csv", "tags.csv"), "dat": ("ratings.dat", "movies.dat", "tags.dat")}
+#: (The ml-100k layout has no tags; its third file is the genre list, which also keys the cache.)
+LAYOUT_FILES = {"csv": ("ratings.csv", "movies.csv", "tags.csv"), "dat": ("ratings.dat", "movies.dat", "tags.dat"),
+                "100k": ("u.data", "u.item", "u.genre")}
+#: What a folder or zip must hold, for the error naming the supported formats.
+SUPPORTED_LAYOUTS = ("ratings.csv + movies.csv (ml-latest-small, ml-latest, ml-20m, ml-25m, ml-32m), "
+                     "ratings.dat + movies.dat (ml-1m, ml-10m) or u.data + u.item (ml-100k)")
+#: ml-100k's genres in flag order (its u.genre file), used when u.genre is absent.
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+                 "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
+                 "Thriller", "War", "Western")
 _RATING_MIN, _RATING_MAX = 0.5, 5.0
 
 
@@ -63,7 +78,7 @@ class _Source:
         if self.path.is_dir():
             self.zip_members = None
         elif self.path.is_file() and zipfile.is_zipfile(self.path):
-            wanted = LAYOUT_FILES["csv"] + LAYOUT_FILES["dat"]
+            wanted = LAYOUT_FILES["csv"] + LAYOUT_FILES["dat"] + LAYOUT_FILES["100k"]
             try:
                 with zipfile.ZipFile(self.path) as zf:
                     infos = checked_members(zf, str(self.path), MovieLensFormatError)
@@ -81,9 +96,13 @@ class _Source:
             self.layout = "csv"
         elif self.exists("ratings.dat"):
             self.layout = "dat"
+        elif self.exists("u.data"):
+            self.layout = "100k"
         else:
             raise FileNotFoundError(
-                f"{self.path}: no ratings.csv (CSV layout) or ratings.dat (:: layout) found"
+                f"{self.path}: not a supported MovieLens layout: no ratings.csv, ratings.dat or u.data found. "
+                f"Supported: {SUPPORTED_LAYOUTS}; for other data build an Interactions with "
+                "mfcore.Interactions.from_dataframe"
             )
         movies = LAYOUT_FILES[self.layout][1]
         if not self.exists(movies):
@@ -158,6 +177,11 @@ def _read_ratings(src):
     if src.layout == "csv":
         name, header, fields = "ratings.csv", True, None
         df = read_table(src, name, kinds, _csv_read_kwargs(src, name, tuple(kinds)))
+    elif src.layout == "100k":
+        name, header = "u.data", False
+        fields = {"userId": "user id", "movieId": "item id", "rating": "rating", "timestamp": "timestamp"}
+        df = read_table(src, name, kinds, {"sep": "\t", "header": None, "names": list(kinds),
+                                           "quoting": csv.QUOTE_NONE}, header=False, fields=fields)
     else:
         name, header = "ratings.dat", False
         fields = {"userId": "UserID", "movieId": "MovieID", "rating": "Rating", "timestamp": "Timestamp"}
@@ -211,7 +235,9 @@ def _read_movies(src):
 
     Raises MovieLensFormatError for a repeated movieId, naming both lines.
     """
-    if src.layout == "csv":
+    if src.layout == "100k":
+        name, (ids, titles, genres, lines) = "u.item", _read_u_item(src)
+    elif src.layout == "csv":
         name = "movies.csv"
         required = ("movieId", "title", "genres")
         kw = _csv_read_kwargs(src, name, required)
@@ -256,6 +282,55 @@ def _read_movies(src):
     return name, ids, titles, genres, line_of
 
 
+def _ml100k_genre_names(src):
+    """Genre names of the ml-100k flags, in flag order: from ``u.genre`` if present, else the published 19."""
+    if not src.exists("u.genre"):
+        return list(ML100K_GENRES)
+    names = {}
+    for line_no, line in _dat_lines(_decode(src, "u.genre")):
+        name, sep, index = line.rpartition("|")
+        if not sep or not name.strip():
+            raise MovieLensFormatError(f"{src.label('u.genre')}, line {line_no}: expected 'name|index', got {line!r}")
+        k = parse_int(src, "u.genre", line_no, "genre index", index)
+        if k in names or k < 0:
+            raise MovieLensFormatError(f"{src.label('u.genre')}, line {line_no}: genre index {k} is repeated "
+                                       "or negative")
+        names[k] = name.strip()
+    if sorted(names) != list(range(len(names))):
+        raise MovieLensFormatError(f"{src.label('u.genre')}: genre indices {sorted(names)} are not 0..{len(names) - 1}")
+    return [names[k] for k in range(len(names))]
+
+
+def _read_u_item(src):
+    """ml-100k ``u.item``: (ids int64, titles, '|'-joined genre strings, line numbers), in file order.
+
+    Each line is ``id|title|release date|video release date|IMDb URL|flag_0|...|flag_{g-1}``
+    with one 0/1 flag per genre of ``u.genre``; the file is latin-1 (UTF-8 accepted).
+    """
+    name = "u.item"
+    genre_names = _ml100k_genre_names(src)
+    n_fields = 5 + len(genre_names)
+    ids_l, titles_l, genres_l, lines = [], [], [], []
+    for line_no, line in _dat_lines(_decode(src, name)):
+        parts = line.split("|")
+        if len(parts) != n_fields:
+            raise MovieLensFormatError(
+                f"{src.label(name)}, line {line_no}: expected {n_fields} '|'-separated fields (movie id, title, "
+                f"release date, video release date, IMDb URL and {len(genre_names)} genre flags), "
+                f"got {len(parts)}: {line!r}")
+        ids_l.append(parse_int(src, name, line_no, "movie id", parts[0]))
+        titles_l.append(parts[1])
+        flags = parts[5:]
+        bad = [f for f in flags if f.strip() not in ("0", "1")]
+        if bad:
+            raise MovieLensFormatError(f"{src.label(name)}, line {line_no}: genre flag {bad[0]!r} is not 0 or 1")
+        # "unknown" is no genre (as "(no genres listed)" in the CSV releases)
+        genres_l.append("|".join(g for g, f in zip(genre_names, flags) if f.strip() == "1" and g != "unknown"))
+        lines.append(line_no)
+    return (np.array(ids_l, dtype=np.int64), np.array(titles_l + [None], dtype=object)[:-1],
+            np.array(genres_l + [None], dtype=object)[:-1], np.array(lines, dtype=np.int64))
+
+
 def read_movies_file(path):
     """A standalone MovieLens ``movies.csv``: (movie ids int64, titles, genre strings), in file order.
 
@@ -267,6 +342,8 @@ def read_movies_file(path):
 
 def _read_tags(src):
     """Return (name, lines or None, users raw int64, movies raw int64, tags object, timestamps) or None."""
+    if src.layout == "100k":
+        return None
     if src.layout == "csv":
         name = "tags.csv"
         if not src.exists(name):
@@ -406,8 +483,9 @@ def load_movielens(path, *, duplicates="error", cache=True, cache_dir=None) -> I
     Parameters
     ----------
     path : str or Path
-        A folder holding ``ratings.csv`` + ``movies.csv`` (+ ``tags.csv``) or
-        ``ratings.dat`` + ``movies.dat`` (+ ``tags.dat``), or a zip of one.
+        A folder holding ``ratings.csv`` + ``movies.csv`` (+ ``tags.csv``),
+        ``ratings.dat`` + ``movies.dat`` (+ ``tags.dat``) or ml-100k's ``u.data``
+        + ``u.item`` (+ ``u.genre``), or a zip of one.
     duplicates : {"error", "keep_latest"}
         A user rating the same movie twice raises :class:`MovieLensFormatError`
         (naming both lines), or keeps the latest by timestamp with a warning
@@ -433,7 +511,8 @@ def load_movielens(path, *, duplicates="error", cache=True, cache_dir=None) -> I
     MovieLensFormatError
         Naming the file, the physical 1-based line (header = line 1) and the value.
     FileNotFoundError
-        When the ratings or movie file is missing.
+        When the ratings or movie file is missing; the message lists the
+        supported layouts when no ratings file is found.
     """
     check_choice(duplicates, "duplicates", ("error", "keep_latest"))
     src = _Source(path)

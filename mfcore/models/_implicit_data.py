@@ -74,3 +74,37 @@ def positive_entries(item_index, ratings, positive_threshold):
         item_index, ratings = item_index[keep], ratings[keep]
     check_strengths(ratings, "ratings")
     return item_index, ratings
+
+
+#: What a ranking model was trained on (``FactorModel.input_kind_``): an ``Interactions`` with
+#: ratings, an ``Interactions`` of implicit feedback, or a bare scipy.sparse matrix.
+INPUT_KINDS = ("ratings", "interactions", "sparse")
+
+
+def check_threshold(value, name):
+    """``"auto"``, None or a finite float (ValueError/TypeError naming ``name``)."""
+    if isinstance(value, str) and value == "auto":
+        return value
+    if value is not None:
+        check_float(value, name)
+    return value
+
+
+def resolve_threshold(value, input_kind, ratings_default=4.0):
+    """The threshold a ranking model applies to data of ``input_kind``.
+
+    ``"auto"`` is ``ratings_default`` for an ``Interactions`` with ratings (MovieLens
+    stars: only the liked items are positives) and None for a bare sparse matrix or
+    implicit ``Interactions`` (as in implicit: every stored value is an interaction).
+    A number or None given by the user applies as given.
+    """
+    if isinstance(value, str) and value == "auto":
+        return ratings_default if input_kind == "ratings" else None
+    return value
+
+
+def resolve_binarize(value, input_kind):
+    """``binarize="auto"``: True for rating data (stars are not strengths), False otherwise."""
+    if isinstance(value, str) and value == "auto":
+        return input_kind == "ratings"
+    return bool(value)

@@ -19,7 +19,7 @@ SOLVERS = {"cholesky": 0, "cg": 1}
 
 def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *, reg, reg_bias, scale_by_count,
                         solver, cg_steps, num_threads, prior=None, prior_weight=0.0, bias_prior=None,
-                        bias_prior_weight=0.0) -> int:
+                        bias_prior_weight=0.0, row_sse=None) -> int:
     """One explicit-ALS half-sweep: re-solve every row's vector and bias, the other side fixed.
 
     Row r with ratings y_j on columns J solves (see ``mfcore._als.als_half_sweep``)::
@@ -46,6 +46,9 @@ def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *
     num_threads : int >= 1
     prior, bias_prior : (n_rows, K) and (n_rows,) or None
         Genre-ALS centroids c_r and d_r; their weights are tau and tau_b.
+    row_sse : float64 (n_rows,) or None
+        OUT: each row's training sum of squared errors at its new solution, derived in
+        the kernel from the row's normal equations (no extra pass over the ratings).
 
     Returns
     -------
@@ -58,11 +61,21 @@ def solve_explicit_rows(ratings, fixed_factors, fixed_bias, mu, factors, bias, *
         reg=float(reg), reg_bias=float(reg_bias), scale_by_count=bool(scale_by_count),
         prior=prior, prior_weight=float(prior_weight), bias_prior=bias_prior,
         bias_prior_weight=float(bias_prior_weight),
-        solver=SOLVERS[solver], cg_steps=int(cg_steps), num_threads=int(num_threads),
+        solver=SOLVERS[solver], cg_steps=int(cg_steps), num_threads=int(num_threads), row_sse=row_sse,
     )
 
 
-def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads) -> int:
+def implicit_gram(fixed_factors):
+    """Y^T Y of the fixed factors, as every implicit half-sweep forms it (dtype of Y, C-contiguous (K, K)).
+
+    Shared with :mod:`mfcore.distributed`, which forms it once on the driver so a
+    distributed half-sweep hands its blocks the very same bits.
+    """
+    return np.ascontiguousarray(fixed_factors.T @ fixed_factors)
+
+
+def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads,
+                        gram=None) -> int:
     """One implicit-ALS half-sweep: re-solve every row of ``factors``, the other side fixed.
 
     Row u solves ``(Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u`` with Y the
@@ -78,13 +91,17 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
     reg : float
     solver : {"cholesky", "cg"}
     cg_steps, num_threads : int
+    gram : (K, K) array or None
+        Y^T Y of the WHOLE fixed side (:func:`implicit_gram`; a model caches it for
+        fold-in); None forms it from ``fixed_factors`` (which must then be the whole fixed side).
 
     Returns
     -------
     int
         -1, or the lowest row whose solve failed.
     """
-    gram = np.ascontiguousarray(fixed_factors.T @ fixed_factors)
+    if gram is None:
+        gram = implicit_gram(fixed_factors)
     return _implicit_als.implicit_als_half_sweep(
         indptr=confidence.indptr, indices=confidence.indices, confidence=confidence.data,
         other_factors=fixed_factors, factors=factors, YtY=gram, reg=float(reg),

@@ -5,11 +5,15 @@ progress bar, callback and Ctrl-C. Models supply only the maths of one epoch
 One epoch of a model is one or two kernel calls (an ALS half-sweep per side, one
 BPR pass); the loop around them is Python, so all of the above costs nothing
 inside the kernels. ``seconds`` in a history record is the time of the epoch's
-maths only; training metrics and held-out evaluation run after the clock stops.
+maths only; held-out evaluation (and the training metrics of models that need a
+pass over the ratings for them) run after the clock stops. The ALS models get
+their training loss from the item half-sweep itself, inside ``seconds``.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 import warnings
 from types import SimpleNamespace
@@ -20,6 +24,10 @@ from .. import _predict
 from .._sparse import row_of_entry
 from .._threads import blas_limited
 from .._validation import check_csr
+
+#: The package logger: one INFO record per epoch (model, epoch, seconds and metrics),
+#: one at the end of each fit. Silent unless the application configures logging.
+logger = logging.getLogger("mfcore")
 
 
 class FitState(SimpleNamespace):
@@ -68,17 +76,20 @@ class RatingEvaluation:
 
 def begin_rating_fit(fit, *, training_loss):
     """Shared start of the rating models' fits: the items x users CSR, the held-out RMSE and the
-    training pairs of :func:`training_loss` (when ``training_loss``, else None).
+    training pairs of :func:`training_loss` (when ``training_loss`` is True, else None; the ALS
+    models pass ``"kernel"``: their loss comes from the item half-sweep, see :func:`kernel_training_loss`).
 
-    Sets ``fit.item_users``, ``fit.evaluation`` and ``fit.train_pairs``; returns the global mean
-    rating (float64).
+    Sets ``fit.item_users``, ``fit.evaluation``, ``fit.train_pairs`` and ``fit.item_sse``
+    (float64 (n_items,) for the kernel to fill when ``training_loss == "kernel"``, else None);
+    returns the global mean rating (float64).
     """
     if fit.user_items.nnz == 0:
         raise ValueError("X has no ratings")
     fit.item_users = check_csr(fit.user_items.T.tocsr(), "X (transposed)", dtype=fit.dtype)
     if fit.eval_matrix is not None:
         fit.evaluation = RatingEvaluation(fit.eval_matrix)
-    fit.train_pairs = rating_pairs(fit.user_items) if training_loss else None
+    fit.train_pairs = rating_pairs(fit.user_items) if training_loss is True else None
+    fit.item_sse = np.empty(fit.user_items.shape[1]) if training_loss == "kernel" else None
     return float(np.mean(fit.user_items.data, dtype=np.float64))
 
 
@@ -93,6 +104,19 @@ def training_loss(model, fit) -> dict:
         return {}
     sse, _ = squared_error(model, fit.train_pairs, fit.num_threads)
     return {"train_rmse": float(np.sqrt(sse / len(fit.train_pairs[0]))), "objective": float(model._objective(sse, fit))}
+
+
+def kernel_training_loss(model, fit) -> dict:
+    """``train_rmse`` and ``objective`` of an ALS model from the per-item SSE of its last item half-sweep.
+
+    The item half-sweep is the last kernel call of an epoch, and the SSE it returns is
+    taken at the new item vectors with that epoch's user vectors, i.e. at the factors the
+    epoch ends with. Empty when ``fit.item_sse`` is None (``calculate_training_loss=False``).
+    """
+    if fit.item_sse is None:
+        return {}
+    sse = float(np.sum(fit.item_sse))
+    return {"train_rmse": float(np.sqrt(sse / fit.user_items.nnz)), "objective": float(model._objective(sse, fit))}
 
 
 class RankingEvaluation:
@@ -129,25 +153,53 @@ class RankingEvaluation:
         return {"eval_auc": scores["auc"], self.metric: scores["ndcg"]}
 
 
+def _interactive(stream) -> bool:
+    """True on a terminal or in a Jupyter kernel (where tqdm draws a widget), False for logs and pipes."""
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):
+        return False
+    return "ipykernel" in sys.modules
+
+
+def _shown(record, fields):
+    return {k: f"{record[k]:.4f}" for k in fields if isinstance(record.get(k), (int, float))}
+
+
 class Progress:
-    """A tqdm bar over epochs when asked for, else a no-op."""
+    """Progress of a fit when asked for: a tqdm bar over epochs on a terminal (or in Jupyter);
+    elsewhere (stderr redirected to a file or a pipe) no bar but one plain line when the fit
+    ends, so logs get no carriage-return updates. Per-epoch detail goes to :data:`logger`.
+    """
 
-    def __init__(self, total, enabled, desc):
-        self.bar = None
+    def __init__(self, total, enabled, desc, stream=None):
+        self.bar, self.lines = None, False
+        self.total, self.desc, self.done, self.seconds, self.last = total, desc, 0, 0.0, {}
+        self.stream = sys.stderr if stream is None else stream
         if enabled:
-            from tqdm.auto import tqdm
+            if _interactive(self.stream):
+                from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False)
+                self.bar = tqdm(total=total, desc=desc, unit="epoch", leave=False, file=self.stream)
+            else:
+                self.lines = True
 
     def update(self, record, fields):
+        self.done += 1
+        self.seconds += float(record.get("seconds", 0.0))
+        self.last = _shown(record, fields)
         if self.bar is not None:
-            shown = {k: f"{record[k]:.4f}" for k in fields if record.get(k) is not None}
-            self.bar.set_postfix(shown)
+            self.bar.set_postfix(self.last)
             self.bar.update(1)
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+        elif self.lines and self.done:
+            metrics = "".join(f", {k} {v}" for k, v in self.last.items())
+            print(f"{self.desc}: {self.done}/{self.total} epochs, {self.seconds:.2f} s{metrics}",
+                  file=self.stream, flush=True)
 
 
 class EarlyStopping:
@@ -217,6 +269,11 @@ def run_epochs(model, fit, *, iterations, early_stopping_rounds, callback, show_
                 if evaluation is not None:
                     record.update(evaluation(model, fit.num_threads))
                 model.history_.append(record)
+                if logger.isEnabledFor(logging.INFO):
+                    logger.info("%s epoch %d/%d: %s", type(model).__name__, epoch, iterations,
+                                ", ".join(f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}"
+                                          for k, v in record.items() if k != "epoch"),
+                                extra={"mfcore_model": type(model).__name__, "mfcore_record": dict(record)})
                 if stopper is not None:
                     stopper.update(epoch, record)
                 progress.update(record, shown)

@@ -14,6 +14,37 @@ takes and returns the raw ids of that data (MovieLens userId / movieId); a model
 fitted on a bare users x items sparse matrix takes and returns row / column
 indices, as implicit does.
 
+Coming from implicit
+--------------------
+Change the import; the calls stay::
+
+    model = mfcore.ImplicitALS(factors=64, confidence="raw")   # implicit's c = alpha * r
+    model.fit(user_items)                                        # bare csr_matrix: every stored value
+                                                                 # is an interaction (no threshold,
+                                                                 # counts not binarized)
+    ids, scores = model.recommend(userid, user_items[userid], N=10)
+    model.recommend(userids, user_items[userids], recalculate_user=True)   # one kernel call
+    model.similar_items(itemid, N=10, filter_items=..., recalculate_item=..., item_users=...)
+    model.similar_users(userid, N=10, filter_users=...)
+    model.partial_fit_users(userids, user_items[userids])        # grows for new ids
+    model.partial_fit_items(itemids, item_users[itemids])
+    model.recalculate_user(userids, user_items[userids]); model.recalculate_item(...)
+    total, top, weights = model.explain(userid, user_items[userid], itemid)   # ImplicitALS
+    model.save(file_or_path); mfcore.load_model(file_or_path)
+    model.user_factors, model.item_factors
+
+Differences: ImplicitALS's default confidence is Hu et al.'s ``c = 1 + alpha * r``
+(``confidence="linear"``); ``similar_items`` never returns the query item itself
+(implicit lists it first); ``recommend`` filters the training items by default without
+``user_items``. An ``mfcore.Interactions`` with MovieLens ratings keeps the ratings
+threshold (``positive_threshold="auto"`` = 4.0: only liked movies are positives).
+
+Coming from scikit-learn: every model passes ``sklearn.base.clone``, ``get_params(deep=True)``
+and ``set_params``; ``__init__`` only stores its arguments; ``random_state`` takes None, an int,
+a ``numpy.random.Generator`` or ``RandomState``. ``fit(pandas.DataFrame)`` raises a TypeError
+pointing to ``mfcore.Interactions.from_dataframe``; :meth:`FactorModel.recommend_frame`
+returns recommendations as a tidy frame (user, rank, item, score).
+
 Writing a model
 ---------------
 A model subclasses :class:`FactorModel`, is decorated with :func:`register_model`
@@ -59,6 +90,7 @@ from .._memory import as_aligned
 from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int
+from .._ranking import _csr_rows, check_user_side, item_bound, top_n_checked
 from ._ids import IdMap
 from ._training import FitState, run_epochs
 
@@ -83,7 +115,14 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True,
+            "kind": "sparse"}
+    if type(X).__module__.split(".")[0] in ("pandas", "polars") and not sp.issparse(X):
+        raise TypeError(
+            f"{name} is a {type(X).__module__.split('.')[0]} {type(X).__name__}: build the users x items data with "
+            f"mfcore.Interactions.from_dataframe(frame, user_col=..., item_col=..., rating_col=...) and pass "
+            f"that (rating_col=None for implicit feedback; the model then keeps your raw user and item ids)"
+        )
     if hasattr(X, "user_items") and callable(X.user_items):
         matrix = X.user_items()
         meta["user_ids"] = getattr(X, "user_ids", None)
@@ -91,6 +130,7 @@ def training_matrix(X, dtype, name="X"):
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
         meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
+        meta["kind"] = "ratings" if meta["has_ratings"] else "interactions"
     elif sp.issparse(X):
         matrix = X
     else:
@@ -103,6 +143,29 @@ def training_matrix(X, dtype, name="X"):
 def seen_pattern(indptr, indices, shape, dtype):
     """The items-seen matrix a model keeps for filtering: the CSR pattern with unit values."""
     return sp.csr_matrix((np.ones(len(indices), dtype), indices, indptr), shape=shape)
+
+
+def _replace_lines(seen, idx, rows, side):
+    """``seen`` (users x items pattern) with the lines ``idx`` replaced by the pattern of ``rows``.
+
+    side "user": rows ``idx`` of ``seen`` become the rows of ``rows``; "item": columns ``idx``
+    become the rows of ``rows`` (items x users). O(nnz), no Python loop.
+    """
+    coo = seen.tocoo()
+    line = coo.row if side == "user" else coo.col
+    drop = np.zeros(seen.shape[0] if side == "user" else seen.shape[1], bool)
+    drop[idx] = True
+    keep = ~drop[line]
+    new_line = np.repeat(idx, np.diff(rows.indptr))
+    new_other = rows.indices.astype(np.int64)
+    r = np.concatenate([coo.row[keep], new_line if side == "user" else new_other])
+    c = np.concatenate([coo.col[keep], new_other if side == "user" else new_line])
+    out = sp.csr_matrix((np.ones(len(r), seen.dtype), (r, c)), shape=seen.shape)
+    out.sum_duplicates()
+    out.data[:] = 1
+    out.indptr = out.indptr.astype(np.int32)
+    out.indices = out.indices.astype(np.int32)
+    return out
 
 
 def _json_value(name, value):
@@ -130,6 +193,13 @@ class FactorModel:
     user_bias, item_bias : numpy.ndarray (n_users,), (n_items,)
         Fitted biases (zeros for models without them).
     global_mean : float
+    rating_scale_ : (float, float) or None
+        Lowest and highest rating of the training data (rating models; None for BPR and
+        ImplicitALS). :meth:`predict` clips to it by default; ``recommend`` scores are not clipped
+        (clipping would tie every item above the top of the scale).
+    input_kind_ : {"ratings", "interactions", "sparse"}
+        What ``fit`` got: an ``Interactions`` with ratings, one of implicit feedback, or a bare
+        scipy.sparse matrix (decides ``"auto"`` thresholds of the ranking models).
     history_ : list of dict
         One record per epoch of the last ``fit`` (see :meth:`history_frame`).
     best_epoch_ : int or None
@@ -139,6 +209,11 @@ class FactorModel:
 
     user_factors = None
     item_factors = None
+    #: rating_scale_ (lowest, highest training rating) of a fitted rating model, for clipping
+    #: ``predict``; None for the ranking models (their scores are not ratings)
+    rating_scale_ = None
+    #: True for the models that predict ratings (ExplicitALS, GenreALS, BiasBaseline)
+    _rating_model = False
 
     #: fitted arrays early stopping saves at the best epoch and restores
     _snapshot_arrays = ("user_factors", "item_factors", "user_bias", "item_bias")
@@ -277,7 +352,7 @@ class FactorModel:
 
     # ----------------------------------------------------------- fitted state
     def _set_state(self, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0,
-                   user_map=None, item_map=None, seen=None):
+                   user_map=None, item_map=None, seen=None, rating_scale=None, input_kind="ratings"):
         dtype = item_factors.dtype
         # 64-byte aligned: the kernels gather random factor rows (see mfcore._memory)
         self.user_factors = as_aligned(user_factors, dtype)
@@ -291,14 +366,20 @@ class FactorModel:
         self._users = user_map or IdMap("user", n_users)
         self._items = item_map or IdMap("item", n_items)
         self._seen = seen
+        self.rating_scale_ = None if rating_scale is None else (float(rating_scale[0]), float(rating_scale[1]))
+        self.input_kind_ = input_kind
         self._fitted_changed()
 
     def _start_state(self, fit, *, user_factors, item_factors, user_bias=None, item_bias=None, global_mean=0.0):
         """:meth:`_set_state` at the start of a fit: ids and the seen-items pattern from the training data."""
         user_items = fit.user_items
         n_users, n_items = user_items.shape
+        scale = None
+        if self._rating_model and user_items.nnz:
+            scale = (float(user_items.data.min()), float(user_items.data.max()))
         self._set_state(user_factors=user_factors, item_factors=item_factors, user_bias=user_bias,
-                        item_bias=item_bias, global_mean=global_mean,
+                        item_bias=item_bias, global_mean=global_mean, rating_scale=scale,
+                        input_kind=fit.meta["kind"],
                         user_map=IdMap("user", n_users, fit.meta["user_ids"]),
                         item_map=IdMap("item", n_items, fit.meta["item_ids"]),
                         seen=seen_pattern(user_items.indptr, user_items.indices, user_items.shape, fit.dtype))
@@ -372,23 +453,172 @@ class FactorModel:
 
     def _fold_in_rows(self, user_items):
         """Vectors (n, K) and biases (n,) of new users, one per row of a CSR over the model's items."""
+        return self._solve_rows("user", user_items)
+
+    def _solve_rows(self, side, rows, index=None):
+        """Vectors (n, K) and biases (n,) of the model dtype for the rows of ``rows``, the other side fixed.
+
+        Parameters
+        ----------
+        side : {"user", "item"}
+            "user": ``rows`` is users x the model's items; "item": items x the model's users.
+        rows : scipy.sparse.csr_matrix, canonical, of the model dtype (checked by the caller)
+        index : numpy.ndarray of int64 (n,), optional
+            Model indices of the rows (-1 for ids the model does not know).
+
+        Models with a half-sweep kernel (the ALS models) solve every row in one kernel call;
+        this default solves user rows one by one with ``_fold_in_indices``.
+        """
+        if side != "user":
+            raise NotImplementedError(f"{type(self).__name__} cannot re-solve item rows (no item-side solve)")
         dtype = self.item_factors.dtype
-        n = user_items.shape[0]
+        n = rows.shape[0]
         vecs = np.zeros((n, self.item_factors.shape[1]), dtype)
         bias = np.zeros(n, dtype)
-        # small products: a multi-threaded BLAS only adds synchronisation (limiting it costs ~4 ms, once per batch)
+        # small products: a multi-threaded BLAS only adds synchronisation
         with blas_limited():
             for row in range(n):
-                lo, hi = user_items.indptr[row], user_items.indptr[row + 1]
-                vecs[row], bias[row] = self._fold_in_indices(user_items.indices[lo:hi].astype(np.int64),
-                                                             user_items.data[lo:hi].astype(np.float64))
+                lo, hi = rows.indptr[row], rows.indptr[row + 1]
+                vec, b = self._fold_in_indices(rows.indices[lo:hi].astype(np.int64),
+                                               rows.data[lo:hi].astype(np.float64))
+                vecs[row], bias[row] = vec, b
         return vecs, bias
+
+    def _check_rows(self, rows, n_rows, side):
+        """``rows`` (user_items / item_users) as a canonical CSR of the model dtype, one row per id."""
+        name, n_cols, what = (("user_items", self.n_items, "item") if side == "user"
+                              else ("item_users", self.n_users, "user"))
+        rows = check_csr(rows, name, dtype=self.item_factors.dtype)
+        if rows.shape != (n_rows, n_cols):
+            raise ValueError(f"{name} must have one row per requested {side} and one column per {what} of the "
+                             f"model: expected shape {(n_rows, n_cols)}, got {rows.shape}")
+        return rows
+
+    def recalculate_user(self, userid, user_items):
+        """User vector(s) re-solved from ``user_items`` with the items held fixed (implicit's API).
+
+        Nothing in the model changes (see :meth:`partial_fit_users` to store them). All
+        rows are solved in one call of the model's half-sweep kernel (ALS models); BPR
+        and BiasBaseline solve them one by one.
+
+        Parameters
+        ----------
+        userid : id or array of ids
+            Only their number matters (the users need not be known to the model).
+        user_items : scipy.sparse matrix (len(userid), n_items)
+            Each user's interactions / ratings over the model's items (raw values, the
+            model's thresholds and confidence applied as in ``fit``).
+
+        Returns
+        -------
+        numpy.ndarray of the model dtype, (K,) for a scalar ``userid``, else (n, K)
+        """
+        self._check_fitted()
+        scalar = np.ndim(userid) == 0
+        n = 1 if scalar else len(np.atleast_1d(np.asarray(userid)))
+        vecs, _ = self._solve_rows("user", self._check_rows(user_items, n, "user"))
+        return vecs[0] if scalar else vecs
+
+    def recalculate_item(self, itemid, item_users):
+        """Item vector(s) re-solved from ``item_users`` (items x the model's users), users fixed.
+
+        As :meth:`recalculate_user` with the roles swapped; ALS models only.
+        """
+        self._check_fitted()
+        scalar = np.ndim(itemid) == 0
+        ids = np.atleast_1d(np.asarray(itemid))
+        rows = self._check_rows(item_users, len(ids), "item")
+        vecs, _ = self._solve_rows("item", rows, self._items.lookup(ids, missing="mask"))
+        return vecs[0] if scalar else vecs
+
+    def partial_fit_users(self, userids, user_items):
+        """Re-solve (or add) the given users from their interactions, items fixed; returns self.
+
+        As implicit's ``partial_fit_users``: ``user_items`` row r holds user ``userids[r]``'s
+        complete interactions (they replace that user's training row, used to filter
+        recommendations). Unknown users are added: a model with raw ids appends them; a model
+        fitted on a bare matrix grows to ``max(userids) + 1`` users (users in between get zero
+        vectors). One kernel call solves every row (ALS models).
+
+        Parameters
+        ----------
+        userids : array of ids, no repeats
+        user_items : scipy.sparse matrix (len(userids), n_items)
+        """
+        return self._partial_fit("user", userids, user_items)
+
+    def partial_fit_items(self, itemids, item_users):
+        """Re-solve (or add) the given items from their interactions (items x users), users fixed.
+
+        The item-side twin of :meth:`partial_fit_users` (ALS models; GenreALS adds new items
+        with :meth:`GenreALS.add_items` first).
+        """
+        return self._partial_fit("item", itemids, item_users)
+
+    def _partial_fit(self, side, ids, rows):
+        self._check_fitted()
+        ids = np.atleast_1d(np.asarray(ids))
+        if ids.ndim != 1:
+            raise ValueError(f"{side}ids must be 1-D, got shape {ids.shape}")
+        rows = self._check_rows(rows, len(ids), side)
+        idmap = self._users if side == "user" else self._items
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(f"{side}ids lists an id twice; give each {side} once")
+        idx = idmap.lookup(ids, missing="mask")
+        if idmap.uses_raw_ids:
+            new = idx < 0
+            grown = idmap.extend(ids[new]) if new.any() else idmap
+            idx = np.where(new, idmap.n + np.cumsum(new) - 1, idx)
+        else:
+            if ids.size and not np.issubdtype(ids.dtype, np.integer):
+                raise TypeError(f"{side}ids must be integer indices (the model was fitted without raw ids), "
+                                f"got {ids.dtype}")
+            if ids.size and ids.min() < 0:
+                raise ValueError(f"{side}ids must be >= 0, got {ids.min()}")
+            idx = ids.astype(np.int64)
+            grown = IdMap(side, max(idmap.n, int(idx.max()) + 1 if idx.size else 0))
+        self._check_can_grow(side, grown.n - idmap.n)
+        vecs, bias = self._solve_rows(side, rows, np.where(idx < idmap.n, idx, -1))
+        if grown.n > idmap.n:
+            self._grow(side, grown)
+        factors, biases = ((self.user_factors, self.user_bias) if side == "user"
+                           else (self.item_factors, self.item_bias))
+        factors[idx] = vecs
+        biases[idx] = bias
+        if self._seen is not None:
+            self._seen = _replace_lines(self._seen, idx, rows, side)
+        self._fitted_changed()
+        return self
+
+    def _check_can_grow(self, side, n_new):
+        """Subclass hook: refuse adding ``n_new`` rows on ``side`` when the model cannot."""
+
+    def _grow(self, side, idmap):
+        """Append zero rows to ``side``'s factors and biases up to ``idmap.n``; install ``idmap``."""
+        n_new = idmap.n - (self._users.n if side == "user" else self._items.n)
+        if side == "user":
+            self.user_factors = as_aligned(np.vstack([self.user_factors,
+                                                      np.zeros((n_new, self.user_factors.shape[1]),
+                                                               self.user_factors.dtype)]))
+            self.user_bias = np.concatenate([self.user_bias, np.zeros(n_new, self.user_bias.dtype)])
+            self._users = idmap
+        else:
+            self.item_factors = as_aligned(np.vstack([self.item_factors,
+                                                      np.zeros((n_new, self.item_factors.shape[1]),
+                                                               self.item_factors.dtype)]))
+            self.item_bias = np.concatenate([self.item_bias, np.zeros(n_new, self.item_bias.dtype)])
+            self._items = idmap
+        if self._seen is not None:          # new users have empty rows; new items, empty columns
+            seen = self._seen
+            indptr = np.concatenate([seen.indptr, np.full(self._users.n - seen.shape[0], seen.indptr[-1],
+                                                          seen.indptr.dtype)])
+            self._seen = sp.csr_matrix((seen.data, seen.indices, indptr), shape=(self._users.n, self._items.n))
 
     def _fold_in_indices(self, idx, values):
         raise NotImplementedError
 
     # -------------------------------------------------------------- predict
-    def predict(self, users, items, *, unknown="error"):
+    def predict(self, users, items, *, unknown="error", clip=True):
         """Predicted scores for (user, item) pairs.
 
         Parameters
@@ -400,6 +630,10 @@ class FactorModel:
             NaN, or fall back to the known parts (``global_mean + user_bias`` for an
             unknown item, ``global_mean + item_bias`` for an unknown user,
             ``global_mean`` when both are unknown).
+        clip : bool, default True
+            Clip predictions to ``rating_scale_`` (the training ratings' range) for rating
+            models; no effect for the ranking models (``rating_scale_`` None). False gives the
+            raw ``mu + b_u + b_i + u . v_i``.
 
         Returns
         -------
@@ -429,21 +663,37 @@ class FactorModel:
             fill += np.where(u >= 0, self.user_bias[np.maximum(u, 0)], 0.0)
             fill += np.where(i >= 0, self.item_bias[np.maximum(i, 0)], 0.0)
             out = np.where(known, out, fill)
+        if clip and self.rating_scale_ is not None:
+            np.clip(out, self.rating_scale_[0], self.rating_scale_[1], out=out)
         return float(out[0]) if scalar else out
 
     # ------------------------------------------------------------ recommend
-    def _rows_to_exclude(self, user_idx, user_items, filter_already_liked_items):
-        """CSR (len(user_idx) x n_items) of items to exclude for each requested user."""
-        if not filter_already_liked_items:
-            return None
-        if user_items is not None:
-            return user_items
-        if self._seen is None:
-            raise ValueError(
-                "filter_already_liked_items=True needs the users' items: pass user_items "
-                "(this model was loaded or built without its training interactions)"
-            )
-        return self._seen[user_idx]
+    def _item_side(self):
+        """(max ||v_i||, max |b_i|, item_bias or None when all zero) of the fitted items, cached.
+
+        What the overflow check and the kernel need from the item side depends only on the
+        fitted model: computed once, forgotten by :meth:`_fitted_changed` (fit, partial_fit,
+        load, add_items).
+        """
+        def compute():
+            if not np.isfinite(self.item_factors).all() or not np.isfinite(self.item_bias).all():
+                raise ValueError("the model's item factors or biases are not finite")
+            norm, bias_max = item_bound(self.item_factors, self.item_bias)
+            return norm, bias_max, (self.item_bias if bias_max > 0 else None)
+
+        return self._cached("item_side", compute)
+
+    def _item_mask(self, items, filter_items, idmap=None):
+        """uint8 candidate mask (None = every item): ``items`` allowed, ``filter_items`` removed."""
+        idmap = self._items if idmap is None else idmap
+        mask = None
+        if items is not None:
+            mask = np.zeros(idmap.n, np.uint8)
+            mask[idmap.lookup(np.atleast_1d(items))] = 1
+        if filter_items is not None:
+            mask = np.ones(idmap.n, np.uint8) if mask is None else mask
+            mask[idmap.lookup(np.atleast_1d(filter_items))] = 0
+        return mask
 
     def recommend(self, userid, user_items=None, N=10, filter_already_liked_items=True, filter_items=None,
                   recalculate_user=False, items=None, bias_weight=1.0):
@@ -465,8 +715,9 @@ class FactorModel:
         filter_items : array of item ids, optional
             Items never to recommend.
         recalculate_user : bool
-            Recompute the user vectors from ``user_items`` with :meth:`fold_in`
-            instead of using the stored ones (for users unknown to the model too).
+            Recompute the user vectors from ``user_items`` (:meth:`recalculate_user`:
+            one kernel call for all rows of the ALS models) instead of using the stored
+            ones (for users unknown to the model too).
         items : array of item ids, optional
             Restrict candidates to these items.
         bias_weight : float
@@ -478,45 +729,48 @@ class FactorModel:
         ids, scores : numpy.ndarray
             Shape (N,) for one user, (n_users, N) for a batch, best first.
             A user with fewer than N candidates gets padding: id -1 (or '' for
-            string ids) and score -inf. Scores include ``global_mean + user_bias``.
-        """
-        from .._ranking import top_n
+            string ids) and score -inf. Scores include ``global_mean + user_bias``
+            and are *not* clipped to ``rating_scale_`` (unlike :meth:`predict`):
+            clipping would tie every item predicted above the scale.
 
+        Notes
+        -----
+        Arguments are validated once per call; what depends only on the fitted items
+        (their largest norm for the overflow check, the BLAS thread-pool controller) is
+        cached, so one user over 87,585 items at K = 64 costs well under a millisecond
+        more than the kernel (``benchmarks/pytest/test_recommend_latency.py``).
+        """
         self._check_fitted()
         N = check_int(N, "N", min_value=1)
         bias_weight = check_float(bias_weight, "bias_weight")
         scalar = np.ndim(userid) == 0
         ids = np.atleast_1d(np.asarray(userid))
         if user_items is not None:
-            user_items = check_csr(user_items, "user_items", dtype=self.item_factors.dtype)
-            if user_items.shape != (len(ids), self.n_items):
-                raise ValueError(
-                    f"user_items must have one row per requested user and one column per item: "
-                    f"expected shape {(len(ids), self.n_items)}, got {user_items.shape}"
-                )
+            user_items = self._check_rows(user_items, len(ids), "user")
         if recalculate_user:
             if user_items is None:
                 raise ValueError("recalculate_user=True needs user_items (the users' ratings)")
-            user_vecs, user_bias = self._fold_in_rows(user_items)
+            user_vecs, user_bias = self._solve_rows("user", user_items)
             user_idx = None
         else:
             user_idx = self._users.lookup(ids)
             user_vecs, user_bias = self.user_factors[user_idx], self.user_bias[user_idx]
-        if filter_already_liked_items and user_items is None and user_idx is None:
-            raise ValueError("recalculate_user=True with filtering needs user_items")
-        exclude = self._rows_to_exclude(user_idx, user_items, filter_already_liked_items)
-        mask = None
-        if items is not None:
-            mask = np.zeros(self.n_items, np.uint8)
-            mask[self._items.lookup(np.atleast_1d(items))] = 1
-        if filter_items is not None:
-            mask = np.ones(self.n_items, np.uint8) if mask is None else mask
-            mask[self._items.lookup(np.atleast_1d(filter_items))] = 0
+        ex_indptr = ex_indices = None
+        if filter_already_liked_items:
+            if user_items is not None:
+                ex_indptr, ex_indices = user_items.indptr, user_items.indices
+            elif self._seen is None:
+                raise ValueError("filter_already_liked_items=True needs the users' items: pass user_items "
+                                 "(this model was loaded or built without its training interactions)")
+            else:
+                ex_indptr, ex_indices = _csr_rows(self._seen.indptr, self._seen.indices, user_idx)
+        mask = self._item_mask(items, filter_items)
+        item_norm, bias_max, item_bias = self._item_side()
+        check_user_side(user_vecs, item_norm, bias_max, bias_weight)
         with blas_limited():
-            idx, scores = top_n(
-                np.ascontiguousarray(user_vecs), self.item_factors, item_bias=self.item_bias,
-                bias_weight=bias_weight, exclude=exclude, item_mask=mask, N=N, num_threads=self._threads(),
-            )
+            idx, scores = top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
+                                        ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
+                                        16384, self._threads())
         scores = scores.astype(np.float64) + (self.global_mean + user_bias.astype(np.float64))[:, None]
         scores[idx < 0] = -np.inf
         out_ids = self._items.to_raw(idx)
@@ -525,46 +779,114 @@ class FactorModel:
             return out_ids[0][keep], scores[0][keep]
         return out_ids, scores
 
-    def _similar(self, factors, idmap, ids, N, candidates):
-        from .._ranking import top_n
+    def recommend_frame(self, userids, user_items=None, N=10, **options):
+        """:meth:`recommend` for many users as a tidy pandas DataFrame.
 
+        Parameters
+        ----------
+        userids : array of ids
+        user_items, N, **options
+            As in :meth:`recommend` (``filter_items``, ``recalculate_user``, ``items``, ...).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user``, ``rank`` (1 = best), ``item``, ``score`` (float64); one row per
+            recommended item, users in the order given; padding (users with fewer than N
+            candidates) is dropped.
+        """
+        import pandas as pd
+
+        users = np.atleast_1d(np.asarray(userids))
+        ids, scores = self.recommend(users, user_items=user_items, N=N, **options)
+        n = ids.shape[1]
+        keep = np.isfinite(scores).ravel()
+        return pd.DataFrame({
+            "user": np.repeat(users, n)[keep],
+            "rank": np.tile(np.arange(1, n + 1), len(users))[keep],
+            "item": ids.ravel()[keep],
+            "score": scores.ravel()[keep],
+        })
+
+    def _unit(self, side):
+        """Rows of ``side``'s factors scaled to unit norm (zero rows stay zero), cached."""
+        def compute():
+            factors = self.user_factors if side == "user" else self.item_factors
+            norms = np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
+            return as_aligned((factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(factors.dtype),
+                              factors.dtype)
+
+        return self._cached(("unit", side), compute)
+
+    def _similar(self, side, ids, N, filter_ids, candidates, query=None):
+        """Cosine top-N on ``side``; ``query`` (n, K) replaces the stored vectors of ``ids``."""
         self._check_fitted()
         N = check_int(N, "N", min_value=1)
+        idmap = self._users if side == "user" else self._items
+        unit = self._unit(side)
         scalar = np.ndim(ids) == 0
-        idx = idmap.lookup(np.atleast_1d(np.asarray(ids)))
-        norms = np.linalg.norm(factors.astype(np.float64), axis=1)
-        unit = (factors / np.where(norms > 0, norms, 1.0)[:, None]).astype(factors.dtype)
-        # exclude the query itself: one seen entry per query row
-        exclude = sp.csr_matrix(
-            (np.ones(len(idx), factors.dtype), idx.astype(np.int32), np.arange(len(idx) + 1, dtype=np.int32)),
-            shape=(len(idx), factors.shape[0]),
-        )
-        mask = None
-        if candidates is not None:
-            mask = np.zeros(factors.shape[0], np.uint8)
-            mask[idmap.lookup(np.atleast_1d(candidates))] = 1
+        arr = np.atleast_1d(np.asarray(ids))
+        if query is None:
+            idx = idmap.lookup(arr)
+            Q = unit[idx]
+        else:
+            idx = idmap.lookup(arr, missing="mask")
+            norms = np.sqrt(np.einsum("ij,ij->i", query, query, dtype=np.float64))
+            Q = (query / np.where(norms > 0, norms, 1.0)[:, None]).astype(unit.dtype)
+        # exclude the query itself (when the model knows it): one entry per such row
+        known = idx >= 0
+        ex_indptr = np.zeros(len(idx) + 1, np.int32)
+        np.cumsum(known, out=ex_indptr[1:])
+        ex_indices = idx[known].astype(np.int32)
+        mask = self._item_mask(candidates, filter_ids, idmap)
+        check_user_side(Q, 1.0, 0.0, 0.0)
         with blas_limited():
-            res, scores = top_n(np.ascontiguousarray(unit[idx]), unit, exclude=exclude, item_mask=mask, N=N,
-                                num_threads=self._threads())
+            res, scores = top_n_checked(np.ascontiguousarray(Q), unit, None, 0.0, ex_indptr, ex_indices, mask,
+                                        min(N, unit.shape[0]), None, 16384, self._threads())
         out = idmap.to_raw(res)
         if scalar:
             keep = res[0] >= 0
             return out[0][keep], scores[0][keep].astype(np.float64)
         return out, scores.astype(np.float64)
 
-    def similar_items(self, itemid, N=10, items=None):
+    def similar_items(self, itemid, N=10, filter_items=None, recalculate_item=False, item_users=None, items=None):
         """The N items most similar to ``itemid`` by cosine similarity of item factors.
 
-        The query item itself is excluded. ``items`` restricts the candidates.
-        Returns (ids, cosine similarities) as in :meth:`recommend`.
+        Parameters
+        ----------
+        itemid : id or array of ids
+        N : int
+        filter_items : array of item ids, optional
+            Items never returned.
+        recalculate_item : bool
+            Use the vector(s) :meth:`recalculate_item` solves from ``item_users``
+            (items x the model's users) instead of the stored ones (items unknown to
+            the model too).
+        item_users : scipy.sparse matrix (len(itemid), n_users), optional
+        items : array of item ids, optional
+            Restrict the candidates to these items.
+
+        Returns
+        -------
+        ids, similarities : as in :meth:`recommend`; the query item itself is never returned
+        (implicit lists it first with similarity 1).
         """
         self._check_fitted()
-        return self._similar(self.item_factors, self._items, itemid, N, items)
+        query = None
+        if recalculate_item:
+            if item_users is None:
+                raise ValueError("recalculate_item=True needs item_users (the items' interactions)")
+            query = np.atleast_2d(self.recalculate_item(itemid, item_users))
+        return self._similar("item", itemid, N, filter_items, items, query)
 
-    def similar_users(self, userid, N=10, users=None):
-        """The N users most similar to ``userid`` by cosine similarity of user factors."""
+    def similar_users(self, userid, N=10, filter_users=None, users=None):
+        """The N users most similar to ``userid`` by cosine similarity of user factors.
+
+        ``filter_users`` are never returned; ``users`` restricts the candidates; the query
+        user itself is never returned. Returns (ids, similarities) as :meth:`similar_items`.
+        """
         self._check_fitted()
-        return self._similar(self.user_factors, self._users, userid, N, users)
+        return self._similar("user", userid, N, filter_users, users)
 
     # ------------------------------------------------------------ persistence
     def _extra_arrays(self) -> dict:
@@ -579,6 +901,10 @@ class FactorModel:
 
     def save(self, path):
         """Write the fitted model to ``path`` (``.npz`` appended if missing), atomically.
+
+        ``path`` may also be a binary file object (``io.BytesIO``, an open file), as in
+        implicit; it is written in place from its current position. Returns the path
+        written (or the file object).
 
         The file holds the parameters, the factors and biases, the id
         vocabularies and the training interactions used for filtering, each
@@ -599,14 +925,16 @@ class FactorModel:
             arrays["seen_indptr"] = self._seen.indptr
             arrays["seen_indices"] = self._seen.indices
         arrays.update(self._extra_arrays())
-        attributes = {"global_mean": self.global_mean, **self._extra_attributes()}
+        attributes = {"global_mean": self.global_mean, "input_kind": self.input_kind_, **self._extra_attributes()}
+        if self.rating_scale_ is not None:
+            attributes["rating_scale"] = list(self.rating_scale_)
         params = {name: _json_value(name, value) for name, value in self.get_params().items()}
         return save_arrays(path, model=type(self).__name__, params=params,
                            attributes=attributes, arrays=arrays)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`.
+        """Read a model written by :meth:`save` from a path or a binary file object.
 
         Called on a concrete class it checks the file holds that class; called
         on ``FactorModel`` it returns whichever model the file holds. Corrupted,
@@ -636,7 +964,8 @@ class FactorModel:
                 global_mean=header["attributes"]["global_mean"],
                 user_map=IdMap("user", n_users, arrays.get("user_ids")),
                 item_map=IdMap("item", n_items, arrays.get("item_ids")),
-                seen=seen,
+                seen=seen, rating_scale=header["attributes"].get("rating_scale"),
+                input_kind=header["attributes"].get("input_kind", "ratings"),   # files before 0.x: ratings
             )
             model._restore_extra(arrays, header["attributes"])
             model.history_ = []          # the training history is not saved

@@ -57,6 +57,7 @@ class BiasBaseline(FactorModel):
     """
 
     _progress_fields = ("train_rmse",)
+    _rating_model = True
 
     def __init__(self, user_regularization=5.0, item_regularization=5.0, iterations=10, dtype="float32",
                  num_threads=0, calculate_training_loss=True):
@@ -110,10 +111,10 @@ class BiasBaseline(FactorModel):
         """
         return self._fold_in_one(*self._fold_in_input(items, ratings, ratings_required=True))
 
-    def similar_items(self, itemid, N=10, items=None):
+    def similar_items(self, itemid, N=10, filter_items=None, recalculate_item=False, item_users=None, items=None):
         """Not defined: the bias baseline has no item vectors to compare."""
         raise NotImplementedError("BiasBaseline has no item factors: similar_items is not defined")
 
-    def similar_users(self, userid, N=10, users=None):
+    def similar_users(self, userid, N=10, filter_users=None, users=None):
         """Not defined: the bias baseline has no user vectors to compare."""
         raise NotImplementedError("BiasBaseline has no user factors: similar_users is not defined")

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._sparse import row_of_entry
 from .._validation import check_float, check_int, check_random_state
-from ._implicit_data import positive_entries, positives
+from ._implicit_data import check_threshold, positive_entries, positives, resolve_threshold
 from ._kernels import bpr_sgd_epoch
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
@@ -41,15 +41,18 @@ class BPR(FactorModel):
         SGD steps per epoch; None = the number of positive interactions.
     learning_rate_decay : float, default 1.0
         The learning rate is multiplied by this after each epoch.
-    positive_threshold : float or None, default 4.0
+    positive_threshold : float, None or "auto", default "auto"
         With explicit ratings, interactions rated >= this are the positives.
         Lower-rated items are not positives (so they may be drawn as
         negatives: a disliked movie should rank below a liked one) but are
         still filtered from recommendations as already seen. None: every
-        interaction is a positive; so is every interaction of an
-        ``Interactions`` without ratings, whatever the threshold.
-    eval_threshold : float or None, default 4.0
-        Relevance threshold used on ``eval_set`` ratings (None: all are relevant).
+        stored interaction is a positive; so is every interaction of an
+        ``Interactions`` without ratings, whatever the threshold. "auto": 4.0
+        for an ``Interactions`` with ratings (MovieLens stars), None for a bare
+        scipy.sparse matrix (as in implicit: every stored value is an interaction).
+    eval_threshold : float, None or "auto", default "auto"
+        Relevance threshold used on ``eval_set`` ratings (None: all are relevant;
+        "auto" as for ``positive_threshold``).
     init_scale : float, default 0.1
         Standard deviation of the initial factors (divided by sqrt(K)).
     dtype : {"float32", "float64"}
@@ -68,8 +71,8 @@ class BPR(FactorModel):
     _progress_fields = ("loss",)
 
     def __init__(self, factors=64, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
-                 iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold=4.0,
-                 eval_threshold=4.0, init_scale=0.1, dtype="float32", num_threads=0, random_state=0):
+                 iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold="auto",
+                 eval_threshold="auto", init_scale=0.1, dtype="float32", num_threads=0, random_state=0):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
@@ -93,21 +96,22 @@ class BPR(FactorModel):
         if self.n_samples is not None:
             check_int(self.n_samples, "n_samples", min_value=1)
         check_float(self.learning_rate_decay, "learning_rate_decay", min_value=0.0, min_inclusive=False)
-        if self.positive_threshold is not None:
-            check_float(self.positive_threshold, "positive_threshold")
-        if self.eval_threshold is not None:
-            check_float(self.eval_threshold, "eval_threshold")
+        check_threshold(self.positive_threshold, "positive_threshold")
+        check_threshold(self.eval_threshold, "eval_threshold")
         check_float(self.init_scale, "init_scale", min_value=0.0)
 
     # ------------------------------------------------------------------ fit
     def _begin_fit(self, fit, *, eval_k=10):
         eval_k = check_int(eval_k, "eval_k", min_value=1)
         user_items = fit.user_items
-        pos = positives(user_items, self.positive_threshold, fit.meta["has_ratings"])
+        threshold = resolve_threshold(self.positive_threshold, fit.meta["kind"])
+        pos = positives(user_items, threshold, fit.meta["has_ratings"])
         if pos.nnz == 0:
-            raise ValueError(f"X has no positive interactions (positive_threshold={self.positive_threshold})")
+            raise ValueError(f"X has no positive interactions (positive_threshold={self.positive_threshold!r}"
+                             f"{'' if threshold == self.positive_threshold else f' = {threshold}'})")
         if fit.eval_matrix is not None:
-            fit.evaluation = RankingEvaluation(user_items, fit.eval_matrix, eval_k, self.eval_threshold)
+            fit.evaluation = RankingEvaluation(user_items, fit.eval_matrix, eval_k,
+                                               resolve_threshold(self.eval_threshold, fit.meta["kind"]))
         n_users, n_items = user_items.shape
         fit.rng = check_random_state(self.random_state)
         K = int(self.factors)
@@ -162,7 +166,7 @@ class BPR(FactorModel):
         return self._fold_in_one(idx, values, negatives=negatives, newton_steps=newton_steps)
 
     def _fold_in_indices(self, idx, values, negatives=500, newton_steps=10):
-        idx, _ = positive_entries(idx, values, self.positive_threshold)  # refuses negative strengths, as fit does
+        idx, _ = positive_entries(idx, values, resolve_threshold(self.positive_threshold, self.input_kind_))  # refuses negative strengths, as fit does
         return self._fold_in_positive(np.unique(idx), negatives, newton_steps, exclude=idx), 0.0
 
     def _fold_in_positive(self, pos, n_neg, steps, exclude):

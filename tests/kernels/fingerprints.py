@@ -57,10 +57,10 @@ def _configs():
                       num_threads=1)),
                 (f"ials_exact_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cholesky", positive_threshold=3.0,
-                      num_threads=2)),
+                      binarize=True, num_threads=2)),
                 (f"ials_cg_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cg", cg_steps=3, positive_threshold=3.0,
-                      num_threads=2)),
+                      binarize=True, num_threads=2)),
             ]
     return out
 

@@ -317,3 +317,39 @@ def test_wrong_dtype_or_layout_raises(rng):
         als_half_sweep(*args, 0.1, 0.1, False, None, 0.0, None, 0.0, 2, 0, 1)   # solver
     with pytest.raises(ValueError):
         als_half_sweep(*args, 0.1, 0.1, False, None, 0.0, None, 0.0, 0, 0, 0)   # threads
+
+
+SSE_MODES = [dict(solver=0), dict(solver=0, dual_threshold=0), dict(solver=0, use_lapack=True),
+             dict(solver=1, cg_gram_rows=0), dict(solver=1, cg_gram_rows=1), dict(solver=1, cg_gram_rows=30)]
+SSE_MODE_IDS = ["cholesky", "cholesky-primal", "lapack", "cg-passes", "cg-gram", "cg-mixed"]
+
+
+@pytest.mark.parametrize("mode", SSE_MODES, ids=SSE_MODE_IDS)
+@pytest.mark.parametrize("priors", [False, True], ids=["plain", "priors"])
+@pytest.mark.parametrize("k", [K, 16, 13], ids=["k8", "k16", "k13"])
+def test_row_sse_matches_reference(rng, dtype, tol, mode, priors, k):
+    # The training SSE the kernel derives from each row's normal equations equals the
+    # squared errors recomputed from the ratings at the factors it wrote.
+    prob = make_problem(rng, dtype, k=k, degrees=DEGREES + [150, 60], n_cols=160)
+    n_rows = len(prob["indptr"]) - 1
+    row_sse = np.full(n_rows, np.nan)
+    opts = dict(use_prior=priors, use_bias_prior=priors, scale_by_count=priors)
+    status, f, b = run_kernel(prob, cg_steps=3, row_sse=row_sse, **mode, **opts)
+    assert status == -1
+    f64 = {key: (v.astype(np.float64) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v)
+           for key, v in prob.items()}
+    ref = _reference.als_row_sse(csr(f64), f64["other_factors"], f64["other_bias"], f64["mu"], f, b)
+    assert ref.min() == 0 and ref.max() > 1          # empty rows, and rows that do not fit exactly
+    np.testing.assert_allclose(row_sse, ref, **tol)
+    np.testing.assert_allclose(row_sse.sum(), ref.sum(), rtol=tol["rtol"])
+
+
+def test_row_sse_is_optional_and_checked(rng):
+    prob = make_problem(rng, np.float64)
+    status, f, b = run_kernel(prob)
+    _, f2, b2 = run_kernel(prob, row_sse=np.zeros(len(DEGREES)))
+    assert np.array_equal(f, f2) and np.array_equal(b, b2)     # asking for it changes nothing
+    with pytest.raises(ValueError, match="row_sse must have shape"):
+        run_kernel(prob, row_sse=np.zeros(3))
+    with pytest.raises(TypeError, match="row_sse must be a writable C-contiguous float64"):
+        run_kernel(prob, row_sse=np.zeros(len(DEGREES), np.float32))

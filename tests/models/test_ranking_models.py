@@ -140,13 +140,55 @@ def test_implicit_als_cg_close_to_cholesky(planted):
 
 
 @pytest.mark.parametrize("cls", [BPR, ImplicitALS])
-def test_implicit_interactions_ignore_the_rating_threshold(cls, implicit_data):
-    data = RatingsWithIds(implicit_data, np.arange(implicit_data.shape[0]), np.arange(implicit_data.shape[1]))
+def test_bare_matrices_are_interactions_as_in_implicit(cls, implicit_data):
+    kw = dict(factors=4, iterations=2, num_threads=1)
+    ids = (np.arange(implicit_data.shape[0]), np.arange(implicit_data.shape[1]))
+    data = RatingsWithIds(implicit_data, *ids)
     data.has_ratings = False                   # all values are 1: no rating reaches 4.0
-    model = cls(factors=4, iterations=2, num_threads=1).fit(data, show_progress=False)
-    assert model.positive_threshold == 4.0 and np.isfinite(model.item_factors).all()
-    with pytest.raises(ValueError, match="no positive interactions"):
-        cls(factors=4, iterations=2).fit(implicit_data, show_progress=False)   # bare matrix: threshold applies
+    model = cls(**kw).fit(data, show_progress=False)
+    assert model.positive_threshold == "auto" and model.input_kind_ == "interactions"
+    # a bare binary matrix, as implicit users pass it: every stored value is an interaction
+    bare = cls(**kw).fit(implicit_data, show_progress=False)
+    assert bare.input_kind_ == "sparse"
+    np.testing.assert_array_equal(bare.item_factors, model.item_factors)
+    # the same values as ratings of an Interactions: the 4.0 threshold applies and nothing is left
+    with pytest.raises(ValueError, match=r"no positive interactions \(positive_threshold='auto' = 4.0\)"):
+        cls(**kw).fit(RatingsWithIds(implicit_data, *ids), show_progress=False)
+    # a threshold given explicitly applies to a bare matrix too
+    with pytest.raises(ValueError, match=r"no positive interactions \(positive_threshold=4.0\)"):
+        cls(positive_threshold=4.0, **kw).fit(implicit_data, show_progress=False)
+
+
+def test_implicit_als_bare_counts_are_confidences(implicit_data):
+    """Counts on a bare matrix are not binarized ("auto"): the fit equals binarize=False, threshold None."""
+    counts = implicit_data.copy()
+    counts.data = (1 + np.arange(counts.nnz) % 5).astype(np.float32)
+    kw = dict(factors=4, iterations=2, num_threads=1, solver="cholesky", alpha=2.0)
+    auto = ImplicitALS(**kw).fit(counts, show_progress=False)
+    explicit = ImplicitALS(binarize=False, positive_threshold=None, **kw).fit(counts, show_progress=False)
+    binary = ImplicitALS(binarize=True, **kw).fit(counts, show_progress=False)
+    np.testing.assert_array_equal(auto.item_factors, explicit.item_factors)
+    assert not np.allclose(auto.item_factors, binary.item_factors)
+
+
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+def test_implicit_als_confidence_conventions(implicit_data, confidence):
+    """After an exact epoch every item row solves its normal equations with the convention's confidence:
+    linear c = 1 + alpha r (Hu et al.), raw c = alpha r (implicit's); checked against dense NumPy."""
+    counts = implicit_data.astype(np.float64)
+    counts.data = 1.0 + np.arange(counts.nnz) % 4
+    alpha, reg = 3.0, 0.7
+    model = ImplicitALS(factors=5, iterations=1, solver="cholesky", alpha=alpha, regularization=reg,
+                        confidence=confidence, dtype="float64", num_threads=1).fit(counts, show_progress=False)
+    U, V = model.user_factors, model.item_factors
+    R = counts.toarray()
+    C = np.where(R > 0, (1.0 if confidence == "linear" else 0.0) + alpha * R, 1.0)
+    P = (R > 0).astype(float)
+    for i in range(0, R.shape[1], 7):
+        A = (U.T * C[:, i]) @ U + reg * np.eye(5)
+        np.testing.assert_allclose(V[i], np.linalg.solve(A, U.T @ (C[:, i] * P[:, i])), rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="confidence must be one of"):
+        ImplicitALS(confidence="log").fit(counts, show_progress=False)
 
 
 def _dense_implicit_objective(model, conf, reg):
@@ -173,3 +215,89 @@ def test_implicit_als_training_loss_is_the_objective(planted, dtype):
     assert objective[-1] == pytest.approx(expected, rel=1e-5 if dtype == "float32" else 1e-10)
     # exact ALS never raises its objective (float32: rounding slack only)
     assert all(b <= a * (1 + 1e-5) for a, b in zip(objective, objective[1:])), objective
+
+
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+def test_implicit_als_batch_fold_in_is_the_dense_solve(implicit_data, confidence):
+    """recalculate_user (one Cholesky half-sweep call) against the dense NumPy solve per user, and the
+    cached Y^T Y follows partial_fit_items."""
+    counts = implicit_data.astype(np.float64)
+    counts.data = 1.0 + np.arange(counts.nnz) % 3
+    alpha, reg = 2.0, 0.3
+    model = ImplicitALS(factors=5, iterations=2, alpha=alpha, regularization=reg, confidence=confidence,
+                        dtype="float64", num_threads=1).fit(counts, show_progress=False)
+
+    def dense(V, rows):
+        out = []
+        for r in range(rows.shape[0]):
+            row = rows[r]
+            c = np.ones(V.shape[0])
+            c[row.indices] = (1.0 if confidence == "linear" else 0.0) + alpha * row.data
+            p = np.zeros(V.shape[0])
+            p[row.indices] = 1.0
+            out.append(np.linalg.solve((V.T * c) @ V + reg * np.eye(V.shape[1]), V.T @ (c * p)))
+        return np.array(out)
+
+    rows = counts[:25]
+    np.testing.assert_allclose(model.recalculate_user(np.arange(25), rows), dense(model.item_factors, rows),
+                               rtol=1e-8, atol=1e-10)
+    model.partial_fit_items(np.arange(10), counts.T.tocsr()[20:30])     # item factors change
+    np.testing.assert_allclose(model.recalculate_user(np.arange(25), rows), dense(model.item_factors, rows),
+                               rtol=1e-8, atol=1e-10)
+    # recommend(recalculate_user=True) ranks with those vectors
+    ids, scores = model.recommend(np.arange(3), rows[:3], N=4, recalculate_user=True)
+    U = dense(model.item_factors, rows[:3])
+    np.testing.assert_allclose(scores[:, 0], [np.max(np.where(rows[u].toarray()[0] > 0, -np.inf,
+                                                               model.item_factors @ U[u])) for u in range(3)],
+                               rtol=1e-8)
+
+
+@pytest.mark.parametrize("confidence", ["linear", "raw"])
+def test_implicit_als_explain_splits_the_score(implicit_data, confidence):
+    """explain: contributions s_j = (y_i^T W_u y_j) c_uj sum to x_u . y_i, x_u the dense NumPy solve."""
+    counts = implicit_data.astype(np.float64)
+    counts.data = 1.0 + np.arange(counts.nnz) % 3
+    alpha, reg = 2.0, 0.3
+    model = ImplicitALS(factors=5, iterations=2, alpha=alpha, regularization=reg, confidence=confidence,
+                        dtype="float64", num_threads=1).fit(counts, show_progress=False)
+    V = model.item_factors
+    u, item = 4, 17
+    row = counts[u]
+    c = np.ones(V.shape[0])
+    c[row.indices] = (1.0 if confidence == "linear" else 0.0) + alpha * row.data
+    p = np.zeros(V.shape[0])
+    p[row.indices] = 1.0
+    A = (V.T * c) @ V + reg * np.eye(5)
+    x = np.linalg.solve(A, V.T @ (c * p))
+    share = (V[row.indices] @ np.linalg.solve(A, V[item])) * c[row.indices]
+    total, top, weights = model.explain(u, row, item, N=3)
+    assert total == pytest.approx(float(x @ V[item]), rel=1e-9)
+    assert total == pytest.approx(share.sum(), rel=1e-9)
+    order = np.argsort(-share)[:3]
+    assert [i for i, _ in top] == row.indices[order].tolist()
+    np.testing.assert_allclose([s for _, s in top], share[order], rtol=1e-9)
+    # the cached weights give the same answer, and so does the full users x items matrix
+    again = model.explain(u, counts, item, user_weights=weights, N=3)
+    assert again[0] == pytest.approx(total, rel=1e-12) and again[1] == top
+    with pytest.raises(ValueError, match="user_items must hold the user's row"):
+        model.explain(u, counts[:3], item)
+
+
+@pytest.mark.filterwarnings("ignore:OpenBLAS is configured")
+def test_implicit_als_explain_and_fold_in_agree_with_implicit(implicit_data):
+    """With confidence="raw" the maths is implicit's: same explanation, same recalculated users."""
+    implicit_als = pytest.importorskip("implicit.cpu.als")
+    model = ImplicitALS(factors=5, iterations=2, alpha=1.0, regularization=0.3, confidence="raw",
+                        dtype="float32", num_threads=1).fit(implicit_data, show_progress=False)
+    peer = implicit_als.AlternatingLeastSquares(factors=5, regularization=0.3, alpha=1.0, num_threads=1)
+    peer.user_factors, peer.item_factors = model.user_factors.copy(), model.item_factors.copy()
+    total, top, _ = model.explain(3, implicit_data[3], 11, N=4)
+    p_total, p_top, _ = peer.explain(3, implicit_data, 11, N=4)
+    assert total == pytest.approx(p_total, rel=1e-4)
+    assert [i for i, _ in top] == [i for i, _ in p_top]
+    np.testing.assert_allclose([s for _, s in top], [s for _, s in p_top], rtol=1e-4)
+    counts = implicit_data.copy()
+    counts.data = (1 + np.arange(counts.nnz) % 4).astype(np.float32)
+    users = np.arange(30)
+    np.testing.assert_allclose(model.recalculate_user(users, counts[:30]), peer.recalculate_user(users, counts[:30]),
+                               rtol=1e-3, atol=1e-5)

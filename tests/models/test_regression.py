@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from tests.tolerances import TOLERANCES
 from tests.models.fixtures.pre_refactor import ARRAYS, CONFIGS, FIXTURE, cpu_features, fit_config, history_matrix
 
 
@@ -47,4 +48,13 @@ def test_factors_equal_the_pre_refactor_code(stored, name):
     assert compared >= 4
     values, keys = history_matrix(model)
     assert keys == data[f"{name}/history_keys"].tolist()
-    _assert_same(values, data[f"{name}/history"], f"{name}/history", exact)
+    expected = data[f"{name}/history"]
+    # The ALS models' training loss now comes from the item half-sweep's normal equations instead
+    # of a pass over the ratings: the same quantity, summed in another order (per-dtype tolerance).
+    in_kernel = [j for j, k in enumerate(keys) if k in ("train_rmse", "objective") and "ALS" in type(model).__name__
+                 and type(model).__name__ != "ImplicitALS"]
+    rest = [j for j in range(len(keys)) if j not in in_kernel]
+    _assert_same(values[:, rest], expected[:, rest], f"{name}/history", exact)
+    if in_kernel:
+        np.testing.assert_allclose(values[:, in_kernel], expected[:, in_kernel],
+                                   **TOLERANCES[np.dtype(model.dtype).type], err_msg=f"{name}/training loss")
