@@ -7,6 +7,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${1:-$(mktemp -d "${TMPDIR:-/tmp}/mfcore-portable-XXXXXX")}
 git clone --quiet --no-local "$ROOT" "$WORK/src"
 cd "$WORK/src"
+# `pip install -e .` built mfcore in an isolated environment: the in-place build here
+# needs the build requirements (pyproject.toml's [build-system]) in this venv itself
+python -m pip install --quiet "setuptools>=77" "Cython>=3.1"
 MFCORE_PORTABLE=1 python setup.py --quiet build_ext --inplace -j 2 >/dev/null
 python - <<'PY'
 import os
