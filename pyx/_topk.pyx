@@ -58,6 +58,8 @@ import numpy as np
 cdef enum:
     TILE_BYTES = 1048576  # bytes of score tile per thread (B users x T items); fits a 1-2 MiB L2
     MAX_BLOCK = 128       # users per gemm call / OpenMP task
+    SPLIT_MIN_ITEMS = 4096  # items per thread below which a small batch is not split over items
+    MAX_SPLIT = 64        # most threads one user's items are split over (_merge_lists' heads)
     AUC_LINEAR_MAX = 64   # float32 AUC: linear vectorized counting up to this many relevant items
 
 
@@ -129,14 +131,15 @@ cdef inline void _gemm_tile(const floating* U, const floating* V, int K, int nb,
 
 cdef void _block(const floating* U, const floating* V, const floating* offset,
                  const int32_t* seen_indptr, const int32_t* seen_indices,
-                 int K, int n_items, int u0, int nb, int B, int N, int T,
+                 int K, int i_lo, int i_hi, int u0, int nb, int B, int N, int T,
                  floating* buf, floating* thr, floating* hs, int32_t* hi, int* cnt, int* pos,
-                 int32_t* out_ids, floating* out_scores) noexcept nogil:
-    """Top-N for users u0 .. u0+nb-1 (nb <= B) with one thread's scratch.
+                 int32_t* out_ids, floating* out_scores, int out_u0) noexcept nogil:
+    """Top-N among items i_lo .. i_hi-1 for users u0 .. u0+nb-1 (nb <= B) with one thread's scratch.
 
     Scratch: buf (T*B), thr (B), hs/hi (B*N), cnt/pos (B). thr[b] is user b's
     admission threshold: -inf while its heap holds fewer than N items, then
-    the score of the heap root (its worst kept item).
+    the score of the heap root (its worst kept item). User u0 + b's list is
+    written to row out_u0 + b of out_ids / out_scores (N entries per row).
     """
     cdef int b, t0, tn, p, end, n, last, j, hit, c
     cdef floating* row
@@ -149,9 +152,9 @@ cdef void _block(const floating* U, const floating* V, const floating* offset,
         thr[b] = -INFINITY
         if seen_indptr != NULL:
             pos[b] = seen_indptr[u0 + b]
-    t0 = 0
-    while t0 < n_items:
-        tn = n_items - t0
+    t0 = i_lo
+    while t0 < i_hi:
+        tn = i_hi - t0
         if tn > T:
             tn = T
         _gemm_tile(U + <size_t>u0 * K, V + <size_t>t0 * K, K, nb, tn, buf, B)
@@ -211,11 +214,39 @@ cdef void _block(const floating* U, const floating* V, const floating* offset,
             _sift_down(h, hid, last, 0)
             last -= 1
         for p in range(n):
-            out_ids[<size_t>(u0 + b) * N + p] = hid[p]
-            out_scores[<size_t>(u0 + b) * N + p] = h[p]
+            out_ids[<size_t>(out_u0 + b) * N + p] = hid[p]
+            out_scores[<size_t>(out_u0 + b) * N + p] = h[p]
         for p in range(n, N):
-            out_ids[<size_t>(u0 + b) * N + p] = -1
-            out_scores[<size_t>(u0 + b) * N + p] = -INFINITY
+            out_ids[<size_t>(out_u0 + b) * N + p] = -1
+            out_scores[<size_t>(out_u0 + b) * N + p] = -INFINITY
+
+
+cdef void _merge_lists(int n_lists, int N, const int32_t* ids, const floating* scores,
+                       int32_t* out_ids, floating* out_scores) noexcept nogil:
+    """Best N of ``n_lists`` lists (each N long, best first, -1 padded) into one, best first.
+
+    The lists hold disjoint items, each sorted by (score descending, id ascending),
+    the order of the whole result, so a k-way merge by that order is exact.
+    """
+    cdef int p, l, best
+    cdef int head[64]
+    for l in range(n_lists):
+        head[l] = 0
+    for p in range(N):
+        best = -1
+        for l in range(n_lists):
+            if head[l] >= N or ids[l * N + head[l]] < 0:
+                continue
+            if best < 0 or _worse(scores[best * N + head[best]], ids[best * N + head[best]],
+                                  scores[l * N + head[l]], ids[l * N + head[l]]):
+                best = l
+        if best < 0:
+            out_ids[p] = -1
+            out_scores[p] = -INFINITY
+        else:
+            out_ids[p] = ids[best * N + head[best]]
+            out_scores[p] = scores[best * N + head[best]]
+            head[best] += 1
 
 
 def topk(const floating[:, ::1] user_factors,
@@ -306,13 +337,18 @@ def topk(const floating[:, ::1] user_factors,
             indices_p = &indices_mv[0]
 
     cdef int nt = num_threads
+    # Fewer users than threads (one-user recommend, similar_items): the threads split
+    # the items instead, each keeping its own top N, merged per user afterwards.
+    cdef bint split_items = n_batch < nt and n_items >= SPLIT_MIN_ITEMS * nt
+    if nt > MAX_SPLIT:
+        split_items = False
     cdef int B = (n_batch + 4 * nt - 1) // (4 * nt)
     if B > MAX_BLOCK:
         B = MAX_BLOCK
     if B < 1:
         B = 1
     cdef int n_blocks = (n_batch + B - 1) // B
-    if nt > n_blocks:
+    if nt > n_blocks and not split_items:
         nt = n_blocks
     cdef int T = <int>(TILE_BYTES // (B * sizeof(floating)))
     if T < 64:
@@ -327,7 +363,9 @@ def topk(const floating[:, ::1] user_factors,
     cdef int32_t* hi = NULL
     cdef int* cnt = NULL
     cdef int* pos = NULL
-    cdef int j, blk, tid, u0, nb
+    cdef int j, blk, tid, u0, nb, part, u
+    cdef int32_t* part_ids = NULL
+    cdef floating* part_scores = NULL
     cdef const floating* U = &user_factors[0, 0] if K > 0 else NULL
     cdef const floating* V = NULL
     if n_items > 0 and K > 0:
@@ -350,17 +388,35 @@ def topk(const floating[:, ::1] user_factors,
         if buf == NULL or thr == NULL or hs == NULL or hi == NULL or cnt == NULL or pos == NULL:
             raise MemoryError(f"topk: cannot allocate per-thread scratch ({nt} threads, "
                               f"{B} users x {T} items, N={N})")
-        for blk in prange(n_blocks, nogil=True, schedule='dynamic', num_threads=nt):
-            tid = threadid()
-            u0 = blk * B
-            nb = n_batch - u0
-            if nb > B:
-                nb = B
-            _block(U, V, offset, indptr_p, indices_p, K, n_items, u0, nb, B, N, T,
-                   buf + <size_t>tid * B * T, thr + <size_t>tid * B,
-                   hs + <size_t>tid * B * N, hi + <size_t>tid * B * N,
-                   cnt + tid * B, pos + tid * B, &ids_mv[0, 0], &scores_mv[0, 0])
+        if split_items:
+            # B == 1 here; part p scans items [p * n_items / nt, (p + 1) * n_items / nt).
+            part_ids = <int32_t*>malloc(<size_t>nt * N * sizeof(int32_t))
+            part_scores = <floating*>malloc(<size_t>nt * N * sizeof(floating))
+            if part_ids == NULL or part_scores == NULL:
+                raise MemoryError(f"topk: cannot allocate {nt} partial lists of N={N}")
+            for u in range(n_batch):
+                for part in prange(nt, nogil=True, schedule='static', num_threads=nt):
+                    tid = threadid()
+                    _block(U, V, offset, indptr_p, indices_p, K,
+                           <int>((<long long>part * n_items) // nt),
+                           <int>((<long long>(part + 1) * n_items) // nt), u, 1, 1, N, T,
+                           buf + <size_t>tid * T, thr + tid, hs + <size_t>tid * N, hi + <size_t>tid * N,
+                           cnt + tid, pos + tid, part_ids, part_scores, part)
+                _merge_lists(nt, N, part_ids, part_scores, &ids_mv[u, 0], &scores_mv[u, 0])
+        else:
+            for blk in prange(n_blocks, nogil=True, schedule='dynamic', num_threads=nt):
+                tid = threadid()
+                u0 = blk * B
+                nb = n_batch - u0
+                if nb > B:
+                    nb = B
+                _block(U, V, offset, indptr_p, indices_p, K, 0, n_items, u0, nb, B, N, T,
+                       buf + <size_t>tid * B * T, thr + <size_t>tid * B,
+                       hs + <size_t>tid * B * N, hi + <size_t>tid * B * N,
+                       cnt + tid * B, pos + tid * B, &ids_mv[0, 0], &scores_mv[0, 0], u0)
     finally:
+        free(part_ids)
+        free(part_scores)
         free(offset)
         free(buf)
         free(thr)

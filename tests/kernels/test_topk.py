@@ -295,3 +295,40 @@ def test_matches_shared_reference_twin(rng, dtype):
     ref_ids, ref_scores = _reference.top_n(U, V, bias, 1.5, ex, mask, N=15)
     np.testing.assert_array_equal(ids, ref_ids)
     np.testing.assert_array_equal(scores, ref_scores.astype(dtype))
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("N", [1, 10, 250])
+def test_small_batches_split_over_items_match_the_reference(rng, dtype, threads, N):
+    """Fewer users than threads: the threads split the catalogue (>= 4096 items each) and merge.
+
+    Integer scores make ties frequent, so a merge that broke "ties go to the lower id"
+    would show; seen items straddle the split points; the mask empties whole runs.
+    """
+    n_items = 4096 * threads + 37
+    U, V, bias, ex = integer_problem(rng, 2, n_items, 3, dtype, seen_per_user=400)
+    mask = np.ones(n_items, dtype=bool)
+    mask[n_items // 2 - 50: n_items // 2 + 50] = False  # around the middle split point
+    for n_users in (1, threads - 1):
+        ids, scores = top_n(U[:n_users], V, item_bias=bias, exclude=ex[:n_users], item_mask=mask, N=N,
+                            num_threads=threads)
+        ref_ids, ref_scores = reference_top_n(U[:n_users], V, N, item_bias=bias, exclude=ex[:n_users],
+                                              item_mask=mask)
+        np.testing.assert_array_equal(ids, ref_ids)
+        np.testing.assert_array_equal(scores, ref_scores.astype(dtype))
+        # and the same as the one-thread pass over all items
+        one = top_n(U[:n_users], V, item_bias=bias, exclude=ex[:n_users], item_mask=mask, N=N, num_threads=1)
+        np.testing.assert_array_equal(ids, one[0])
+
+
+def test_split_over_items_pads_when_few_candidates_remain(dtype):
+    """Every item but three masked: the merged list holds them best first, then -1 / -inf."""
+    n_items = 3 * 4096
+    U = np.ones((1, 1), dtype=dtype)
+    V = np.zeros((n_items, 1), dtype=dtype)
+    mask = np.zeros(n_items, dtype=bool)
+    mask[[5, 6000, 12000]] = True
+    V[[5, 6000, 12000], 0] = [1.0, 3.0, 1.0]
+    ids, scores = topk(U, V, None, 0.0, None, None, mask.astype(np.uint8), 5, 2)
+    np.testing.assert_array_equal(ids[0], [6000, 5, 12000, -1, -1])
+    np.testing.assert_array_equal(scores[0], np.array([3.0, 1.0, 1.0, -np.inf, -np.inf], dtype=dtype))
