@@ -11,7 +11,7 @@ from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.math cimport NAN
 
-from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
+from _simd cimport mfc_set_level_cap, env_level_cap, build_kind, level_hook
 from _linalg cimport (xtx_apply, spd_solve, row_dots, lapack_cholesky_solve, dot_d,
                       gram_block, simd_width, gather_rows, mfc_pf, pf_set)
 
@@ -35,23 +35,11 @@ SIMD_BUILD = build_kind()
 
 
 def _simd_level(level=None):
-    """The instruction-set build this module's kernels run (testing hook; see ``_simd.pxd``).
+    """Cap / report the SIMD build this module's kernels run (testing hook; top build AVX-512).
 
-    Parameters
-    ----------
-    level : int, optional
-        Cap the build at this level (2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; -1 removes
-        the cap, leaving ``MFCORE_SIMD`` behind). None leaves the setting unchanged.
-
-    Returns
-    -------
-    int
-        The level used from now on: min(CPU level, cap, TOP), TOP being this module's
-        highest build (AVX-512).
+    See ``_simd.level_hook``: 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline, -1 lifts the cap.
     """
-    if level is not None:
-        mfc_set_level_cap(int(level))
-    return min(mfc_level(), 2)
+    return level_hook(level, 2)
 
 
 

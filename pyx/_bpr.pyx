@@ -55,7 +55,7 @@ import numpy as np
 
 cimport cython
 from cython cimport floating
-from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
+from _simd cimport mfc_set_level_cap, env_level_cap, build_kind, level_hook
 
 cdef extern from "mfcore/bpr.h":
     ctypedef struct mfc_xoshiro256:
@@ -80,23 +80,11 @@ SIMD_BUILD = build_kind()
 
 
 def _simd_level(level=None):
-    """The instruction-set build this module's kernels run (testing hook; see ``_simd.pxd``).
+    """Cap / report the SIMD build this module's kernels run (testing hook; top build AVX2+FMA).
 
-    Parameters
-    ----------
-    level : int, optional
-        Cap the build at this level (2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; -1 removes
-        the cap, leaving ``MFCORE_SIMD`` behind). None leaves the setting unchanged.
-
-    Returns
-    -------
-    int
-        The level used from now on: min(CPU level, cap, TOP), TOP being this module's
-        highest build (its step has an AVX2+FMA and a baseline build).
+    See ``_simd.level_hook``: 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline, -1 lifts the cap.
     """
-    if level is not None:
-        mfc_set_level_cap(int(level))
-    return min(mfc_level(), 1)
+    return level_hook(level, 1)
 
 
 

@@ -53,7 +53,7 @@ from libc.stdint cimport int32_t, int64_t, uintptr_t
 
 cimport cython
 from cython cimport floating
-from _simd cimport mfc_level, mfc_set_level_cap, env_level_cap, build_kind
+from _simd cimport mfc_set_level_cap, env_level_cap, build_kind, level_hook
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 from scipy.linalg.cython_lapack cimport spotrf, dpotrf, spotrs, dpotrs
 
@@ -179,23 +179,11 @@ SIMD_BUILD = build_kind()
 
 
 def _simd_level(level=None):
-    """The instruction-set build this module's kernels run (testing hook; see ``_simd.pxd``).
+    """Cap / report the SIMD build this module's kernels run (testing hook; top build AVX-512).
 
-    Parameters
-    ----------
-    level : int, optional
-        Cap the build at this level (2 = AVX-512, 1 = AVX2+FMA, 0 = baseline; -1 removes
-        the cap, leaving ``MFCORE_SIMD`` behind). None leaves the setting unchanged.
-
-    Returns
-    -------
-    int
-        The level used from now on: min(CPU level, cap, TOP), TOP being this module's
-        highest build (AVX-512).
+    See ``_simd.level_hook``: 2 = AVX-512, 1 = AVX2+FMA, 0 = baseline, -1 lifts the cap.
     """
-    if level is not None:
-        mfc_set_level_cap(int(level))
-    return min(mfc_level(), 2)
+    return level_hook(level, 2)
 
 
 # The former name of the testing hook (tests/kernels/test_implicit_als_kernel.py).

@@ -29,3 +29,17 @@ cdef inline int env_level_cap() except -2:
     if value not in levels:
         raise ValueError(f"MFCORE_SIMD={value!r}: expected one of baseline, avx2, avx512 (or 0, 1, 2) or auto")
     return levels[value]
+
+
+cdef inline int level_hook(level, int top) except -2:
+    """Body of every kernel module's ``_simd_level(level=None)`` testing hook.
+
+    ``level`` caps this module's build (2 = AVX-512, 1 = AVX2+FMA, 0 = baseline;
+    -1 removes the cap, leaving ``MFCORE_SIMD`` behind); None leaves it unchanged.
+    Returns the level used from now on: min(CPU level, cap, ``top``), ``top`` being
+    the module's highest build. (Each module compiles simd.h and its level state
+    into itself, hence a ``def`` per module calling this.)
+    """
+    if level is not None:
+        mfc_set_level_cap(int(level))
+    return min(mfc_level(), top)
