@@ -243,10 +243,13 @@ cdef inline int64_t _kth_negative(const int32_t *row, int64_t n, int64_t k) noex
 
 
 cdef enum:
-    # Software pipeline depth (samples in flight, power of two): sample s+DEPTH
-    # is drawn and its memory prefetched while sample s is updated.
+    # Software pipeline (see _bpr_chunk): sample t is drawn (stage A) while sample
+    # t - LAG_U finds its user (B), t - LAG_W its user's CSR row bounds (W) and
+    # t - DEPTH takes its step (C). DEPTH is a power of two (ring buffers); C's lag
+    # also fixes the order of the random draws (A's draws interleave with C's).
     DEPTH = 8
-    HALF = 4
+    LAG_U = 3
+    LAG_W = 6
 
 
 cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_t *nnz_rows,
@@ -257,16 +260,20 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                      int32_t *log, double *loss_out, int64_t *skipped_out) noexcept nogil:
     """Samples start..stop-1 of an epoch, with the random stream of ``chunk``.
 
-    Three stages per sample, DEPTH/2 samples apart, so that cache misses of
-    later samples overlap the arithmetic of the current one:
-      A: draw the interaction index p and a candidate negative j0 uniform over
-         all items; prefetch indices[p] and row j0 of V.
-      B: find the user u of p (``nnz_rows[p]`` or a binary search in indptr),
-         i = indices[p]; prefetch rows u of U, i of V, and the window of u's
-         CSR row around the interpolated position of j0.
-      C: accept j0 if u has not interacted with it (galloping search from the
-         interpolated position, see _row_contains_near), otherwise draw j
-         exactly uniform over u's non-positives (_kth_negative). Either way j
+    Four stages per sample, a few samples apart, so that the cache misses of
+    later samples overlap the arithmetic of the current one and every load that
+    an address depends on was prefetched by an earlier stage:
+      A (sample t): draw the interaction index p and a candidate negative j0
+         uniform over all items; prefetch indices[p], nnz_rows[p], row j0 of V
+         and its bias.
+      B (t - LAG_U): the user u of p (``nnz_rows[p]`` or a binary search in
+         indptr), i = indices[p]; prefetch rows u of U, i of V, b_i and
+         indptr[u], indptr[u + 1].
+      W (t - LAG_W): u's CSR row bounds; prefetch the window of the row around
+         the interpolated position of j0.
+      C (t - DEPTH): accept j0 if u has not interacted with it (galloping search
+         from the interpolated position, see _row_contains_near), otherwise draw
+         j exactly uniform over u's non-positives (_kth_negative). Either way j
          is uniform over u's non-positives. Then the SGD step.
     """
     cdef mfc_xoshiro256 g
@@ -303,8 +310,21 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             if j >= 0:
                 loss += _bpr_step(U + u * K, V + i * K, V + j * K, B + i, B + j, K,
                                   lr, reg_user, reg_item, reg_bias, build)
-        # stage B for sample t - HALF
-        s = t - HALF
+        # stage W for sample t - LAG_W
+        s = t - LAG_W
+        if s >= start and s < stop:
+            slot = s & (DEPTH - 1)
+            u = ring_u[slot]
+            row_start = indptr[u]
+            row_len = indptr[u + 1] - row_start
+            # the part of u's row where the candidate negative should be
+            mid = row_start + _guess(row_len, ring_j[slot], n_items) if row_len > 0 else row_start
+            lo = mid - WINDOW if mid - WINDOW > row_start else row_start
+            hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
+            if hi > lo:
+                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
+        # stage B for sample t - LAG_U
+        s = t - LAG_U
         if s >= start and s < stop:
             slot = s & (DEPTH - 1)
             if nnz_rows != NULL:
@@ -316,14 +336,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             mfc_prefetch_range(U + u * K, row_bytes)
             mfc_prefetch_range(V + i * K, row_bytes)
             mfc_prefetch(B + i)
-            row_start = indptr[u]
-            row_len = indptr[u + 1] - row_start
-            # the part of u's row where the candidate negative should be
-            mid = row_start + _guess(row_len, ring_j[slot], n_items) if row_len > 0 else row_start
-            lo = mid - WINDOW if mid - WINDOW > row_start else row_start
-            hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
-            if hi > lo:
-                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
+            mfc_prefetch_range(indptr + u, 2 * sizeof(int32_t))
         # stage A for sample t
         if t < stop:
             slot = t & (DEPTH - 1)
@@ -536,3 +549,4 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
                                &item_bias[i], &item_bias[j], K,
                                learning_rate, reg_user, reg_item, reg_bias, build)
     return total
+
