@@ -391,10 +391,10 @@ def predict(mu, user_factors, user_bias, item_factors, item_bias, users, items):
     return float(mu) + bu[users] + bi[items] + np.einsum("nk,nk->n", U[users], V[items])
 
 
-def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings):
+def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings, clip=None):
     """Sums of squared and of absolute prediction errors over index pairs (twin of ``_predict.squared_error_sums``).
 
-    ``e_n = ratings[n] - (mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
+    ``e_n = ratings[n] - clip(mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
 
     Parameters
     ----------
@@ -402,6 +402,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         As for :func:`predict`.
     ratings : float array_like (n,)
         Observed ratings of the pairs.
+    clip : (float, float) or None
+        Predictions are clipped to ``[clip[0], clip[1]]`` first (None: raw predictions).
 
     Returns
     -------
@@ -409,6 +411,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         ``(sum(e ** 2), sum(|e|))`` in float64.
     """
     pred = predict(mu, user_factors, user_bias, item_factors, item_bias, users, items)
+    if clip is not None:
+        pred = np.clip(pred, clip[0], clip[1])
     r = np.asarray(ratings, dtype=np.float64)
     if r.shape != pred.shape:
         raise ValueError(f"ratings has shape {r.shape}, the pairs {pred.shape}")
