@@ -133,7 +133,8 @@ def _genres_from_movies(movies, item_ids):
     if (pos >= len(mid)).any() or (mid[np.minimum(pos, len(mid) - 1)] != item_ids).any():
         raise ValueError("movies must list every movieId of the ratings")
     matrix, names = genre_matrix(genres[pos])
-    return item_ids, matrix, names
+    titles = list(movies["title"].to_numpy()[order][pos]) if "title" in movies.columns else None
+    return item_ids, matrix, names, titles
 
 
 # ----------------------------------------------------------------------------
@@ -334,7 +335,9 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     genre_names : list of str, optional
     movies : pandas.DataFrame, optional
         GenreALS: ``movieId`` and ``genres`` (``|``-separated) as in movies.csv; sets
-        ``item_ids`` (unless given) and the genres exactly as ``load_movielens`` does.
+        ``item_ids`` (unless given) and the genres exactly as ``load_movielens`` does; with a
+        ``title`` column and ``release_years=True`` (the default) also the release-year
+        buckets, as a local fit on ``load_movielens`` data (``item_genres=`` has none).
     num_threads : int, optional
         Kernel threads per block solve in a worker (default: the model's ``num_threads``;
         0 = every core the worker process may use).
@@ -367,9 +370,17 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     P = check_int(n_user_blocks if n_user_blocks is not None else 2 * n_workers, "n_user_blocks", min_value=1)
     Q = check_int(n_item_blocks if n_item_blocks is not None else 2 * n_workers, "n_item_blocks", min_value=1)
+    year_edges = None
     if kind == "genre" and movies is not None:
-        item_ids, item_genres, genre_names = _genres_from_movies(movies, None if item_ids is None else
-                                                                 np.asarray(item_ids).astype(np.int64))
+        item_ids, item_genres, genre_names, titles = _genres_from_movies(
+            movies, None if item_ids is None else np.asarray(item_ids).astype(np.int64))
+        if titles is not None and model.release_years:      # as a local fit on load_movielens data
+            from .._item_features import DEFAULT_YEAR_EDGES, append_year_buckets
+
+            with_years, year_names = append_year_buckets(item_genres, titles, DEFAULT_YEAR_EDGES)
+            if with_years.nnz > item_genres.nnz:
+                item_genres, genre_names = with_years, list(genre_names) + year_names
+                year_edges = list(DEFAULT_YEAR_EDGES)
     if kind == "genre" and item_genres is None:
         raise ValueError("GenreALS needs item genres: pass movies= (movieId, genres) or item_genres= with item_ids=")
 
@@ -452,6 +463,7 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
         model._genre_matrix = sp.csr_matrix(item_genres, dtype=np.float32)
         model.genre_names = (list(genre_names) if genre_names is not None
                              else [f"genre_{g}" for g in range(model._G.shape[1])])
+        model.year_edges_ = year_edges
         model._update_projection()
 
     solve = dict(reg=model.regularization, solver=model.solver, cg_steps=model.cg_steps,

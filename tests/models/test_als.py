@@ -324,3 +324,97 @@ def test_in_kernel_training_loss_equals_a_pass_over_the_ratings(planted, cls, so
     in_kernel = [h["train_rmse"] for h in model.history_]
     assert len(in_kernel) == 4 and len(set(in_kernel)) == 4       # one value per epoch, and they move
     np.testing.assert_allclose(in_kernel, recomputed, rtol=tol["rtol"], atol=0)
+
+
+def _with_titles(data, years):
+    titles = [f"Movie {i} ({y})" if y else f"Movie {i}" for i, y in enumerate(years)]
+    return type(data)(data.user_items(), data.user_ids, data.item_ids, data.item_genres, data.genre_names, titles)
+
+
+def test_genre_als_release_years_from_titles_equal_explicit_features(planted_with_ids):
+    # Fitted on data with titles, GenreALS appends the release-year buckets itself: the same model
+    # as one given item_features_with_years(...) explicitly (bit for bit), and release_years=False
+    # (or item_genres= passed) gives the genres-only model.
+    from mfcore._item_features import DEFAULT_YEAR_EDGES
+    from mfcore.data import item_features_with_years
+
+    base = planted_with_ids
+    n_items = base.user_items().shape[1]
+    years = [(1940 + 7 * i) if i % 5 else None for i in range(n_items)]
+    data = _with_titles(base, years)
+    params = dict(factors=3, iterations=3, genre_weight=2.0, genre_bias_weight=1.0, num_threads=1)
+    auto = GenreALS(**params).fit(data, show_progress=False)
+    features, names = item_features_with_years(base.item_genres, base.genre_names, data.titles)
+    manual = GenreALS(**params).fit(base, item_genres=features, show_progress=False)
+    assert auto.genre_names == names and auto.year_edges_ == list(DEFAULT_YEAR_EDGES)
+    assert auto.genre_factors.shape[0] == len(base.genre_names) + len(DEFAULT_YEAR_EDGES) + 1
+    np.testing.assert_array_equal(auto.item_factors, manual.item_factors)
+    np.testing.assert_array_equal(auto.item_bias, manual.item_bias)
+    off = GenreALS(release_years=False, **params).fit(data, show_progress=False)
+    plain = GenreALS(**params).fit(base, show_progress=False)
+    passed = GenreALS(**params).fit(data, item_genres=base.item_genres, show_progress=False)
+    for other in (off, passed):
+        assert other.year_edges_ is None and other.genre_names[:1] in (["G0"], ["genre_0"])
+        np.testing.assert_array_equal(other.item_factors, plain.item_factors)
+    assert not np.array_equal(auto.item_factors, plain.item_factors)
+    # titles without a year: nothing is appended
+    none = GenreALS(**params).fit(_with_titles(base, [None] * n_items), show_progress=False)
+    assert none.year_edges_ is None
+    np.testing.assert_array_equal(none.item_factors, plain.item_factors)
+    with pytest.raises(TypeError, match="release_years must be True or False"):
+        GenreALS(release_years="yes", **params).fit(data, show_progress=False)
+
+
+def test_genre_als_new_items_from_titles_and_save_load(planted_with_ids, tmp_path):
+    from mfcore.models import FactorModel
+
+    base = planted_with_ids
+    n_items = base.user_items().shape[1]
+    data = _with_titles(base, [1950 + i for i in range(n_items)])
+    model = GenreALS(factors=3, iterations=2, genre_weight=2.0, genre_bias_weight=1.0, num_threads=1)
+    model.fit(data, show_progress=False)
+    n_genres = len(base.genre_names)
+    # a 1994 drama: the genre column plus the year bucket column "year1990-1994"
+    full = np.zeros((1, len(model.genre_names)))
+    full[0, 0] = 1.0
+    full[0, model.genre_names.index("year1990-1994")] = 1.0
+    expected = model.item_factors_from_genres(full)
+    for got in (model.item_factors_from_genres(full[:, :n_genres], titles=["New (1994)"]),
+                model.item_factors_from_genres([["G0"]], titles=["New (1994)"]),
+                model.item_factors_from_genres([["G0", "year1990-1994"]])):
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    no_year = model.item_factors_from_genres([["G0"]], titles=["New"])
+    assert not np.array_equal(no_year[0], expected[0])
+    with pytest.raises(ValueError, match=r"release-year buckets: pass titles="):
+        model.item_factors_from_genres(full[:, :n_genres])
+    with pytest.raises(ValueError, match="titles has 2 entries, genres 1 rows"):
+        model.item_factors_from_genres([["G0"]], titles=["A (1990)", "B (1991)"])
+    with pytest.raises(ValueError, match="with titles=, genres must have the"):
+        model.item_factors_from_genres(full, titles=["New (1994)"])
+    path = model.save(tmp_path / "m.npz")
+    loaded = FactorModel.load(path)
+    assert loaded.year_edges_ == model.year_edges_ and loaded.genre_names == model.genre_names
+    loaded.add_items([99991], [["G0"]], titles=["New (1994)"])
+    np.testing.assert_array_equal(loaded.item_factors[-1], expected[0][0])
+    plain = GenreALS(factors=3, iterations=2, num_threads=1).fit(base, show_progress=False)
+    with pytest.raises(ValueError, match="titles= applies only to a model fitted with release-year"):
+        plain.item_factors_from_genres([["G0"]], titles=["New (1994)"])
+
+
+@pytest.mark.parametrize("edges, message", [([1990.0, 1980.0], "increasing"), (np.arange(40.0), "1 to "),
+                                            ([], "1 to "), ([1990.0, np.nan], "non-finite")])
+def test_genre_als_model_file_refuses_bad_year_edges(planted_with_ids, edges, message):
+    from mfcore._model_file import check_model_state
+    from mfcore._persist import ModelFileError
+
+    base = planted_with_ids
+    data = _with_titles(base, [1950 + i for i in range(base.user_items().shape[1])])
+    model = GenreALS(factors=3, iterations=1, num_threads=1).fit(data, show_progress=False)
+    header = {"model": "GenreALS", "params": {"factors": 3}, "attributes": {"global_mean": model.global_mean}}
+    arrays = {"user_factors": model.user_factors, "item_factors": model.item_factors,
+              "user_bias": model.user_bias, "item_bias": model.item_bias, **model._extra_arrays()}
+    check_model_state("m.npz", header, arrays)          # the arrays as saved pass
+    arrays["year_edges"] = np.asarray(edges, dtype=np.float64)
+    with pytest.raises(ModelFileError, match=message):
+        check_model_state("m.npz", header, arrays)
