@@ -129,6 +129,9 @@ def _check_genre_arrays(chk, n_items, K):
     data = chk.array("genre_data", "<f4", (indices.size,))
     if data.size and not (np.isfinite(data).all() and data.min() >= 0):
         chk.fail("array 'genre_data' must hold finite non-negative weights")
+    if "genre_cold_bias" in chk.arrays:
+        chk.array("genre_cold_bias", "<f8", (n_genres,))
+        chk.finite("genre_cold_bias")
     if "year_edges" in chk.arrays:      # release-year buckets: the last len(edges) + 1 feature columns
         edges = chk.array("year_edges", "<f8", (None,))
         chk.finite("year_edges")
@@ -144,7 +147,7 @@ _EXTRA_ARRAYS = {
 }
 
 #: Arrays a model class may add (checked by the class's checker when present).
-_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges",)}
+_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias")}
 
 #: Models whose factor matrices have K = 0 columns.
 _NO_FACTORS = frozenset({"BiasBaseline"})

@@ -263,6 +263,25 @@ class _Driver:
                 self._fail(side, lo + status)
         return routed, serialized, other
 
+    def item_residual_sums(self, row_vectors):
+        """GenreALS's cold-start bias map inputs: every item's residual sum and rating count, from the
+        item blocks (the users' rows routed as in a half-sweep); the local fit's numbers bit for bit."""
+        m, client = self.model, self.client
+        futures, payloads = [], []
+        for block, plan in zip(self.blocks["item"], self.plans["item"]):
+            lo, hi, need = plan["lo"], plan["hi"], plan["needed"]
+            payload = (np.ascontiguousarray(m.user_factors[need]), np.ascontiguousarray(m.user_bias[need]),
+                       np.ascontiguousarray(row_vectors[lo:hi]))
+            sent = client.scatter([payload], hash=False)[0]
+            payloads.append(sent)
+            futures.append(client.submit(_blocks.residual_sums_block, block, sent, self.mu, self.solve["num_threads"],
+                                         pure=False))
+        results = client.gather(futures)
+        client.cancel(payloads)
+        sums = np.concatenate([r[0] for r in results])
+        counts = np.concatenate([r[1] for r in results])
+        return sums, counts
+
     def _fail(self, side, index):
         ids = self.model._users if side == "user" else self.model._items
         raise FloatingPointError(f"the solve failed for {side} {ids.to_raw(np.array([index]))[0].item()!r} "
@@ -464,6 +483,7 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
         model.genre_names = (list(genre_names) if genre_names is not None
                              else [f"genre_{g}" for g in range(model._G.shape[1])])
         model.year_edges_ = year_edges
+        model.genre_cold_bias_ = None
         model._update_projection()
 
     solve = dict(reg=model.regularization, solver=model.solver, cg_steps=model.cg_steps,
@@ -505,6 +525,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
                 _save_checkpoint(directory, model, epoch)
             if callback is not None and callback(epoch, record, model):
                 break
+    if kind == "genre" and model.cold_bias == "ratings":     # as GenreALS._end_fit after a local fit
+        model._set_cold_bias(*driver.item_residual_sums(model._cold_vectors()))
     if keep_seen:   # every rating (also ImplicitALS's non-positives), as the local fit's seen matrix
         if kind == "implicit":    # its blocks hold only the positives: split the partitions again
             pattern = dask.delayed(_blocks.block_pattern, pure=True)

@@ -318,6 +318,7 @@ class FactorModel:
             raise NotImplementedError(f"{type(self).__name__} does not evaluate an eval_set")
         run_epochs(self, fit, iterations=int(self.iterations), early_stopping_rounds=early_stopping_rounds,
                    callback=callback, show_progress=show_progress)
+        self._end_fit(fit)
         return self
 
     def _check_fit_options(self, options):
@@ -333,6 +334,9 @@ class FactorModel:
 
     def _run_epoch(self, fit, epoch) -> dict:
         raise NotImplementedError
+
+    def _end_fit(self, fit) -> None:
+        """Subclass hook: after the last epoch (and the early-stopping restore)."""
 
     def _epoch_metrics(self, fit, record) -> dict:
         return {}

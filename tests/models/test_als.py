@@ -278,9 +278,11 @@ def test_genre_als_cold_items(planted_with_ids):
         model.add_items([9001], [["G0"]])
 
 
-def test_genre_als_zero_rating_item_equals_formula(planted_with_ids):
-    # An item with no ratings gets v = tau c / (lambda + tau), b = tau_b d / (lambda_b + tau_b) from the
-    # half-sweep itself, with c, d the centroids of the W, w_b refreshed at the end of the previous epoch.
+@pytest.mark.parametrize("cold_bias", ["prior", "ratings"])
+def test_genre_als_zero_rating_item_equals_formula(planted_with_ids, cold_bias):
+    # An item with no ratings gets v = tau c / (lambda + tau) from the half-sweep itself, with c the centroid
+    # of the W refreshed at the end of the previous epoch; its bias is b = tau_b d / (lambda_b + tau_b) likewise
+    # ("prior"), or G_i w_cold, the map fitted against the rating loss after the last epoch ("ratings").
     data = planted_with_ids
     R = data.user_items().tolil()
     R[:, 0] = 0
@@ -289,17 +291,32 @@ def test_genre_als_zero_rating_item_equals_formula(planted_with_ids):
     data0 = type(data)(R, data.user_ids, data.item_ids, data.item_genres, data.genre_names)
     snapshots = []
     model = GenreALS(factors=3, iterations=3, dtype="float64", genre_weight=2.0, regularization=1.5, num_threads=1,
-                     genre_bias_weight=1.0, bias_regularization=0.5)
+                     genre_bias_weight=1.0, bias_regularization=0.5, cold_bias=cold_bias)
     model.fit(data0, show_progress=False,
               callback=lambda e, rec, m: snapshots.append((m.genre_factors.copy(), m.genre_bias.copy())))
-    g = ref.genre_centroid_matrix(data.item_genres)[0]
+    G = ref.genre_centroid_matrix(data.item_genres)
+    g = G[0]
     W_prev, wb_prev = snapshots[-2]
     np.testing.assert_allclose(model.item_factors[0], 2.0 / 3.5 * (g @ W_prev), rtol=1e-8)
-    assert model.item_bias[0] == pytest.approx(1.0 / 1.5 * (g @ wb_prev), rel=1e-8)
-    # item_factors_from_genres applies the same formula with the final W
     vec, bias = model.item_factors_from_genres(data.item_genres[0])
+    # item_factors_from_genres applies the same formula with the final W
     np.testing.assert_allclose(vec[0], 2.0 / 3.5 * (g @ model.genre_factors), rtol=1e-8)
-    assert bias[0] == pytest.approx(1.0 / 1.5 * (g @ model.genre_bias), rel=1e-8)
+    if cold_bias == "prior":
+        assert model.genre_cold_bias_ is None
+        assert model.item_bias[0] == pytest.approx(1.0 / 1.5 * (g @ wb_prev), rel=1e-8)
+        assert bias[0] == pytest.approx(1.0 / 1.5 * (g @ model.genre_bias), rel=1e-8)
+        return
+    # the reference solves the rating-loss ridge regression with one design row per training rating
+    w = ref.genre_cold_bias(R, model.global_mean, model.user_factors, model.user_bias, G,
+                            2.0 / 3.5 * (G @ model.genre_factors), 1.0)
+    np.testing.assert_allclose(model.genre_cold_bias_, w, rtol=1e-8, atol=1e-10)
+    assert model.item_bias[0] == pytest.approx(g @ w, rel=1e-8)
+    assert bias[0] == pytest.approx(g @ w, rel=1e-8)
+    # rated items keep the bias of the last half-sweep: the same as with the prior rule
+    other = GenreALS(**{**model.get_params(), "cold_bias": "prior"}).fit(data0, show_progress=False)
+    np.testing.assert_array_equal(model.item_bias[1:], other.item_bias[1:])
+    np.testing.assert_array_equal(model.item_factors, other.item_factors)
+    assert model.item_bias[0] != other.item_bias[0]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
