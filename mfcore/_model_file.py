@@ -129,6 +129,15 @@ def _check_genre_arrays(chk, n_items, K):
     data = chk.array("genre_data", "<f4", (indices.size,))
     if data.size and not (np.isfinite(data).all() and data.min() >= 0):
         chk.fail("array 'genre_data' must hold finite non-negative weights")
+    if "genre_cold_bias" in chk.arrays:
+        chk.array("genre_cold_bias", "<f8", (n_genres,))
+        chk.finite("genre_cold_bias")
+    if "year_edges" in chk.arrays:      # release-year buckets: the last len(edges) + 1 feature columns
+        edges = chk.array("year_edges", "<f8", (None,))
+        chk.finite("year_edges")
+        if edges.size == 0 or edges.size + 1 > n_genres or np.any(np.diff(edges) <= 0):
+            chk.fail(f"array 'year_edges' must be 1 to {n_genres - 1} increasing numbers (its buckets are the "
+                     f"last feature columns), got {edges.size} values")
 
 
 #: Arrays each model class adds to the base ones, and their checker.
@@ -136,6 +145,9 @@ _EXTRA_ARRAYS = {
     "GenreALS": (("genre_factors", "genre_bias", "genre_indptr", "genre_indices", "genre_data", "genre_names"),
                  _check_genre_arrays),
 }
+
+#: Arrays a model class may add (checked by the class's checker when present).
+_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias")}
 
 #: Models whose factor matrices have K = 0 columns.
 _NO_FACTORS = frozenset({"BiasBaseline"})
@@ -148,7 +160,8 @@ def check_model_state(path, header, arrays):
     missing = [name for name in _BASE_ARRAYS + extras if name not in arrays]
     if missing:
         chk.fail(f"array {missing[0]!r} is missing")
-    unknown = sorted(set(arrays) - set(_BASE_ARRAYS) - set(_OPTIONAL_ARRAYS) - set(extras))
+    unknown = sorted(set(arrays) - set(_BASE_ARRAYS) - set(_OPTIONAL_ARRAYS) - set(extras)
+                     - set(_OPTIONAL_EXTRA_ARRAYS.get(header["model"], ())))
     if unknown:
         chk.fail(f"unexpected array(s) {unknown} for a {header['model']} model")
     if ("seen_indptr" in arrays) != ("seen_indices" in arrays):

@@ -86,3 +86,46 @@ def squared_error_sums(
             sse += err * err
             sae += err if err >= 0 else -err
     return sse, sae
+
+
+def row_residual_sums(
+    const int[::1] indptr,               # IN (n_rows + 1,) int32, CSR rows (e.g. items x users)
+    const int[::1] indices,              # IN (nnz,) int32 column indices, validated in [0, n_cols)
+    const floating[::1] ratings,         # IN (nnz,) observed ratings
+    const floating[:, ::1] col_factors,  # IN (n_cols, K) the other side's vectors
+    const floating[::1] col_bias,        # IN (n_cols,) the other side's biases
+    const double[:, ::1] row_vectors,    # IN (n_rows, K) float64, the vectors the rows are scored with
+    double mu,
+    double[::1] out,                     # OUT (n_rows,) float64
+    int num_threads,
+):
+    """Per row r, the sum over its entries of ``rating - mu - col_bias[j] - col_factors[j] . row_vectors[r]``.
+
+    Every term is accumulated in float64 in the row's stored order (one thread per
+    row: the same bits for any thread count, and for any CSR holding the row's
+    entries in that order, e.g. a distributed block with local column indices).
+    GenreALS's cold-start bias map reads it with ``row_vectors`` = the genre
+    vectors of items without ratings.
+    """
+    cdef Py_ssize_t n_rows = row_vectors.shape[0]
+    cdef Py_ssize_t K = row_vectors.shape[1]
+    if indptr.shape[0] != n_rows + 1 or out.shape[0] != n_rows:
+        raise ValueError(f"indptr must have n_rows + 1 = {n_rows + 1} entries and out n_rows, got "
+                         f"{indptr.shape[0]} and {out.shape[0]}")
+    if col_factors.shape[1] != K or col_bias.shape[0] != col_factors.shape[0]:
+        raise ValueError("col_factors must have K columns and col_bias one entry per column")
+    if ratings.shape[0] != indices.shape[0] or (n_rows and indptr[n_rows] != indices.shape[0]):
+        raise ValueError("ratings and indices must have indptr[-1] entries")
+    cdef Py_ssize_t r, jj, k
+    cdef int j
+    cdef double acc, dot
+    with nogil:
+        for r in prange(n_rows, schedule="dynamic", num_threads=num_threads):
+            acc = 0.0
+            for jj in range(indptr[r], indptr[r + 1]):
+                j = indices[jj]
+                dot = 0.0
+                for k in range(K):
+                    dot = dot + col_factors[j, k] * row_vectors[r, k]
+                acc = acc + (ratings[jj] - mu - col_bias[j] - dot)
+            out[r] = acc

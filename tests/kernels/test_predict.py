@@ -50,3 +50,34 @@ def test_empty_pairs(rng, dtype):
     out = np.empty(0, dtype=dtype)
     predict_pairs(none, none, U, bu, V, bi, 1.0, out, 1)
     assert squared_error_sums(none, none, np.empty(0, dtype=dtype), U, bu, V, bi, 1.0, -np.inf, np.inf, 1) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_row_residual_sums_matches_reference(rng, dtype, threads):
+    import scipy.sparse as sp
+
+    from mfcore._predict import row_residual_sums
+
+    n_rows, n_cols, K = 30, 40, 5
+    dense = rng.uniform(0.5, 5.0, (n_rows, n_cols)) * (rng.random((n_rows, n_cols)) < 0.3)
+    dense[3] = 0.0                                   # an empty row sums to 0
+    dense[4] = 0.0
+    dense[4, 7] = 4.0                                # a one-entry row
+    R = sp.csr_matrix(dense.astype(dtype))
+    F = rng.standard_normal((n_cols, K)).astype(dtype)
+    b = rng.standard_normal(n_cols).astype(dtype)
+    X = rng.standard_normal((n_rows, K))             # float64, as the model passes them
+    out = np.full(n_rows, np.nan)
+    row_residual_sums(R.indptr, R.indices, R.data, F, b, X, 3.5, out, threads)
+    # Both sides take the same float32/float64 inputs and accumulate in float64: only the
+    # summation order differs, so the float64 tolerance holds for either dtype.
+    np.testing.assert_allclose(out, ref.row_residual_sums(R, 3.5, F, b, X), rtol=1e-10, atol=1e-10)
+    assert out[3] == 0.0
+    assert out[4] == pytest.approx(4.0 - 3.5 - float(b[7]) - float(F[7].astype(np.float64) @ X[4]), rel=1e-12)
+    again = np.empty(n_rows)
+    row_residual_sums(R.indptr, R.indices, R.data, F, b, X, 3.5, again, 3 - threads)
+    np.testing.assert_array_equal(out, again)        # one thread per row: same bits for any thread count
+    with pytest.raises(ValueError, match="indptr must have n_rows"):
+        row_residual_sums(R.indptr[:-1], R.indices, R.data, F, b, X, 3.5, out, 1)
+    with pytest.raises(ValueError, match="col_factors must have K columns"):
+        row_residual_sums(R.indptr, R.indices, R.data, np.ascontiguousarray(F[:, :2]), b, X, 3.5, out, 1)
