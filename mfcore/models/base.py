@@ -124,8 +124,8 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True,
-            "kind": "sparse"}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "titles": None,
+            "has_ratings": True, "kind": "sparse"}
     if type(X).__module__.split(".")[0] in ("pandas", "polars") and not sp.issparse(X):
         raise TypeError(
             f"{name} is a {type(X).__module__.split('.')[0]} {type(X).__name__}: build the users x items data with "
@@ -138,6 +138,7 @@ def training_matrix(X, dtype, name="X"):
         meta["item_ids"] = getattr(X, "item_ids", None)
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
+        meta["titles"] = getattr(X, "titles", None)
         meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
         meta["kind"] = "ratings" if meta["has_ratings"] else "interactions"
     elif sp.issparse(X):
@@ -326,6 +327,7 @@ class FactorModel:
             raise NotImplementedError(f"{type(self).__name__} does not evaluate an eval_set")
         run_epochs(self, fit, iterations=int(self.iterations), early_stopping_rounds=early_stopping_rounds,
                    callback=callback, show_progress=show_progress)
+        self._end_fit(fit)
         return self
 
     def _check_fit_options(self, options):
@@ -341,6 +343,9 @@ class FactorModel:
 
     def _run_epoch(self, fit, epoch) -> dict:
         raise NotImplementedError
+
+    def _end_fit(self, fit) -> None:
+        """Subclass hook: after the last epoch (and the early-stopping restore)."""
 
     def _epoch_metrics(self, fit, record) -> dict:
         return {}
