@@ -45,6 +45,7 @@ pytest.importorskip("pytest_benchmark")
 
 from mfcore import BPR, ImplicitALS  # noqa: E402
 from mfcore import _reference as ref  # noqa: E402
+from mfcore._ranking import item_pack  # noqa: E402
 from mfcore._threads import blas_limited  # noqa: E402
 from mfcore._topk import topk  # noqa: E402
 
@@ -91,10 +92,11 @@ def test_recommend_kernel_alone(benchmark, models):
     ours, _, R = models
     u = np.ascontiguousarray(ours.user_factors[7:8])
     row = R[7]
+    pack = item_pack(ours.item_factors)  # the packed bf16 items (None without AVX512_BF16), cached by the model
 
     def kernel():
         with blas_limited():
-            return topk(u, ours.item_factors, None, 1.0, row.indptr, row.indices, None, 10, THREADS)
+            return topk(u, ours.item_factors, None, 1.0, row.indptr, row.indices, None, 10, THREADS, pack)
 
     ids, _ = benchmark(kernel)
     np.testing.assert_array_equal(ids[0], ours.recommend(7, N=10)[0])
