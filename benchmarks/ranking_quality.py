@@ -18,6 +18,10 @@ NDCG and MAP at 10, and AUC over the candidates.
 
 LightFM's ``-genres`` rows give it item features (item id one-hot and the genre
 multi-hot, rows normalised), so it can score never-rated movies from their genres.
+``mfcore-ials-genres`` is ImplicitALS with its genre prior (``fit(item_genres=...)``;
+item vectors pulled toward their genres' centroid, so never-liked movies get one);
+its defaults row is the class defaults. ``cornac-bpr`` is cornac's BPR (item bias on;
+its defaults: learning rate 0.001, lambda 0.01, 100 epochs), on the same BPR grid.
 
 Implicit-feedback models (BPR, implicit ALS, LightFM) train on the training
 ratings >= 4, binarised, with K = 64. ExplicitALS trains on all training
@@ -61,6 +65,8 @@ DEFAULTS = {
     "implicit-bpr": {"factors": K, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     "mfcore-ials": {"factors": K, "regularization": 30.0, "alpha": 4.0, "iterations": 15},
     "implicit-als": {"factors": K, "regularization": 0.01, "alpha": 0.0, "iterations": 15},
+    "cornac-bpr": {"factors": K, "learning_rate": 0.001, "regularization": 0.01, "iterations": 100},
+    "mfcore-ials-genres": {"factors": K},
     "mfcore-explicit": {"factors": K},
     "mfcore-explicit-nobias": {"factors": K},
     "lightfm-bpr": {"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": 30},
@@ -73,6 +79,8 @@ _BPR_GRID = [{"factors": K, "learning_rate": lr, "regularization": reg, "iterati
              for lr, reg in itertools.product((0.01, 0.05), (0.01, 0.001))]
 _ALS_GRID = [{"factors": K, "regularization": reg, "alpha": a, "iterations": 15}
              for reg, a in itertools.product((1.0, 10.0, 30.0), (1.0, 4.0, 10.0))]
+_ALS_GENRE_GRID = [{"factors": K, "regularization": reg, "alpha": a, "genre_weight": tau, "iterations": 15}
+                   for reg, a, tau in itertools.product((10.0, 20.0, 30.0), (4.0,), (10.0, 30.0, 60.0))]
 _EXPLICIT_GRID = [{"factors": K, "regularization": reg, "bias_regularization": breg}
                   for reg, breg in itertools.product((5.0, 10.0, 20.0), (2.0, 10.0))]
 
@@ -83,6 +91,9 @@ ROWS = {
                      _BPR_GRID, 1.0),
     "mfcore-ials": ("mfcore", "ImplicitALS", ("mfcore", "ImplicitALS"), _ALS_GRID, 1.0),
     "implicit-als": ("implicit", "AlternatingLeastSquares", ("implicit", "AlternatingLeastSquares"), _ALS_GRID, 1.0),
+    "mfcore-ials-genres": ("mfcore", "ImplicitALS, genre prior", ("mfcore", "ImplicitALS+genres"), _ALS_GENRE_GRID,
+                           1.0),
+    "cornac-bpr": ("cornac", "BPR", ("cornac", "BPR"), _BPR_GRID, 1.0),
     "lightfm-bpr": ("lightfm", "LightFM(loss='bpr')", ("lightfm", "LightFM"),
                     [{"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": e} for e in (30, 100)], 1.0),
     "lightfm-warp": ("lightfm", "LightFM(loss='warp')", ("lightfm", "LightFM"),
@@ -163,13 +174,18 @@ def evaluate_row(key, splits, threads, log, fit_cache, item_genres=None):
 
 
 def _setting(params, row=None):
-    if row in ("mfcore-explicit", "mfcore-explicit-nobias") and set(params) == {"factors"}:
+    if row in ("mfcore-explicit", "mfcore-explicit-nobias", "mfcore-ials-genres") and set(params) == {"factors"}:
         import inspect
 
-        from mfcore.models import ExplicitALS
+        from mfcore.models import ExplicitALS, ImplicitALS
 
-        sig = inspect.signature(ExplicitALS)
-        params = {k: sig.parameters[k].default for k in ("regularization", "bias_regularization", "iterations")}
+        if row == "mfcore-ials-genres":
+            sig = inspect.signature(ImplicitALS)
+            names = ("regularization", "alpha", "genre_weight", "genre_regularization", "iterations")
+        else:
+            sig = inspect.signature(ExplicitALS)
+            names = ("regularization", "bias_regularization", "iterations")
+        params = {k: sig.parameters[k].default for k in names}
     return ", ".join(f"{k}={v}" for k, v in params.items() if k != "factors")
 
 

@@ -393,10 +393,10 @@ def predict(mu, user_factors, user_bias, item_factors, item_bias, users, items):
     return float(mu) + bu[users] + bi[items] + np.einsum("nk,nk->n", U[users], V[items])
 
 
-def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings):
+def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings, clip=None):
     """Sums of squared and of absolute prediction errors over index pairs (twin of ``_predict.squared_error_sums``).
 
-    ``e_n = ratings[n] - (mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
+    ``e_n = ratings[n] - clip(mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
 
     Parameters
     ----------
@@ -404,6 +404,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         As for :func:`predict`.
     ratings : float array_like (n,)
         Observed ratings of the pairs.
+    clip : (float, float) or None
+        Predictions are clipped to ``[clip[0], clip[1]]`` first (None: raw predictions).
 
     Returns
     -------
@@ -411,6 +413,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         ``(sum(e ** 2), sum(|e|))`` in float64.
     """
     pred = predict(mu, user_factors, user_bias, item_factors, item_bias, users, items)
+    if clip is not None:
+        pred = np.clip(pred, clip[0], clip[1])
     r = np.asarray(ratings, dtype=np.float64)
     if r.shape != pred.shape:
         raise ValueError(f"ratings has shape {r.shape}, the pairs {pred.shape}")
@@ -917,7 +921,7 @@ def bpr_sample(user_items, n_samples, rng):
 # --------------------------------------------------------------------------- implicit ALS
 
 
-def implicit_als_half_sweep(confidence_csr, other_factors, reg):
+def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prior_weight=0.0):
     """One implicit-ALS half-sweep (Hu, Koren & Volinsky 2008), exact solve per row.
 
     ``confidence_csr`` stores ``c_rj - 1 = alpha * r_rj`` for the observed
@@ -927,13 +931,21 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg):
         (Y^T Y + Y^T (C_r - I) Y + reg I) x_r = Y^T C_r p_r
         i.e. (Y^T Y + sum_j (c_rj - 1) y_j y_j^T + reg I) x_r = sum_j c_rj y_j   (j stored in row r)
 
-    Rows with no stored entries get ``x_r = 0``.
+    Rows with no stored entries get ``x_r = 0``. With a prior (ImplicitALS's genre
+    prior: row r pulled toward c_r with weight tau, ``+ tau ||x_r - c_r||^2`` in the loss)::
+
+        (Y^T Y + sum_j (c_rj - 1) y_j y_j^T + (reg + tau) I) x_r = sum_j c_rj y_j + tau c_r
+
+    for every row, rows without entries included.
 
     Parameters
     ----------
     confidence_csr : scipy.sparse matrix (n_rows, n_cols), data = c - 1 (>= 0 expected)
     other_factors : (n_cols, K), Y
     reg : float, > 0 (>= 0 accepted; singular systems raise LinAlgError naming the row)
+    prior : (n_rows, K) or None
+        c_r per row; ``prior_weight`` is ignored when None.
+    prior_weight : float >= 0, tau
 
     Returns
     -------
@@ -945,16 +957,24 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg):
         raise ValueError(f"confidence_csr has {C1.shape[1]} columns but other_factors has {Y.shape[0]} rows")
     reg = check_float(reg, "reg", min_value=0.0)
     K = Y.shape[1]
-    YtY_reg = Y.T @ Y + reg * np.eye(K)
+    tau = 0.0
+    if prior is not None:
+        prior = _as_2d(prior, "prior")
+        if prior.shape != (C1.shape[0], K):
+            raise ValueError(f"prior must have shape ({C1.shape[0]}, {K}), got {prior.shape}")
+        tau = check_float(prior_weight, "prior_weight", min_value=0.0)
+    YtY_reg = Y.T @ Y + (reg + tau) * np.eye(K)
     out = np.zeros((C1.shape[0], K))
     for r in range(C1.shape[0]):
         start, end = C1.indptr[r], C1.indptr[r + 1]
-        if start == end:
+        if start == end and prior is None:
             continue
         Yr = Y[C1.indices[start:end]]
         cm1 = C1.data[start:end]
         A = YtY_reg + (Yr * cm1[:, None]).T @ Yr
         rhs = Yr.T @ (1.0 + cm1)
+        if prior is not None:
+            rhs = rhs + tau * prior[r]
         try:
             out[r] = np.linalg.solve(A, rhs)
         except np.linalg.LinAlgError as exc:

@@ -4,8 +4,8 @@
     r_hat[n] = mu + user_bias[users[n]] + item_bias[items[n]]
                + user_factors[users[n]] . item_factors[items[n]]
 
-Used for ``predict`` on arbitrary (user, item) pairs and for the per-epoch
-train/eval RMSE, without materialising an (n_pairs, K) gather in NumPy.
+Used for ``predict`` on arbitrary (user, item) pairs, for ``evaluate``'s
+RMSE/MAE and for the per-epoch eval RMSE, without materialising an (n_pairs, K) gather in NumPy.
 """
 
 from cython.parallel import prange
@@ -54,14 +54,20 @@ def squared_error_sums(
     const floating[:, ::1] item_factors, # IN (n_items, K)
     const floating[::1] item_bias,       # IN (n_items,)
     double mu,
+    double lo,                           # IN predictions are clipped to [lo, hi] (what ``predict`` returns);
+    double hi,                           #    -inf / +inf for raw predictions
     int num_threads,
 ):
-    """Return (sum of squared errors, sum of absolute errors) over the pairs, in float64."""
+    """Return (sum of squared errors, sum of absolute errors) over the pairs, in float64.
+
+    NumPy: ``e = ratings - clip(mu + b_u + b_i + (U[users] * V[items]).sum(1), lo, hi)``;
+    ``((e ** 2).sum(), abs(e).sum())``.
+    """
     cdef Py_ssize_t n = users.shape[0]
     cdef Py_ssize_t k, K = user_factors.shape[1]
     cdef Py_ssize_t p
     cdef int32_t u, i
-    cdef double acc, err
+    cdef double acc, pred, err
     cdef double sse = 0.0
     cdef double sae = 0.0
     with nogil:
@@ -71,7 +77,12 @@ def squared_error_sums(
             acc = 0.0
             for k in range(K):
                 acc = acc + user_factors[u, k] * item_factors[i, k]
-            err = ratings[p] - (mu + user_bias[u] + item_bias[i] + acc)
+            pred = mu + user_bias[u] + item_bias[i] + acc
+            if pred < lo:
+                pred = lo
+            elif pred > hi:
+                pred = hi
+            err = ratings[p] - pred
             sse += err * err
             sae += err if err >= 0 else -err
     return sse, sae

@@ -81,8 +81,33 @@ def test_ranking_parser_and_genre_rows():
 
     args = ranking_quality.build_parser().parse_args(["--split", "random", "--seed", "3"])
     assert args.split == "random" and args.seed == 3
-    for key in ("lightfm-bpr-genres", "lightfm-warp-genres"):
+    for key in ("lightfm-bpr-genres", "lightfm-warp-genres", "mfcore-ials-genres"):
         assert ranking_quality.ROWS[key][2] in _peers.RANKING_USES_GENRES and key in ranking_quality.DEFAULTS
+    assert "cornac-bpr" in ranking_quality.DEFAULTS and ranking_quality.ROWS["cornac-bpr"][2] in _peers.RANKING_MODELS
+    # the genre-prior row's defaults are the class defaults, shown by name
+    assert "genre_weight=" in ranking_quality._setting({"factors": 64}, "mfcore-ials-genres")
+
+
+def test_mfcore_genre_prior_adapter_scores_unrated_items_from_genres(data):
+    X = data.user_items().tolil()
+    X[:, 0] = 0                                   # item 0: no training rating at all
+    X = X.tocsr()
+    X.eliminate_zeros()
+    params = {"factors": 4, "iterations": 2, "genre_weight": 5.0, "seed": 0}
+    U, V, b = _peers.rank_mfcore_implicit_als_genres(X, params, 1, item_genres=data.item_genres)
+    assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b is None
+    assert np.all(np.isfinite(V)) and np.any(V[0] != 0)   # the genre centroid reaches the unrated item
+    with pytest.raises(_peers.PeerUnavailable, match="item_genres"):
+        _peers.rank_mfcore_implicit_als_genres(X, params, 1)
+
+
+def test_cornac_bpr_adapter_keeps_every_user_and_item(data):
+    pytest.importorskip("cornac")
+    X = data.user_items()
+    U, V, b = _peers.rank_cornac_bpr(X, {"factors": 4, "iterations": 2, "learning_rate": 0.05,
+                                         "regularization": 0.01, "seed": 0}, 1)
+    assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b.shape == (data.n_items,)
+    assert np.all(np.isfinite(U)) and np.all(np.isfinite(V)) and np.any(b != 0)
 
 
 def test_lightfm_genre_adapter_scores_unrated_items_from_genres(data):

@@ -27,11 +27,21 @@ def test_predict_pairs_matches_reference(rng, dtype, tol, threads):
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_squared_error_sums_matches_reference(rng, dtype, tol, threads):
+@pytest.mark.parametrize("clip", [None, (1.0, 5.0)])
+def test_squared_error_sums_matches_reference(rng, dtype, tol, threads, clip):
     U, bu, V, bi, users, items, ratings = _problem(rng, dtype)
-    sse, sae = squared_error_sums(users, items, ratings, U, bu, V, bi, 3.5, threads)
-    want_sse, want_sae = ref.squared_error_sums(3.5, U, bu, V, bi, users, items, ratings)
+    lo, hi = (-np.inf, np.inf) if clip is None else clip
+    sse, sae = squared_error_sums(users, items, ratings, U, bu, V, bi, 3.5, lo, hi, threads)
+    want_sse, want_sae = ref.squared_error_sums(3.5, U, bu, V, bi, users, items, ratings, clip=clip)
     np.testing.assert_allclose([sse, sae], [want_sse, want_sae], **tol)
+
+
+def test_squared_error_sums_clips_predictions(rng, dtype):
+    # standard-normal factors at K=7 put most raw predictions outside [1, 5]: clipping must change the sums
+    U, bu, V, bi, users, items, ratings = _problem(rng, dtype)
+    raw = squared_error_sums(users, items, ratings, U, bu, V, bi, 3.5, -np.inf, np.inf, 1)
+    clipped = squared_error_sums(users, items, ratings, U, bu, V, bi, 3.5, 1.0, 5.0, 1)
+    assert clipped[0] < raw[0] and clipped[1] < raw[1]
 
 
 def test_empty_pairs(rng, dtype):
@@ -39,7 +49,7 @@ def test_empty_pairs(rng, dtype):
     none = np.empty(0, dtype=np.int32)
     out = np.empty(0, dtype=dtype)
     predict_pairs(none, none, U, bu, V, bi, 1.0, out, 1)
-    assert squared_error_sums(none, none, np.empty(0, dtype=dtype), U, bu, V, bi, 1.0, 1) == (0.0, 0.0)
+    assert squared_error_sums(none, none, np.empty(0, dtype=dtype), U, bu, V, bi, 1.0, -np.inf, np.inf, 1) == (0.0, 0.0)
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -86,7 +86,7 @@ def test_training_loss_can_be_switched_off(planted, cls, params, monkeypatch):
     held_out = sp.vstack([held_out, sp.csr_matrix((R.shape[0] - held_out.shape[0], R.shape[1]), dtype=R.dtype)]).tocsr()
     options = {"item_genres": genres} if cls is GenreALS else {}
     passes = []                                              # lengths of the rating passes (training: R.nnz)
-    counted = lambda model, pairs, threads: passes.append(len(pairs[0])) or squared_error(model, pairs, threads)  # noqa: E731
+    counted = lambda model, pairs, threads, **kw: passes.append(len(pairs[0])) or squared_error(model, pairs, threads, **kw)  # noqa: E731
     squared_error = _training.squared_error
     monkeypatch.setattr(_training, "squared_error", counted)
     on = cls(**params, iterations=3, num_threads=1).fit(R, eval_set=held_out, show_progress=False, **options)
