@@ -423,3 +423,16 @@ def test_cache_info_and_clear(capsys, tmp_path, monkeypatch):
     assert [p.name for p in cache.iterdir()] == ["notes.txt"]      # only mfcore's own files
     assert mfcore.cache_info()["entries"] == 0
     assert mfcore.clear_cache(tmp_path / "absent")["removed"] == 0
+
+
+def test_train_implicit_als_genre_share(small_models, tmp_path):
+    """ImplicitALS trained from MovieLens files uses the genre prior by default; --genre-share 0 turns it off."""
+    from mfcore.models import ImplicitALS
+
+    data, paths = small_models
+    assert ImplicitALS.load(paths["implicit-als"]).genre_factors is not None
+    out = tmp_path / "plain.npz"
+    assert main(["train", "--data", str(data), "--model", "implicit-als", "--iterations", "2", "--factors", "2",
+                 "--genre-share", "0", "--out", str(out), "--quiet"]) == 0
+    plain = ImplicitALS.load(out)
+    assert plain.genre_share == 0.0 and plain.genre_factors is None
