@@ -131,6 +131,15 @@ def _check_genre_arrays(chk, n_items, K, bias=True):
     data = chk.array("genre_data", "<f4", (indices.size,))
     if data.size and not (np.isfinite(data).all() and data.min() >= 0):
         chk.fail("array 'genre_data' must hold finite non-negative weights")
+    if "genre_cold_bias" in chk.arrays:
+        chk.array("genre_cold_bias", "<f8", (n_genres,))
+        chk.finite("genre_cold_bias")
+    if "year_edges" in chk.arrays:      # release-year buckets: the last len(edges) + 1 feature columns
+        edges = chk.array("year_edges", "<f8", (None,))
+        chk.finite("year_edges")
+        if edges.size == 0 or edges.size + 1 > n_genres or np.any(np.diff(edges) <= 0):
+            chk.fail(f"array 'year_edges' must be 1 to {n_genres - 1} increasing numbers (its buckets are the "
+                     f"last feature columns), got {edges.size} values")
 
 
 #: Arrays each model class adds to the base ones, and their checker.
@@ -139,8 +148,12 @@ _EXTRA_ARRAYS = {
                  _check_genre_arrays),
 }
 
-#: Arrays a model class may add, all or none (ImplicitALS: the genre prior's state), and their checker.
-_OPTIONAL_EXTRA_ARRAYS = {
+#: Arrays a model class may add (checked by the class's checker when present).
+_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias")}
+
+#: Groups of arrays a model class may add, all or none, in place of its extras, and their checker
+#: (ImplicitALS fitted with the genre prior: the prior's state).
+_OPTIONAL_EXTRA_GROUPS = {
     "ImplicitALS": (("genre_factors", "genre_indptr", "genre_indices", "genre_data", "genre_names"),
                     lambda chk, n_items, K: _check_genre_arrays(chk, n_items, K, bias=False)),
 }
@@ -153,7 +166,7 @@ def check_model_state(path, header, arrays):
     """Raise :class:`ModelFileError` unless the file's arrays and header form a consistent model."""
     chk = _Checker(path, arrays)
     extras, check_extras = _EXTRA_ARRAYS.get(header["model"], ((), None))
-    optional, check_optional = _OPTIONAL_EXTRA_ARRAYS.get(header["model"], ((), None))
+    optional, check_optional = _OPTIONAL_EXTRA_GROUPS.get(header["model"], ((), None))
     present = [name for name in optional if name in arrays]
     if present and len(present) < len(optional):
         chk.fail(f"array {next(n for n in optional if n not in arrays)!r} is missing (the {header['model']} "
@@ -163,7 +176,8 @@ def check_model_state(path, header, arrays):
     missing = [name for name in _BASE_ARRAYS + extras if name not in arrays]
     if missing:
         chk.fail(f"array {missing[0]!r} is missing")
-    unknown = sorted(set(arrays) - set(_BASE_ARRAYS) - set(_OPTIONAL_ARRAYS) - set(extras))
+    unknown = sorted(set(arrays) - set(_BASE_ARRAYS) - set(_OPTIONAL_ARRAYS) - set(extras)
+                     - set(_OPTIONAL_EXTRA_ARRAYS.get(header["model"], ())))
     if unknown:
         chk.fail(f"unexpected array(s) {unknown} for a {header['model']} model")
     if ("seen_indptr" in arrays) != ("seen_indices" in arrays):

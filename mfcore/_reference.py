@@ -41,6 +41,8 @@ __all__ = [
     "genre_als_objective",
     "fit_genre_als",
     "cold_item_prediction",
+    "row_residual_sums",
+    "genre_cold_bias",
     "predict",
     "squared_error_sums",
     "bpr_sgd",
@@ -391,10 +393,10 @@ def predict(mu, user_factors, user_bias, item_factors, item_bias, users, items):
     return float(mu) + bu[users] + bi[items] + np.einsum("nk,nk->n", U[users], V[items])
 
 
-def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings):
+def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings, clip=None):
     """Sums of squared and of absolute prediction errors over index pairs (twin of ``_predict.squared_error_sums``).
 
-    ``e_n = ratings[n] - (mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
+    ``e_n = ratings[n] - clip(mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
 
     Parameters
     ----------
@@ -402,6 +404,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         As for :func:`predict`.
     ratings : float array_like (n,)
         Observed ratings of the pairs.
+    clip : (float, float) or None
+        Predictions are clipped to ``[clip[0], clip[1]]`` first (None: raw predictions).
 
     Returns
     -------
@@ -409,6 +413,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         ``(sum(e ** 2), sum(|e|))`` in float64.
     """
     pred = predict(mu, user_factors, user_bias, item_factors, item_bias, users, items)
+    if clip is not None:
+        pred = np.clip(pred, clip[0], clip[1])
     r = np.asarray(ratings, dtype=np.float64)
     if r.shape != pred.shape:
         raise ValueError(f"ratings has shape {r.shape}, the pairs {pred.shape}")
@@ -721,6 +727,55 @@ def cold_item_prediction(item_genres, W, w_bias, reg, reg_bias, genre_weight, ge
     else:
         bias = tau_b / (reg_bias + tau_b) * (G @ _as_1d(w_bias, "w_bias", G.shape[1]))
     return factors, bias
+
+
+def row_residual_sums(rows, mu, col_factors, col_bias, row_vectors):
+    """Per row r of a CSR (e.g. items x users): ``sum_j (y_rj - mu - b_j - f_j . x_r)``, float64.
+
+    Twin of ``_predict.row_residual_sums``. ``rows`` (n_rows, n_cols) holds the
+    ratings y; ``col_factors`` f (n_cols, K) and ``col_bias`` b (n_cols,) the other
+    side; ``row_vectors`` x (n_rows, K) the vectors the rows are scored with.
+    Returns ndarray float64 (n_rows,).
+    """
+    R = _csr64(rows, "rows")
+    F = np.asarray(col_factors, dtype=np.float64)
+    X = np.asarray(row_vectors, dtype=np.float64)
+    b = np.asarray(col_bias, dtype=np.float64)
+    out = np.zeros(R.shape[0])
+    for r in range(R.shape[0]):
+        cols = R.indices[R.indptr[r]:R.indptr[r + 1]]
+        y = R.data[R.indptr[r]:R.indptr[r + 1]]
+        out[r] = np.sum(y - mu - b[cols] - F[cols] @ X[r])
+    return out
+
+
+def genre_cold_bias(user_items, mu, user_factors, user_bias, G, cold_vectors, reg_w):
+    """GenreALS's cold-start bias map, fitted against the rating loss (``cold_bias="ratings"``)::
+
+        w = argmin_w sum_(u,i) (r_ui - mu - b_u - u . x_i - G_i w)^2 + reg_w ||w||^2
+
+    solved here as one ridge regression with a row per training rating (design
+    ``G[item of the rating]``), not through per-item sums as the model does.
+
+    Parameters
+    ----------
+    user_items : (n_users, n_items) ratings
+    mu : float; user_factors : (n_users, K); user_bias : (n_users,)
+    G : (n_items, n_features) normalised feature rows (:func:`genre_centroid_matrix`)
+    cold_vectors : (n_items, K) x_i, the vectors the items are scored with
+    reg_w : float > 0
+
+    Returns
+    -------
+    w : ndarray float64 (n_features,)
+    """
+    R = _csr64(user_items, "user_items").tocoo()
+    G = np.asarray(G.toarray() if sp.issparse(G) else G, dtype=np.float64)
+    U = np.asarray(user_factors, dtype=np.float64)
+    X = np.asarray(cold_vectors, dtype=np.float64)
+    y = R.data - mu - np.asarray(user_bias, dtype=np.float64)[R.row] - np.einsum("nk,nk->n", U[R.row], X[R.col])
+    D = G[R.col]
+    return np.linalg.solve(D.T @ D + float(reg_w) * np.eye(G.shape[1]), D.T @ y)
 
 
 # --------------------------------------------------------------------------- BPR

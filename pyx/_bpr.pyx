@@ -65,12 +65,20 @@ cdef extern from "mfcore/bpr.h":
     uint64_t mfc_xoshiro_next(mfc_xoshiro256 *g) nogil
     void mfc_prefetch(const void *p) nogil
     void mfc_prefetch_range(const void *p, size_t n) nogil
-    float mfc_sdotdiff(const float *u, const float *vi, const float *vj, int n) nogil
-    double mfc_ddotdiff(const double *u, const double *vi, const double *vj, int n) nogil
-    void mfc_supdate(float *u, float *vi, float *vj, int n, float lr, float z,
-                        float ru, float ri) nogil
-    void mfc_dupdate(double *u, double *vi, double *vj, int n, double lr, double z,
-                        double ru, double ri) nogil
+    # the two builds of the step's vector loops (_l1: FMA, levels >= AVX2; _l0: baseline)
+    float mfc_float_dotdiff_l0(const float *u, const float *vi, const float *vj, int n) nogil
+    float mfc_float_dotdiff_l1(const float *u, const float *vi, const float *vj, int n) nogil
+    double mfc_double_dotdiff_l0(const double *u, const double *vi, const double *vj, int n) nogil
+    double mfc_double_dotdiff_l1(const double *u, const double *vi, const double *vj, int n) nogil
+    void mfc_float_update_l0(float *u, float *vi, float *vj, int n, float lr, float z,
+                             float ru, float ri) nogil
+    void mfc_float_update_l1(float *u, float *vi, float *vj, int n, float lr, float z,
+                             float ru, float ri) nogil
+    void mfc_double_update_l0(double *u, double *vi, double *vj, int n, double lr, double z,
+                              double ru, double ri) nogil
+    void mfc_double_update_l1(double *u, double *vi, double *vj, int n, double lr, double z,
+                              double ru, double ri) nogil
+    int mfc_bpr_build() nogil
 
 
 # ---------------------------------------------------------------- CPU dispatch (simd.h)
@@ -95,15 +103,25 @@ def _simd_level(level=None):
 cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
                              floating *bi, floating *bj, int K,
                              double lr, double reg_user, double reg_item,
-                             double reg_bias) noexcept nogil:
-    """One BPR update in place; returns the step's loss -ln sigma(x_uij) (float64)."""
+                             double reg_bias, int build) noexcept nogil:
+    """One BPR update in place; returns the step's loss -ln sigma(x_uij) (float64).
+
+    ``build`` selects the vector loops' build, ``mfc_bpr_build()`` read once by the
+    caller (1: the FMA build, 0: the baseline build).
+    """
     cdef double x, e, z, loss
     cdef double bi_old = bi[0]
     cdef double bj_old = bj[0]
     if floating is float:
-        x = <double>mfc_sdotdiff(u, vi, vj, K)
+        if build:
+            x = <double>mfc_float_dotdiff_l1(u, vi, vj, K)
+        else:
+            x = <double>mfc_float_dotdiff_l0(u, vi, vj, K)
     else:
-        x = mfc_ddotdiff(u, vi, vj, K)
+        if build:
+            x = mfc_double_dotdiff_l1(u, vi, vj, K)
+        else:
+            x = mfc_double_dotdiff_l0(u, vi, vj, K)
     x += bi_old - bj_old
     # z = sigma(-x); loss = softplus(-x) = max(-x, 0) + ln(1 + e), e = exp(-|x|) in (0, 1]:
     # one exp, overflow-free for any x. ln(1 + e) instead of log1p(e) (3x
@@ -117,9 +135,15 @@ cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
         z = 1.0 / (1.0 + e)
         loss = -x + log(1.0 + e)
     if floating is float:
-        mfc_supdate(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
+        if build:
+            mfc_float_update_l1(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
+        else:
+            mfc_float_update_l0(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
     else:
-        mfc_dupdate(u, vi, vj, K, lr, z, reg_user, reg_item)
+        if build:
+            mfc_double_update_l1(u, vi, vj, K, lr, z, reg_user, reg_item)
+        else:
+            mfc_double_update_l0(u, vi, vj, K, lr, z, reg_user, reg_item)
     bi[0] = <floating>(bi_old + lr * (z - reg_bias * bi_old))
     bj[0] = <floating>(bj_old + lr * (-z - reg_bias * bj_old))
     return loss
@@ -219,10 +243,13 @@ cdef inline int64_t _kth_negative(const int32_t *row, int64_t n, int64_t k) noex
 
 
 cdef enum:
-    # Software pipeline depth (samples in flight, power of two): sample s+DEPTH
-    # is drawn and its memory prefetched while sample s is updated.
+    # Software pipeline (see _bpr_chunk): sample t is drawn (stage A) while sample
+    # t - LAG_U finds its user (B), t - LAG_W its user's CSR row bounds (W) and
+    # t - DEPTH takes its step (C). DEPTH is a power of two (ring buffers); C's lag
+    # also fixes the order of the random draws (A's draws interleave with C's).
     DEPTH = 8
-    HALF = 4
+    LAG_U = 3
+    LAG_W = 6
 
 
 cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_t *nnz_rows,
@@ -233,16 +260,20 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                      int32_t *log, double *loss_out, int64_t *skipped_out) noexcept nogil:
     """Samples start..stop-1 of an epoch, with the random stream of ``chunk``.
 
-    Three stages per sample, DEPTH/2 samples apart, so that cache misses of
-    later samples overlap the arithmetic of the current one:
-      A: draw the interaction index p and a candidate negative j0 uniform over
-         all items; prefetch indices[p] and row j0 of V.
-      B: find the user u of p (``nnz_rows[p]`` or a binary search in indptr),
-         i = indices[p]; prefetch rows u of U, i of V, and the window of u's
-         CSR row around the interpolated position of j0.
-      C: accept j0 if u has not interacted with it (galloping search from the
-         interpolated position, see _row_contains_near), otherwise draw j
-         exactly uniform over u's non-positives (_kth_negative). Either way j
+    Four stages per sample, a few samples apart, so that the cache misses of
+    later samples overlap the arithmetic of the current one and every load that
+    an address depends on was prefetched by an earlier stage:
+      A (sample t): draw the interaction index p and a candidate negative j0
+         uniform over all items; prefetch indices[p], nnz_rows[p], row j0 of V
+         and its bias.
+      B (t - LAG_U): the user u of p (``nnz_rows[p]`` or a binary search in
+         indptr), i = indices[p]; prefetch rows u of U, i of V, b_i and
+         indptr[u], indptr[u + 1].
+      W (t - LAG_W): u's CSR row bounds; prefetch the window of the row around
+         the interpolated position of j0.
+      C (t - DEPTH): accept j0 if u has not interacted with it (galloping search
+         from the interpolated position, see _row_contains_near), otherwise draw
+         j exactly uniform over u's non-positives (_kth_negative). Either way j
          is uniform over u's non-positives. Then the SGD step.
     """
     cdef mfc_xoshiro256 g
@@ -253,6 +284,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
     cdef double loss = 0.0
     cdef int64_t skipped = 0
     cdef size_t row_bytes = K * sizeof(floating)
+    cdef int build = mfc_bpr_build()   # the step's SIMD build, chosen once per chunk
     mfc_xoshiro_seed(&g, seed, chunk)
     for t in range(start, stop + DEPTH):
         # stage C for sample t - DEPTH
@@ -277,9 +309,22 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                 log[3 * s + 2] = <int32_t>j
             if j >= 0:
                 loss += _bpr_step(U + u * K, V + i * K, V + j * K, B + i, B + j, K,
-                                  lr, reg_user, reg_item, reg_bias)
-        # stage B for sample t - HALF
-        s = t - HALF
+                                  lr, reg_user, reg_item, reg_bias, build)
+        # stage W for sample t - LAG_W
+        s = t - LAG_W
+        if s >= start and s < stop:
+            slot = s & (DEPTH - 1)
+            u = ring_u[slot]
+            row_start = indptr[u]
+            row_len = indptr[u + 1] - row_start
+            # the part of u's row where the candidate negative should be
+            mid = row_start + _guess(row_len, ring_j[slot], n_items) if row_len > 0 else row_start
+            lo = mid - WINDOW if mid - WINDOW > row_start else row_start
+            hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
+            if hi > lo:
+                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
+        # stage B for sample t - LAG_U
+        s = t - LAG_U
         if s >= start and s < stop:
             slot = s & (DEPTH - 1)
             if nnz_rows != NULL:
@@ -291,14 +336,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             mfc_prefetch_range(U + u * K, row_bytes)
             mfc_prefetch_range(V + i * K, row_bytes)
             mfc_prefetch(B + i)
-            row_start = indptr[u]
-            row_len = indptr[u + 1] - row_start
-            # the part of u's row where the candidate negative should be
-            mid = row_start + _guess(row_len, ring_j[slot], n_items) if row_len > 0 else row_start
-            lo = mid - WINDOW if mid - WINDOW > row_start else row_start
-            hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
-            if hi > lo:
-                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
+            mfc_prefetch_range(indptr + u, 2 * sizeof(int32_t))
         # stage A for sample t
         if t < stop:
             slot = t & (DEPTH - 1)
@@ -486,6 +524,7 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
     cdef int64_t n_users = user_factors.shape[0], n_items = item_factors.shape[0]
     cdef int64_t u, i, j
     cdef double total = 0.0
+    cdef int build = mfc_bpr_build()
     if pos.shape[0] != n or neg.shape[0] != n:
         raise ValueError(f"users, pos, neg must have equal lengths, got {n}, {pos.shape[0]}, "
                          f"{neg.shape[0]}")
@@ -508,5 +547,6 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
             u = users[s]; i = pos[s]; j = neg[s]
             total += _bpr_step(&user_factors[u, 0], &item_factors[i, 0], &item_factors[j, 0],
                                &item_bias[i], &item_bias[j], K,
-                               learning_rate, reg_user, reg_item, reg_bias)
+                               learning_rate, reg_user, reg_item, reg_bias, build)
     return total
+

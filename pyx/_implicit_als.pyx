@@ -18,10 +18,9 @@ entries then gets x_u = (YtY + (reg + tau) I)^-1 tau c_u instead of 0.
 Solvers
 -------
 0, Cholesky: A_u is formed explicitly (BLAS gemm on gathered blocks of Y_u)
-   and solved with LAPACK potrf/potrs. gemm fills both triangles; uplo 'U' reads
-   the row-major lower one, the exception to ``_linalg.pxd``'s row-major-upper
-   convention, kept because LAPACK's 'U' and 'L' factorizations round differently
-   and switching would change the fitted factors in their last bits. Rows with no entries get x_u = 0 (the exact
+   and solved with ``_linalg.lapack_cholesky_solve`` (LAPACK potrf/potrs on the
+   row-major upper triangle, ``_linalg.pxd``'s one convention; gemm fills both
+   triangles). Rows with no entries get x_u = 0 (the exact
    solution; no factorization needed). Each row is computed by one thread with
    the same operations in the same order, so the result is bit-identical for
    every ``num_threads`` (when BLAS itself runs single-threaded: wrap calls in
@@ -60,7 +59,7 @@ cimport cython
 from cython cimport floating
 from _simd cimport mfc_set_level_cap, env_level_cap, build_kind, level_hook
 from scipy.linalg.cython_blas cimport sgemm, dgemm
-from scipy.linalg.cython_lapack cimport spotrf, dpotrf, spotrs, dpotrs
+from _linalg cimport lapack_cholesky_solve
 
 cdef enum:
     # Per-thread bytes for the gathered copy of a row's Y_u (CG; rows of Y_u
@@ -126,11 +125,10 @@ cdef int _cholesky_row(floating *x, const floating *Y, const int32_t *cols, cons
     prior: NULL, or the row's centroid c_u (K,): A_u gains tau I and b_u tau c_u.
     """
     cdef int64_t start, m, j
-    cdef int a, info = 0, one = 1, Ki = K, mi
+    cdef int a, Ki = K, mi
     cdef floating f_one = 1, cj
     cdef char *ntrans = b'N'
     cdef char *trans = b'T'
-    cdef char *uplo = b'U'
     if n == 0 and prior == NULL:
         memset(x, 0, K * sizeof(floating))
         return 0
@@ -163,22 +161,8 @@ cdef int _cholesky_row(floating *x, const floating *Y, const int32_t *cols, cons
         else:
             dgemm(ntrans, trans, &Ki, &Ki, &mi, &f_one, W, &Ki, G, &Ki, &f_one, A, &Ki)
         start += m
-    # Cholesky of the full symmetric A, then the solve A x = b. uplo 'U' of the
-    # column-major view = the row-major LOWER triangle, unlike _linalg's
-    # lapack_cholesky_solve (row-major upper, uplo 'L'): kept so because LAPACK's 'U'
-    # and 'L' factorizations round differently, and switching would change the
-    # fitted factors in their last bits (tests/kernels/fingerprints.json).
-    if floating is float:
-        spotrf(uplo, &Ki, A, &Ki, &info)
-    else:
-        dpotrf(uplo, &Ki, A, &Ki, &info)
-    if info != 0:
-        return 1
-    if floating is float:
-        spotrs(uplo, &Ki, &one, A, &Ki, b, &Ki, &info)
-    else:
-        dpotrs(uplo, &Ki, &one, A, &Ki, b, &Ki, &info)
-    if info != 0:
+    # NumPy: b = np.linalg.solve(A, b)  (Cholesky of A's row-major upper triangle)
+    if lapack_cholesky_solve(Ki, A, Ki, b) != 0:
         return 1
     memcpy(x, b, K * sizeof(floating))
     return 0

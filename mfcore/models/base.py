@@ -90,7 +90,7 @@ from .._memory import as_aligned
 from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int
-from .._ranking import _csr_rows, check_user_side, item_bound, top_n_checked
+from .._ranking import _csr_rows, check_user_side, item_bound, item_pack, top_n_checked
 from ._ids import IdMap
 from ._training import FitState, run_epochs
 
@@ -115,8 +115,8 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True,
-            "kind": "sparse"}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "titles": None,
+            "has_ratings": True, "kind": "sparse"}
     if type(X).__module__.split(".")[0] in ("pandas", "polars") and not sp.issparse(X):
         raise TypeError(
             f"{name} is a {type(X).__module__.split('.')[0]} {type(X).__name__}: build the users x items data with "
@@ -129,6 +129,7 @@ def training_matrix(X, dtype, name="X"):
         meta["item_ids"] = getattr(X, "item_ids", None)
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
+        meta["titles"] = getattr(X, "titles", None)
         meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
         meta["kind"] = "ratings" if meta["has_ratings"] else "interactions"
     elif sp.issparse(X):
@@ -317,6 +318,7 @@ class FactorModel:
             raise NotImplementedError(f"{type(self).__name__} does not evaluate an eval_set")
         run_epochs(self, fit, iterations=int(self.iterations), early_stopping_rounds=early_stopping_rounds,
                    callback=callback, show_progress=show_progress)
+        self._end_fit(fit)
         return self
 
     def _check_fit_options(self, options):
@@ -332,6 +334,9 @@ class FactorModel:
 
     def _run_epoch(self, fit, epoch) -> dict:
         raise NotImplementedError
+
+    def _end_fit(self, fit) -> None:
+        """Subclass hook: after the last epoch (and the early-stopping restore)."""
 
     def _epoch_metrics(self, fit, record) -> dict:
         return {}
@@ -679,6 +684,19 @@ class FactorModel:
 
         return self._cached("item_side", compute)
 
+    def _item_pack(self, key, V, bias):
+        """The top-N kernel's bfloat16 item side (:func:`mfcore._ranking.item_pack`), cached.
+
+        Ordered for the typical user (median norm of the fitted users) and bias weight 1;
+        any bias weight gives the same results with it (the order only affects speed).
+        """
+        def compute():
+            from .._topk import _median_norm
+
+            return item_pack(V, bias, 1.0, _median_norm(self.user_factors) if key == "items" else 1.0)
+
+        return self._cached(("pack", key), compute)
+
     def _item_mask(self, items, filter_items, idmap=None):
         """uint8 candidate mask (None = every item): ``items`` allowed, ``filter_items`` removed."""
         idmap = self._items if idmap is None else idmap
@@ -766,7 +784,8 @@ class FactorModel:
         with blas_limited():
             idx, scores = top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
                                         ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
-                                        16384, self._threads())
+                                        16384, self._threads(),
+                                        self._item_pack("items", self.item_factors, item_bias))
         scores = scores.astype(np.float64) + (self.global_mean + user_bias.astype(np.float64))[:, None]
         scores[idx < 0] = -np.inf
         out_ids = self._items.to_raw(idx)
@@ -838,7 +857,8 @@ class FactorModel:
         check_user_side(Q, 1.0, 0.0, 0.0)
         with blas_limited():
             res, scores = top_n_checked(np.ascontiguousarray(Q), unit, None, 0.0, ex_indptr, ex_indices, mask,
-                                        min(N, unit.shape[0]), None, 16384, self._threads())
+                                        min(N, unit.shape[0]), None, 16384, self._threads(),
+                                        self._item_pack(("unit", side), unit, None))
         out = idmap.to_raw(res)
         if scalar:
             keep = res[0] >= 0

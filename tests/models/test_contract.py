@@ -489,11 +489,11 @@ class ModelContract:
         assert best < len(values) == best + 2        # it did stop early, two epochs after the best
         for name, array in snapshots[best - 1].items():
             assert np.array_equal(getattr(model, name), array), name
-        # the restored model scores the held-out set as the best epoch did
+        # the restored model scores the held-out set as the best epoch did (eval_rmse scores predict(), clipped)
         if self.eval_metric == "eval_rmse":
             train, test, _ = split
             users, items = test.nonzero()
-            rmse = np.sqrt(np.mean((model.predict(users, items, clip=False) - np.asarray(test[users, items]).ravel()) ** 2))
+            rmse = np.sqrt(np.mean((model.predict(users, items) - np.asarray(test[users, items]).ravel()) ** 2))
             assert rmse == pytest.approx(values[best - 1], rel=1e-5)
         # a later fit without early stopping forgets the best epoch
         assert self.fit_split(split).best_epoch_ is None

@@ -34,10 +34,17 @@ def _assert_same(actual, expected, what, exact):
         np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol, err_msg=what)
 
 
+#: configurations whose results changed on purpose after the fixture was written, so they are
+#: compared to float rounding only: ImplicitALS's Cholesky path moved to _linalg's LAPACK
+#: wrapper (issue 13: uplo 'L' on the row-major upper triangle instead of 'U'), which
+#: rounds differently in the last bits.
+ROUNDING_ONLY = {"ials_chol_f64"}
+
+
 @pytest.mark.parametrize("name", [c[0] for c in CONFIGS])
 def test_factors_equal_the_pre_refactor_code(stored, name):
     data, train, test, genres = stored
-    exact = str(data["cpu_features"]) == cpu_features()
+    exact = str(data["cpu_features"]) == cpu_features() and name not in ROUNDING_ONLY
     model = fit_config(name, train, test, genres)
     compared = 0
     for array in ARRAYS:
