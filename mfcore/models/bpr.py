@@ -35,9 +35,18 @@ class BPR(FactorModel):
     ----------
     factors : int, default 64
     learning_rate : float, default 0.05
-    regularization : float, default 0.01
+    regularization : float, default 0.003
         L2 weight on user and item vectors (per SGD step).
-    bias_regularization : float, default 0.01
+    bias_regularization : float, default 0.001
+        The defaults (0.003 / 0.001; formerly 0.01 / 0.01) were chosen on
+        validation only: ml-latest-small, ratings >= 4 as positives, K = 64,
+        100 epochs, validation split carved from the train part of a per-user
+        temporal 80/20 split (temporal again) and of a random 80/20 split (seed
+        42; validation seed 43); grid lr {0.05, 0.1} x reg {0.003, 0.01, 0.03}
+        x bias reg {0.001, 0.01}, then the four low-reg settings at lr 0.05
+        over three seeds. 0.003 / 0.001 has the smallest worst-case gap to each
+        split's best mean validation NDCG@10 (0.0027; the former defaults
+        0.0065: 0.098 vs 0.105 on the temporal validation).
     iterations : int, default 100
         Epochs.
     n_samples : int or None, default None
@@ -73,7 +82,7 @@ class BPR(FactorModel):
 
     _progress_fields = ("loss",)
 
-    def __init__(self, factors=64, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
+    def __init__(self, factors=64, learning_rate=0.05, regularization=0.003, bias_regularization=0.001,
                  iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold="auto",
                  eval_threshold="auto", init_scale=0.1, dtype="float32", num_threads=0, random_state=0):
         self.factors = factors

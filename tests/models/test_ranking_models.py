@@ -380,8 +380,9 @@ def _ridge(G, V, gamma):
 
 
 def _genre_prior_kw(**extra):
-    return {**dict(factors=5, regularization=0.3, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
-                   binarize=False, positive_threshold=None, random_state=2, genre_weight=4.0,
+    # regularization 2 with genre_share 0.75: users 2, items 0.5 toward 0 and tau = 1.5 toward the centroid
+    return {**dict(factors=5, regularization=2.0, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
+                   binarize=False, positive_threshold=None, random_state=2, genre_share=0.75,
                    genre_regularization=0.5, num_threads=1), **extra}
 
 
@@ -407,8 +408,8 @@ def test_implicit_als_genre_prior_equals_reference(planted):
     conf = R.astype(np.float64) * 2.0
     W = _ridge(G, V, 0.5)
     for _ in range(3):
-        U = ref.implicit_als_half_sweep(conf, V, 0.3)
-        V = ref.implicit_als_half_sweep(conf.T.tocsr(), U, 0.3, prior=G @ W, prior_weight=4.0)
+        U = ref.implicit_als_half_sweep(conf, V, 2.0)
+        V = ref.implicit_als_half_sweep(conf.T.tocsr(), U, 0.5, prior=G @ W, prior_weight=1.5)
         W = _ridge(G, V, 0.5)
     np.testing.assert_allclose(model.user_factors, U, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.item_factors, V, rtol=1e-8, atol=1e-10)
@@ -418,9 +419,9 @@ def test_implicit_als_genre_prior_equals_reference(planted):
     assert np.abs(model.item_factors[0]).max() > 1e-3
     empty = sp.csr_matrix((2, R.shape[0]))
     np.testing.assert_allclose(model.item_factors_from_genres(genres[[0, 7]]),
-                               ref.implicit_als_half_sweep(empty, U, 0.3, prior=(G @ W)[[0, 7]], prior_weight=4.0),
+                               ref.implicit_als_half_sweep(empty, U, 0.5, prior=(G @ W)[[0, 7]], prior_weight=1.5),
                                rtol=1e-8, atol=1e-10)
-    plain = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, item_genres=genres, show_progress=False)
+    plain = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
     assert (plain.item_factors[[0, 7]] == 0).all() and plain.genre_factors is None
 
 
@@ -437,26 +438,30 @@ def test_implicit_als_genre_prior_cg_float32_and_objective(planted):
     g = genres.toarray().astype(np.float64)
     G = g / g.sum(1, keepdims=True)
     V = exact.item_factors
-    expected = (_dense_implicit_objective(exact, R.astype(np.float64) * 2.0, 0.3)
-                + 4.0 * (np.sum((V - G @ exact.genre_factors) ** 2) + 0.5 * np.sum(exact.genre_factors ** 2)))
+    U = exact.user_factors
+    # users: reg 2; items: 0.5 ||v||^2 + 1.5 (||v - c||^2 + gamma ||W||^2)
+    expected = (_dense_implicit_objective(exact, R.astype(np.float64) * 2.0, 0.0) + 2.0 * np.sum(U * U)
+                + 0.5 * np.sum(V * V)
+                + 1.5 * (np.sum((V - G @ exact.genre_factors) ** 2) + 0.5 * np.sum(exact.genre_factors ** 2)))
     assert exact.history_[-1]["objective"] == pytest.approx(expected, rel=1e-10)
     objective = [h["objective"] for h in exact.history_]
     assert all(b <= a * (1 + 1e-10) for a, b in zip(objective, objective[1:])), objective
 
 
 def test_implicit_als_genre_prior_needs_genres_and_a_weight(planted):
-    """Without genres (or with genre_weight 0) the model is plain ImplicitALS, bit for bit."""
+    """Without genres (or with genre_share 0) the model is plain ImplicitALS, bit for bit."""
     R, genres = planted
-    plain = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, show_progress=False)
+    plain = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, show_progress=False)
     no_genres = ImplicitALS(**_genre_prior_kw()).fit(R, show_progress=False)
-    zero = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, item_genres=genres, show_progress=False)
+    zero = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
     for m in (no_genres, zero):
         np.testing.assert_array_equal(m.item_factors, plain.item_factors)
         assert m.genre_factors is None
     with pytest.raises(ValueError, match="item_genres must have one row per item"):
         ImplicitALS(**_genre_prior_kw()).fit(R, item_genres=genres[:-1], show_progress=False)
-    with pytest.raises(ValueError, match="genre_weight"):
-        ImplicitALS(genre_weight=-1.0).fit(R, item_genres=genres, show_progress=False)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="genre_share"):
+            ImplicitALS(genre_share=bad).fit(R, item_genres=genres, show_progress=False)
     with pytest.raises(ValueError, match="fitted without the genre prior"):
         plain.item_factors_from_genres(genres[:2])
 
@@ -470,13 +475,13 @@ def test_implicit_als_genre_prior_save_load_and_resolve(planted, tmp_path):
     assert back.genre_names == model.genre_names and back.get_params() == model.get_params()
     # re-solving known items uses their prior, as the training item update does
     rows = R.T.tocsr()[[1, 2]]
-    exact_next = ref.implicit_als_half_sweep(rows.astype(np.float64) * 2.0, model.user_factors, 0.3,
-                                             prior=(model._G @ model.genre_factors)[[1, 2]], prior_weight=4.0)
+    exact_next = ref.implicit_als_half_sweep(rows.astype(np.float64) * 2.0, model.user_factors, 0.5,
+                                             prior=(model._G @ model.genre_factors)[[1, 2]], prior_weight=1.5)
     np.testing.assert_allclose(back.recalculate_item([1, 2], rows), exact_next, rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="re-solves known items only"):
         back.partial_fit_items([R.shape[1]], sp.csr_matrix((1, R.shape[0])))
     # a model without the prior saves no genre arrays
-    plain = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, item_genres=genres, show_progress=False)
+    plain = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
     again = ImplicitALS.load(plain.save(tmp_path / "p.npz"))
     assert again.genre_factors is None and again._G is None
 
@@ -492,12 +497,12 @@ def test_implicit_als_genre_prior_early_stopping_restores_projection(implicit_da
     held.eliminate_zeros()
     held = (held - held.multiply(train)).tocsr()
     held.eliminate_zeros()
-    model = ImplicitALS(factors=4, regularization=1.0, iterations=12, genre_weight=2.0, random_state=0,
+    model = ImplicitALS(factors=4, regularization=1.0, iterations=12, genre_share=0.5, random_state=0,
                         num_threads=1, positive_threshold=None).fit(train, eval_set=held, item_genres=genres,
                                                                     early_stopping_rounds=2, show_progress=False)
     best = model.best_epoch_
     assert best is not None
-    refit = ImplicitALS(factors=4, regularization=1.0, iterations=best, genre_weight=2.0, random_state=0,
+    refit = ImplicitALS(factors=4, regularization=1.0, iterations=best, genre_share=0.5, random_state=0,
                         num_threads=1, positive_threshold=None).fit(train, item_genres=genres, show_progress=False)
     np.testing.assert_array_equal(model.genre_factors, refit.genre_factors)
     np.testing.assert_array_equal(model.item_factors, refit.item_factors)
