@@ -33,6 +33,7 @@ DISTRIBUTIONS = {
     "lenskit": "lenskit",
     "surprise": "scikit-surprise",
     "lightfm": "lightfm",
+    "cornac": "cornac",
 }
 
 #: Forks installed under another distribution name (lightfm 1.17 no longer builds with current setuptools;
@@ -47,6 +48,7 @@ MODULES = {
     "lenskit": "lenskit.als",
     "surprise": "surprise",
     "lightfm": "lightfm",
+    "cornac": "cornac",
 }
 
 
@@ -729,6 +731,21 @@ def rank_mfcore_implicit_als(train, params, num_threads):
     return _factor_arrays(model.user_factors, model.item_factors)  # no item bias in the model
 
 
+def rank_mfcore_implicit_als_genres(train, params, num_threads, item_genres=None):
+    """mfcore ImplicitALS with its genre prior: ``fit(item_genres=...)``; the parameters not in ``params``
+    (``genre_share``, ``genre_regularization``, ``regularization``, ``alpha``) stay at the class defaults."""
+    from mfcore.models import ImplicitALS
+
+    if item_genres is None:
+        raise PeerUnavailable("ImplicitALS with the genre prior needs item_genres")
+    extra = {k: params[k] for k in ("regularization", "alpha", "iterations", "genre_share", "genre_regularization")
+             if k in params}
+    model = ImplicitALS(factors=params["factors"], positive_threshold=params.get("positive_threshold", 4.0),
+                        binarize=True, num_threads=num_threads, random_state=params.get("seed", 0), **extra)
+    model.fit(train, item_genres=item_genres, show_progress=False)
+    return _factor_arrays(model.user_factors, model.item_factors)
+
+
 def rank_mfcore_explicit(train, params, num_threads):
     """mfcore ExplicitALS on the ratings; score u.v + b_i (the caller may weight b_i)."""
     from mfcore.models import ExplicitALS
@@ -816,16 +833,49 @@ def rank_lightfm_genres(train, params, num_threads, item_genres=None):
     return _factor_arrays(user_emb, item_emb, item_bias)
 
 
+def rank_cornac_bpr(train, params, num_threads):
+    """cornac BPR (item bias on). The dataset is built with identity id maps over ALL users and items, so
+    cornac's indices are ours and items without training positives are still sampled as negatives (as in
+    mfcore and implicit). cornac runs single-threaded whenever it is seeded (its own rule), whatever
+    ``num_threads`` says. Score: u . v_i + b_i (cornac's own ``score``)."""
+    _require("cornac")
+    from collections import OrderedDict
+
+    from cornac.data import Dataset
+    from cornac.models import BPR
+
+    X = _positives(train, params.get("positive_threshold", 4.0)).tocoo()
+    n_users, n_items = X.shape
+    users = OrderedDict((u, u) for u in range(n_users))
+    items = OrderedDict((i, i) for i in range(n_items))
+    data = list(zip(X.row.tolist(), X.col.tolist(), [1.0] * X.nnz))
+    ds = Dataset.build(data, global_uid_map=users, global_iid_map=items, seed=params.get("seed", 0))
+    if ds.num_items != n_items or ds.num_users != n_users:
+        raise RuntimeError(f"cornac dataset has {ds.num_users} users / {ds.num_items} items, expected "
+                           f"{n_users} / {n_items}")
+    model = BPR(k=params["factors"], max_iter=params["iterations"], learning_rate=params["learning_rate"],
+                lambda_reg=params["regularization"], num_threads=num_threads, seed=params.get("seed", 0))
+    model.fit(ds)
+    return _factor_arrays(model.u_factors, model.i_factors, model.i_biases)
+
+
 #: (library, model) -> ranking factor adapter
 RANKING_MODELS = {
     ("mfcore", "BPR"): rank_mfcore_bpr,
     ("mfcore", "ImplicitALS"): rank_mfcore_implicit_als,
+    ("mfcore", "ImplicitALS+genres"): rank_mfcore_implicit_als_genres,
+    ("mfcore", "ImplicitALS+genres+years"): rank_mfcore_implicit_als_genres,
     ("mfcore", "ExplicitALS"): rank_mfcore_explicit,
     ("implicit", "BayesianPersonalizedRanking"): rank_implicit_bpr,
     ("implicit", "AlternatingLeastSquares"): rank_implicit_als,
     ("lightfm", "LightFM"): rank_lightfm,
     ("lightfm", "LightFM+genres"): rank_lightfm_genres,
+    ("cornac", "BPR"): rank_cornac_bpr,
 }
 
 #: Ranking adapters that take ``item_genres=``.
-RANKING_USES_GENRES = {("lightfm", "LightFM+genres")}
+RANKING_USES_GENRES = {("lightfm", "LightFM+genres"), ("mfcore", "ImplicitALS+genres"),
+                       ("mfcore", "ImplicitALS+genres+years")}
+
+#: Ranking adapters given the genres with release-year buckets appended (``mfcore.data.features``).
+RANKING_USES_YEARS = {("mfcore", "ImplicitALS+genres+years")}

@@ -78,10 +78,14 @@ GRIDS = {
 }
 
 #: Rows scored at the library's own defaults (class defaults; no tuning), next to the tuned row.
+#: ``mfcore-genre-years`` is fitted on the training ``Interactions`` itself, as a user would: GenreALS then
+#: adds the release-year buckets from the titles (``release_years=True``); ``mfcore-genre`` is given the genres
+#: as ``item_genres=`` (genres only).
 DEFAULT_ROWS = {"mfcore": ("mfcore ExplicitALS at its defaults", "mfcore-defaults"),
-                "mfcore-genre": ("mfcore GenreALS at its defaults", "mfcore-genre-defaults"),
-                "mfcore-genre-years": ("mfcore GenreALS at its defaults, genres + release-year buckets",
-                                       "mfcore-genre-years-defaults")}
+                "mfcore-genre": ("mfcore GenreALS at its defaults, genres only (item_genres=)",
+                                 "mfcore-genre-defaults"),
+                "mfcore-genre-years": ("mfcore GenreALS at its defaults on the Interactions (genres + "
+                                       "release-year buckets from the titles)", "mfcore-genre-years-defaults")}
 
 
 def _bias_stage(best):
@@ -194,10 +198,37 @@ def evaluate_defaults(lib, train, valid_train, valid, test, threads, log, item_g
     out = {}
     for name, X, part in (("valid", valid_train, valid), ("test", train, test)):
         u, i, y = _pairs(part)
-        out[name] = _scores(y, fit(X.user_items(), {}, threads, item_genres=item_genres)(u, i))
+        if lib == "mfcore-genre-years":
+            pred = _genre_defaults_on_interactions(X, threads).predict
+        else:
+            pred = fit(X.user_items(), {}, threads, item_genres=item_genres)
+        out[name] = _scores(y, pred(u, i))
     log(f"  {label}: valid RMSE {out['valid'][0]:.4f} -> test RMSE {out['test'][0]:.4f} MAE {out['test'][1]:.4f}")
     return {"lib": key, "label": label, "best_params": {"(class defaults)": True}, "valid_rmse": out["valid"][0],
             "test_rmse": out["test"][0], "test_mae": out["test"][1], "n_filled": 0, "status": "ok"}
+
+
+class _IndexPredictor:
+    """A model fitted on an ``Interactions`` (raw ids), predicting (user index, item index) pairs."""
+
+    def __init__(self, model, X):
+        import numpy as np
+
+        self.model, self.user_ids, self.item_ids = model, np.asarray(X.user_ids), np.asarray(X.item_ids)
+
+    def predict(self, users, items):
+        import numpy as np
+
+        return self.model.predict(self.user_ids[np.asarray(users)], self.item_ids[np.asarray(items)])
+
+
+def _genre_defaults_on_interactions(X, threads, **params):
+    """GenreALS at its class defaults (but ``params``) fitted on an ``Interactions`` (it reads genres and
+    titles itself); ``.predict`` takes index pairs."""
+    from mfcore.models import GenreALS
+
+    model = GenreALS(num_threads=threads, random_state=0, calculate_training_loss=False, **params)
+    return _IndexPredictor(model.fit(X, show_progress=False), X)
 
 
 # --------------------------------------------------------------------------- cold start
@@ -272,17 +303,20 @@ def cold_start(data, threads, log, item_fraction=0.1, seed=0, libs=()):
 
     tune("GenreALS, genre prior on vectors only (genre_bias_weight=0)", COLD_GRID_VECTORS, genre)
     tune("GenreALS, genre prior on vectors and biases", COLD_GRID_BIASES, genre)
-    tune("GenreALS at its defaults (nothing tuned)", [{}], genre)
+    tune("GenreALS at its defaults, genres only (item_genres=)", [{}], genre)
     if getattr(data, "titles", None) is not None:
-        from mfcore.data import item_features_with_years
+        def genre_years(X, p):     # tune() passes tr_csr or vt_csr: fit on the Interactions they came from
+            return _genre_defaults_on_interactions(train if X is tr_csr else vtrain, threads).predict
 
-        features, _ = item_features_with_years(genres, data.genre_names, list(data.titles))
-
-        def genre_years(X, p):
-            return _cold_genre_fit(X, features, p, threads).predict
-
-        tune("GenreALS at its defaults, genres + release-year buckets (mfcore.data.item_features_with_years)",
+        tune("GenreALS at its defaults on the Interactions (genres + release-year buckets from the titles)",
              [{}], genre_years)
+
+        def genre_years_prior(X, p):
+            return _genre_defaults_on_interactions(train if X is tr_csr else vtrain, threads,
+                                                   cold_bias="prior").predict
+
+        tune("GenreALS as above with cold_bias='prior' (the cold bias from the genre prior, as before issue 12)",
+             [{}], genre_years_prior)
     for lib in libs:
         if lib not in COLD_PEER_GRIDS:
             continue

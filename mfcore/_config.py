@@ -17,7 +17,7 @@ def simd_builds() -> dict:
     The kernels pick the build at run time (the CPU's level, lowered by the environment
     variable ``MFCORE_SIMD=baseline|avx2|avx512`` when it is set at import).
     """
-    from . import _als, _bpr, _implicit_als
+    from . import _als, _bpr, _implicit_als, _topk
 
     def name(module):
         if module.SIMD_BUILD == "portable":
@@ -29,6 +29,8 @@ def simd_builds() -> dict:
         "explicit ALS (mfcore._als)": name(_als),
         "implicit ALS CG (mfcore._implicit_als)": name(_implicit_als),
         "BPR step (mfcore._bpr)": name(_bpr),
+        "top-N float32 (mfcore._topk)": (name(_topk) + " + BF16 screening") if _topk._bf16_screening()
+        else name(_topk) + " (float32 gemm)",
     }
 
 

@@ -17,7 +17,8 @@ process or returning garbage later:
 * the seen-items CSR: int32, indptr of length n_users + 1 starting at 0,
   non-decreasing, ending at nnz; indices in [0, n_items), strictly increasing
   within each row;
-* model extras (GenreALS: the genre CSR, names, projections) the same way;
+* model extras (GenreALS: the genre CSR, names, projections; ImplicitALS fitted with
+  the genre prior: the same without the bias projection, all or none) the same way;
 * no array or attribute the model does not know.
 
 Every check is vectorised and at most one pass over an array, so loading a
@@ -114,27 +115,47 @@ def _check_params(chk, params, K):
     return _FLOAT_DTYPES[dtype]
 
 
-def _check_genre_arrays(chk, n_items, K):
-    """GenreALS: genre CSR (n_items x n_genres), names, projections W (n_genres, K) and w_b."""
+def _check_genre_arrays(chk, n_items, K, bias=True):
+    """GenreALS: genre CSR (n_items x n_genres), names, projections W (n_genres, K) and w_b (``bias``)."""
     names = chk.arrays["genre_names"]
     if names.dtype.kind != "U" or names.ndim != 1:
         chk.fail(f"array 'genre_names' must be 1-D strings, got {names.dtype.str}{list(names.shape)}")
     n_genres = names.shape[0]
     chk.ids("genre_names", n_genres)
     chk.array("genre_factors", "<f8", (n_genres, K))
-    chk.array("genre_bias", "<f8", (n_genres,))
     chk.finite("genre_factors")
-    chk.finite("genre_bias")
+    if bias:
+        chk.array("genre_bias", "<f8", (n_genres,))
+        chk.finite("genre_bias")
     _, indices = chk.csr("genre matrix", "genre_indptr", "genre_indices", "<i8", n_items, n_genres)
     data = chk.array("genre_data", "<f4", (indices.size,))
     if data.size and not (np.isfinite(data).all() and data.min() >= 0):
         chk.fail("array 'genre_data' must hold finite non-negative weights")
+    if "genre_cold_bias" in chk.arrays:
+        chk.array("genre_cold_bias", "<f8", (n_genres,))
+        chk.finite("genre_cold_bias")
+    if "year_edges" in chk.arrays:      # release-year buckets: the last len(edges) + 1 feature columns
+        edges = chk.array("year_edges", "<f8", (None,))
+        chk.finite("year_edges")
+        if edges.size == 0 or edges.size + 1 > n_genres or np.any(np.diff(edges) <= 0):
+            chk.fail(f"array 'year_edges' must be 1 to {n_genres - 1} increasing numbers (its buckets are the "
+                     f"last feature columns), got {edges.size} values")
 
 
 #: Arrays each model class adds to the base ones, and their checker.
 _EXTRA_ARRAYS = {
     "GenreALS": (("genre_factors", "genre_bias", "genre_indptr", "genre_indices", "genre_data", "genre_names"),
                  _check_genre_arrays),
+}
+
+#: Arrays a model class may add (checked by the class's checker when present).
+_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias")}
+
+#: Groups of arrays a model class may add, all or none, in place of its extras, and their checker
+#: (ImplicitALS fitted with the genre prior: the prior's state).
+_OPTIONAL_EXTRA_GROUPS = {
+    "ImplicitALS": (("genre_factors", "genre_indptr", "genre_indices", "genre_data", "genre_names"),
+                    lambda chk, n_items, K: _check_genre_arrays(chk, n_items, K, bias=False)),
 }
 
 #: Models whose factor matrices have K = 0 columns.
@@ -145,10 +166,18 @@ def check_model_state(path, header, arrays):
     """Raise :class:`ModelFileError` unless the file's arrays and header form a consistent model."""
     chk = _Checker(path, arrays)
     extras, check_extras = _EXTRA_ARRAYS.get(header["model"], ((), None))
+    optional, check_optional = _OPTIONAL_EXTRA_GROUPS.get(header["model"], ((), None))
+    present = [name for name in optional if name in arrays]
+    if present and len(present) < len(optional):
+        chk.fail(f"array {next(n for n in optional if n not in arrays)!r} is missing (the {header['model']} "
+                 f"arrays {list(optional)} come all or none)")
+    if present:
+        extras, check_extras = optional, check_optional
     missing = [name for name in _BASE_ARRAYS + extras if name not in arrays]
     if missing:
         chk.fail(f"array {missing[0]!r} is missing")
-    unknown = sorted(set(arrays) - set(_BASE_ARRAYS) - set(_OPTIONAL_ARRAYS) - set(extras))
+    unknown = sorted(set(arrays) - set(_BASE_ARRAYS) - set(_OPTIONAL_ARRAYS) - set(extras)
+                     - set(_OPTIONAL_EXTRA_ARRAYS.get(header["model"], ())))
     if unknown:
         chk.fail(f"unexpected array(s) {unknown} for a {header['model']} model")
     if ("seen_indptr" in arrays) != ("seen_indices" in arrays):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._threads import blas_limited, resolve_num_threads
+from ._topk import _median_norm, pack_items
 from ._topk import topk as _topk_kernel
 from ._validation import check_csr_pattern, check_float, check_int
 
@@ -160,9 +161,13 @@ def top_n(user_factors, item_factors, *, item_bias=None, bias_weight=1.0, exclud
 
     Notes
     -----
-    The kernel selects with a per-user binary heap over item tiles scored by
-    BLAS gemm (see ``pyx/_topk.pyx``); memory is bounded by the batch and a
-    fixed per-thread scratch, never ``n_users x n_items``.
+    float32 on a CPU with AVX512_BF16 (N <= 256): the scores are screened in
+    bfloat16 with a rigorous error bound, item blocks whose Cauchy-Schwarz bound
+    cannot enter a list are skipped, and the candidates are rescored exactly:
+    the lists are exactly the top N of ``fl32(u . v + w b computed in float64)``
+    (see ``pyx/include/mfcore/topk_bf16.h``). Otherwise a per-user binary heap
+    over item tiles scored by BLAS gemm (see ``pyx/_topk.pyx``). Memory is
+    bounded by the batch and a fixed per-thread scratch, never ``n_users x n_items``.
     """
     U = check_factor_matrix(user_factors, "user_factors")
     V = check_factor_matrix(item_factors, "item_factors", dtype=U.dtype, n_cols=U.shape[1])
@@ -202,12 +207,26 @@ def check_user_side(U, item_norm, bias_max, bias_weight):
                          f"{bound:.3g} exceeds {limit:.3g}; rescale the factors or use float64")
 
 
-def top_n_checked(U, V, bias, bias_weight, ex_indptr, ex_indices, mask, N, rows, batch_size, nt):
+def item_pack(V, bias=None, bias_weight=1.0, user_norm=1.0):
+    """The bfloat16 item side of the float32 top-N kernel (``mfcore._topk.pack_items``), or None.
+
+    None for float64 factors or where the bfloat16 screening path does not run (no
+    AVX512_BF16, ``MFCORE_SIMD`` below avx512, the portable build). Computing it costs
+    about one pass over the items (~10-30 ms for 87,585 x 64): callers that rank many
+    times against the same items (the models) compute it once and pass it on.
+    """
+    if V.dtype != np.float32 or V.shape[0] == 0 or V.shape[1] == 0:
+        return None
+    return pack_items(V, bias, float(bias_weight), float(user_norm))
+
+
+def top_n_checked(U, V, bias, bias_weight, ex_indptr, ex_indices, mask, N, rows, batch_size, nt, pack=None):
     """:func:`top_n` after validation: arguments already checked, N capped, BLAS already limited.
 
     For callers that validated once and cache what depends only on the item side (the
     models: see ``FactorModel.recommend``). ``ex_indptr`` / ``ex_indices``: the exclusion
-    CSR over all rows of ``U`` (int32), or None.
+    CSR over all rows of ``U`` (int32), or None. ``pack``: :func:`item_pack` of ``V``
+    (computed here, once for all batches, when None and the path applies).
     """
     n_users = U.shape[0]
     n_sel = n_users if rows is None else rows.size
@@ -215,6 +234,8 @@ def top_n_checked(U, V, bias, bias_weight, ex_indptr, ex_indices, mask, N, rows,
     scores = np.empty((n_sel, N), dtype=U.dtype)
     if N == 0:  # no items at all
         return ids, scores
+    if pack is None and U.dtype == np.float32 and N <= 256 and n_sel > 0:
+        pack = item_pack(V, bias, bias_weight, _median_norm(U if rows is None else U[rows[:4096]]))
     for start in range(0, n_sel, batch_size):
         stop = min(start + batch_size, n_sel)
         seen_indptr = seen_indices = None
@@ -230,6 +251,6 @@ def top_n_checked(U, V, bias, bias_weight, ex_indptr, ex_indices, mask, N, rows,
             if ex_indptr is not None:
                 seen_indptr, seen_indices = _csr_rows(ex_indptr, ex_indices, batch_rows)
         ids[start:stop], scores[start:stop] = _topk_kernel(
-            U_batch, V, bias, bias_weight, seen_indptr, seen_indices, mask, N, nt
+            U_batch, V, bias, bias_weight, seen_indptr, seen_indices, mask, N, nt, pack
         )
     return ids, scores

@@ -41,6 +41,8 @@ __all__ = [
     "genre_als_objective",
     "fit_genre_als",
     "cold_item_prediction",
+    "row_residual_sums",
+    "genre_cold_bias",
     "predict",
     "squared_error_sums",
     "bpr_sgd",
@@ -391,10 +393,10 @@ def predict(mu, user_factors, user_bias, item_factors, item_bias, users, items):
     return float(mu) + bu[users] + bi[items] + np.einsum("nk,nk->n", U[users], V[items])
 
 
-def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings):
+def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, users, items, ratings, clip=None):
     """Sums of squared and of absolute prediction errors over index pairs (twin of ``_predict.squared_error_sums``).
 
-    ``e_n = ratings[n] - (mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
+    ``e_n = ratings[n] - clip(mu + b_u + b_i + u . v_i)`` with ``(u, i) = (users[n], items[n])``.
 
     Parameters
     ----------
@@ -402,6 +404,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         As for :func:`predict`.
     ratings : float array_like (n,)
         Observed ratings of the pairs.
+    clip : (float, float) or None
+        Predictions are clipped to ``[clip[0], clip[1]]`` first (None: raw predictions).
 
     Returns
     -------
@@ -409,6 +413,8 @@ def squared_error_sums(mu, user_factors, user_bias, item_factors, item_bias, use
         ``(sum(e ** 2), sum(|e|))`` in float64.
     """
     pred = predict(mu, user_factors, user_bias, item_factors, item_bias, users, items)
+    if clip is not None:
+        pred = np.clip(pred, clip[0], clip[1])
     r = np.asarray(ratings, dtype=np.float64)
     if r.shape != pred.shape:
         raise ValueError(f"ratings has shape {r.shape}, the pairs {pred.shape}")
@@ -723,6 +729,55 @@ def cold_item_prediction(item_genres, W, w_bias, reg, reg_bias, genre_weight, ge
     return factors, bias
 
 
+def row_residual_sums(rows, mu, col_factors, col_bias, row_vectors):
+    """Per row r of a CSR (e.g. items x users): ``sum_j (y_rj - mu - b_j - f_j . x_r)``, float64.
+
+    Twin of ``_predict.row_residual_sums``. ``rows`` (n_rows, n_cols) holds the
+    ratings y; ``col_factors`` f (n_cols, K) and ``col_bias`` b (n_cols,) the other
+    side; ``row_vectors`` x (n_rows, K) the vectors the rows are scored with.
+    Returns ndarray float64 (n_rows,).
+    """
+    R = _csr64(rows, "rows")
+    F = np.asarray(col_factors, dtype=np.float64)
+    X = np.asarray(row_vectors, dtype=np.float64)
+    b = np.asarray(col_bias, dtype=np.float64)
+    out = np.zeros(R.shape[0])
+    for r in range(R.shape[0]):
+        cols = R.indices[R.indptr[r]:R.indptr[r + 1]]
+        y = R.data[R.indptr[r]:R.indptr[r + 1]]
+        out[r] = np.sum(y - mu - b[cols] - F[cols] @ X[r])
+    return out
+
+
+def genre_cold_bias(user_items, mu, user_factors, user_bias, G, cold_vectors, reg_w):
+    """GenreALS's cold-start bias map, fitted against the rating loss (``cold_bias="ratings"``)::
+
+        w = argmin_w sum_(u,i) (r_ui - mu - b_u - u . x_i - G_i w)^2 + reg_w ||w||^2
+
+    solved here as one ridge regression with a row per training rating (design
+    ``G[item of the rating]``), not through per-item sums as the model does.
+
+    Parameters
+    ----------
+    user_items : (n_users, n_items) ratings
+    mu : float; user_factors : (n_users, K); user_bias : (n_users,)
+    G : (n_items, n_features) normalised feature rows (:func:`genre_centroid_matrix`)
+    cold_vectors : (n_items, K) x_i, the vectors the items are scored with
+    reg_w : float > 0
+
+    Returns
+    -------
+    w : ndarray float64 (n_features,)
+    """
+    R = _csr64(user_items, "user_items").tocoo()
+    G = np.asarray(G.toarray() if sp.issparse(G) else G, dtype=np.float64)
+    U = np.asarray(user_factors, dtype=np.float64)
+    X = np.asarray(cold_vectors, dtype=np.float64)
+    y = R.data - mu - np.asarray(user_bias, dtype=np.float64)[R.row] - np.einsum("nk,nk->n", U[R.row], X[R.col])
+    D = G[R.col]
+    return np.linalg.solve(D.T @ D + float(reg_w) * np.eye(G.shape[1]), D.T @ y)
+
+
 # --------------------------------------------------------------------------- BPR
 
 
@@ -809,6 +864,50 @@ def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, 
     return loss
 
 
+def bpr_fold_in(pos_indptr, pos_indices, neg_indptr, neg_ranks, item_factors, item_bias, reg, newton_steps=10):
+    """Twin of ``mfcore._bpr.bpr_fold_in``: each user's BPR vector by Newton's method, items fixed.
+
+    User r with positives P (row r of the CSR ``pos_indptr``/``pos_indices``) and
+    negatives S -- ranks ``neg_ranks[neg_indptr[r]:neg_indptr[r+1]]`` among the items
+    that are not in P, in increasing id order -- maximises the concave
+    ``mean_{i in P, j in S} ln sigma(u.(v_i - v_j) + b_i - b_j) - reg ||u||^2`` from
+    u = 0 by up to ``newton_steps`` Newton steps (stop: ||step|| <= 1e-6 (1 + ||u||)).
+    A user without positives or negatives gets the zero vector.
+
+    Returns
+    -------
+    numpy.ndarray float64 (n_users, K)
+    """
+    V = np.asarray(item_factors, dtype=np.float64)
+    b = np.asarray(item_bias, dtype=np.float64)
+    n_users, (n_items, K) = len(pos_indptr) - 1, V.shape
+    out = np.zeros((n_users, K))
+    for r in range(n_users):
+        pos = np.asarray(pos_indices[pos_indptr[r]:pos_indptr[r + 1]], dtype=np.intp)
+        ranks = np.asarray(neg_ranks[neg_indptr[r]:neg_indptr[r + 1]], dtype=np.intp)
+        if len(pos) == 0 or len(ranks) == 0:
+            continue
+        neg = np.setdiff1d(np.arange(n_items), pos)[ranks]
+        Vp, Vn, bp, bn = V[pos], V[neg], b[pos], b[neg]
+        n_pairs = len(pos) * len(neg)
+        u = np.zeros(K)
+        for _ in range(int(newton_steps)):
+            x = (Vp @ u + bp)[:, None] - (Vn @ u + bn)[None, :]           # (p, n)
+            with np.errstate(over="ignore"):
+                s = 1.0 / (1.0 + np.exp(x))                                # sigma(-x) = d ln sigma(x) / dx
+            h = s * (1.0 - s)                                              # -d^2 ln sigma / dx^2
+            grad = (Vp.T @ s.sum(1) - Vn.T @ s.sum(0)) / n_pairs - 2 * reg * u
+            cross = Vp.T @ h @ Vn
+            hess = (Vp.T * h.sum(1)) @ Vp + (Vn.T * h.sum(0)) @ Vn - cross - cross.T
+            hess = hess / n_pairs + 2 * reg * np.eye(K)
+            step = np.linalg.solve(hess + 1e-10 * np.eye(K), grad)
+            u += step
+            if np.linalg.norm(step) <= 1e-6 * (1.0 + np.linalg.norm(u)):
+                break
+        out[r] = u
+    return out
+
+
 def bpr_sample(user_items, n_samples, rng):
     """Draw BPR training triples.
 
@@ -866,7 +965,7 @@ def bpr_sample(user_items, n_samples, rng):
 # --------------------------------------------------------------------------- implicit ALS
 
 
-def implicit_als_half_sweep(confidence_csr, other_factors, reg):
+def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prior_weight=0.0):
     """One implicit-ALS half-sweep (Hu, Koren & Volinsky 2008), exact solve per row.
 
     ``confidence_csr`` stores ``c_rj - 1 = alpha * r_rj`` for the observed
@@ -876,13 +975,21 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg):
         (Y^T Y + Y^T (C_r - I) Y + reg I) x_r = Y^T C_r p_r
         i.e. (Y^T Y + sum_j (c_rj - 1) y_j y_j^T + reg I) x_r = sum_j c_rj y_j   (j stored in row r)
 
-    Rows with no stored entries get ``x_r = 0``.
+    Rows with no stored entries get ``x_r = 0``. With a prior (ImplicitALS's genre
+    prior: row r pulled toward c_r with weight tau, ``+ tau ||x_r - c_r||^2`` in the loss)::
+
+        (Y^T Y + sum_j (c_rj - 1) y_j y_j^T + (reg + tau) I) x_r = sum_j c_rj y_j + tau c_r
+
+    for every row, rows without entries included.
 
     Parameters
     ----------
     confidence_csr : scipy.sparse matrix (n_rows, n_cols), data = c - 1 (>= 0 expected)
     other_factors : (n_cols, K), Y
     reg : float, > 0 (>= 0 accepted; singular systems raise LinAlgError naming the row)
+    prior : (n_rows, K) or None
+        c_r per row; ``prior_weight`` is ignored when None.
+    prior_weight : float >= 0, tau
 
     Returns
     -------
@@ -894,16 +1001,24 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg):
         raise ValueError(f"confidence_csr has {C1.shape[1]} columns but other_factors has {Y.shape[0]} rows")
     reg = check_float(reg, "reg", min_value=0.0)
     K = Y.shape[1]
-    YtY_reg = Y.T @ Y + reg * np.eye(K)
+    tau = 0.0
+    if prior is not None:
+        prior = _as_2d(prior, "prior")
+        if prior.shape != (C1.shape[0], K):
+            raise ValueError(f"prior must have shape ({C1.shape[0]}, {K}), got {prior.shape}")
+        tau = check_float(prior_weight, "prior_weight", min_value=0.0)
+    YtY_reg = Y.T @ Y + (reg + tau) * np.eye(K)
     out = np.zeros((C1.shape[0], K))
     for r in range(C1.shape[0]):
         start, end = C1.indptr[r], C1.indptr[r + 1]
-        if start == end:
+        if start == end and prior is None:
             continue
         Yr = Y[C1.indices[start:end]]
         cm1 = C1.data[start:end]
         A = YtY_reg + (Yr * cm1[:, None]).T @ Yr
         rhs = Yr.T @ (1.0 + cm1)
+        if prior is not None:
+            rhs = rhs + tau * prior[r]
         try:
             out[r] = np.linalg.solve(A, rhs)
         except np.linalg.LinAlgError as exc:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _predict
 from ._sparse import row_of_entry
 from ._threads import resolve_num_threads
 from ._validation import check_csr, check_int
 from .metrics import ranking_metrics
+from .models._training import squared_error
 
 
 def _matrix(data, name, dtype):
@@ -19,7 +19,7 @@ def _matrix(data, name, dtype):
 
 
 def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, rating_metrics=None,
-             batch_size=4096, num_threads=None):
+             clip=True, batch_size=4096, num_threads=None):
     """Ranking (and, for rating models, error) metrics of a fitted model on held-out data.
 
     Parameters
@@ -38,6 +38,10 @@ def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, ratin
     rating_metrics : bool or None
         Also compute RMSE and MAE of ``model.predict`` on the test ratings;
         default: True for the explicit models (those with a non-zero global mean).
+    clip : bool, default True
+        Score the predictions as ``model.predict`` returns them, clipped to the
+        training ratings' scale (``model.rating_scale_``); False scores the raw
+        ``mu + b_u + b_i + u . v`` (what ``predict(..., clip=False)`` returns).
     batch_size : int
         Users scored per batch (memory is O(batch_size * n_items) for AUC).
     num_threads : int or None
@@ -68,9 +72,8 @@ def evaluate(model, train, test, k=10, *, threshold=4.0, bias_weight=None, ratin
     if rating_metrics is None:
         rating_metrics = model.global_mean != 0.0
     if rating_metrics and test_m.nnz:
-        sse, sae = _predict.squared_error_sums(row_of_entry(test_m.indptr), test_m.indices, test_m.data,
-                                               model.user_factors, model.user_bias, model.item_factors,
-                                               model.item_bias, model.global_mean, threads)
+        sse, sae = squared_error(model, (row_of_entry(test_m.indptr), test_m.indices, test_m.data), threads,
+                                 clip=bool(clip))
         out["rmse"] = float(np.sqrt(sse / test_m.nnz))
         out["mae"] = float(sae / test_m.nnz)
     return out

@@ -46,8 +46,10 @@ bit-reproducible; with more threads results vary from run to run because the
 interleaving of updates varies.
 """
 
-from cython.parallel cimport parallel, prange
-from libc.math cimport exp, log
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport exp, log, sqrt, INFINITY
+from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_lapack cimport dpotrf, dpotrs
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint64_t, int32_t, int64_t
 
@@ -65,12 +67,20 @@ cdef extern from "mfcore/bpr.h":
     uint64_t mfc_xoshiro_next(mfc_xoshiro256 *g) nogil
     void mfc_prefetch(const void *p) nogil
     void mfc_prefetch_range(const void *p, size_t n) nogil
-    float mfc_sdotdiff(const float *u, const float *vi, const float *vj, int n) nogil
-    double mfc_ddotdiff(const double *u, const double *vi, const double *vj, int n) nogil
-    void mfc_supdate(float *u, float *vi, float *vj, int n, float lr, float z,
-                        float ru, float ri) nogil
-    void mfc_dupdate(double *u, double *vi, double *vj, int n, double lr, double z,
-                        double ru, double ri) nogil
+    # the two builds of the step's vector loops (_l1: FMA, levels >= AVX2; _l0: baseline)
+    float mfc_float_dotdiff_l0(const float *u, const float *vi, const float *vj, int n) nogil
+    float mfc_float_dotdiff_l1(const float *u, const float *vi, const float *vj, int n) nogil
+    double mfc_double_dotdiff_l0(const double *u, const double *vi, const double *vj, int n) nogil
+    double mfc_double_dotdiff_l1(const double *u, const double *vi, const double *vj, int n) nogil
+    void mfc_float_update_l0(float *u, float *vi, float *vj, int n, float lr, float z,
+                             float ru, float ri) nogil
+    void mfc_float_update_l1(float *u, float *vi, float *vj, int n, float lr, float z,
+                             float ru, float ri) nogil
+    void mfc_double_update_l0(double *u, double *vi, double *vj, int n, double lr, double z,
+                              double ru, double ri) nogil
+    void mfc_double_update_l1(double *u, double *vi, double *vj, int n, double lr, double z,
+                              double ru, double ri) nogil
+    int mfc_bpr_build() nogil
 
 
 # ---------------------------------------------------------------- CPU dispatch (simd.h)
@@ -95,15 +105,25 @@ def _simd_level(level=None):
 cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
                              floating *bi, floating *bj, int K,
                              double lr, double reg_user, double reg_item,
-                             double reg_bias) noexcept nogil:
-    """One BPR update in place; returns the step's loss -ln sigma(x_uij) (float64)."""
+                             double reg_bias, int build) noexcept nogil:
+    """One BPR update in place; returns the step's loss -ln sigma(x_uij) (float64).
+
+    ``build`` selects the vector loops' build, ``mfc_bpr_build()`` read once by the
+    caller (1: the FMA build, 0: the baseline build).
+    """
     cdef double x, e, z, loss
     cdef double bi_old = bi[0]
     cdef double bj_old = bj[0]
     if floating is float:
-        x = <double>mfc_sdotdiff(u, vi, vj, K)
+        if build:
+            x = <double>mfc_float_dotdiff_l1(u, vi, vj, K)
+        else:
+            x = <double>mfc_float_dotdiff_l0(u, vi, vj, K)
     else:
-        x = mfc_ddotdiff(u, vi, vj, K)
+        if build:
+            x = mfc_double_dotdiff_l1(u, vi, vj, K)
+        else:
+            x = mfc_double_dotdiff_l0(u, vi, vj, K)
     x += bi_old - bj_old
     # z = sigma(-x); loss = softplus(-x) = max(-x, 0) + ln(1 + e), e = exp(-|x|) in (0, 1]:
     # one exp, overflow-free for any x. ln(1 + e) instead of log1p(e) (3x
@@ -117,9 +137,15 @@ cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
         z = 1.0 / (1.0 + e)
         loss = -x + log(1.0 + e)
     if floating is float:
-        mfc_supdate(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
+        if build:
+            mfc_float_update_l1(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
+        else:
+            mfc_float_update_l0(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
     else:
-        mfc_dupdate(u, vi, vj, K, lr, z, reg_user, reg_item)
+        if build:
+            mfc_double_update_l1(u, vi, vj, K, lr, z, reg_user, reg_item)
+        else:
+            mfc_double_update_l0(u, vi, vj, K, lr, z, reg_user, reg_item)
     bi[0] = <floating>(bi_old + lr * (z - reg_bias * bi_old))
     bj[0] = <floating>(bj_old + lr * (-z - reg_bias * bj_old))
     return loss
@@ -219,10 +245,13 @@ cdef inline int64_t _kth_negative(const int32_t *row, int64_t n, int64_t k) noex
 
 
 cdef enum:
-    # Software pipeline depth (samples in flight, power of two): sample s+DEPTH
-    # is drawn and its memory prefetched while sample s is updated.
+    # Software pipeline (see _bpr_chunk): sample t is drawn (stage A) while sample
+    # t - LAG_U finds its user (B), t - LAG_W its user's CSR row bounds (W) and
+    # t - DEPTH takes its step (C). DEPTH is a power of two (ring buffers); C's lag
+    # also fixes the order of the random draws (A's draws interleave with C's).
     DEPTH = 8
-    HALF = 4
+    LAG_U = 3
+    LAG_W = 6
 
 
 cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_t *nnz_rows,
@@ -233,16 +262,20 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                      int32_t *log, double *loss_out, int64_t *skipped_out) noexcept nogil:
     """Samples start..stop-1 of an epoch, with the random stream of ``chunk``.
 
-    Three stages per sample, DEPTH/2 samples apart, so that cache misses of
-    later samples overlap the arithmetic of the current one:
-      A: draw the interaction index p and a candidate negative j0 uniform over
-         all items; prefetch indices[p] and row j0 of V.
-      B: find the user u of p (``nnz_rows[p]`` or a binary search in indptr),
-         i = indices[p]; prefetch rows u of U, i of V, and the window of u's
-         CSR row around the interpolated position of j0.
-      C: accept j0 if u has not interacted with it (galloping search from the
-         interpolated position, see _row_contains_near), otherwise draw j
-         exactly uniform over u's non-positives (_kth_negative). Either way j
+    Four stages per sample, a few samples apart, so that the cache misses of
+    later samples overlap the arithmetic of the current one and every load that
+    an address depends on was prefetched by an earlier stage:
+      A (sample t): draw the interaction index p and a candidate negative j0
+         uniform over all items; prefetch indices[p], nnz_rows[p], row j0 of V
+         and its bias.
+      B (t - LAG_U): the user u of p (``nnz_rows[p]`` or a binary search in
+         indptr), i = indices[p]; prefetch rows u of U, i of V, b_i and
+         indptr[u], indptr[u + 1].
+      W (t - LAG_W): u's CSR row bounds; prefetch the window of the row around
+         the interpolated position of j0.
+      C (t - DEPTH): accept j0 if u has not interacted with it (galloping search
+         from the interpolated position, see _row_contains_near), otherwise draw
+         j exactly uniform over u's non-positives (_kth_negative). Either way j
          is uniform over u's non-positives. Then the SGD step.
     """
     cdef mfc_xoshiro256 g
@@ -253,6 +286,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
     cdef double loss = 0.0
     cdef int64_t skipped = 0
     cdef size_t row_bytes = K * sizeof(floating)
+    cdef int build = mfc_bpr_build()   # the step's SIMD build, chosen once per chunk
     mfc_xoshiro_seed(&g, seed, chunk)
     for t in range(start, stop + DEPTH):
         # stage C for sample t - DEPTH
@@ -277,9 +311,22 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                 log[3 * s + 2] = <int32_t>j
             if j >= 0:
                 loss += _bpr_step(U + u * K, V + i * K, V + j * K, B + i, B + j, K,
-                                  lr, reg_user, reg_item, reg_bias)
-        # stage B for sample t - HALF
-        s = t - HALF
+                                  lr, reg_user, reg_item, reg_bias, build)
+        # stage W for sample t - LAG_W
+        s = t - LAG_W
+        if s >= start and s < stop:
+            slot = s & (DEPTH - 1)
+            u = ring_u[slot]
+            row_start = indptr[u]
+            row_len = indptr[u + 1] - row_start
+            # the part of u's row where the candidate negative should be
+            mid = row_start + _guess(row_len, ring_j[slot], n_items) if row_len > 0 else row_start
+            lo = mid - WINDOW if mid - WINDOW > row_start else row_start
+            hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
+            if hi > lo:
+                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
+        # stage B for sample t - LAG_U
+        s = t - LAG_U
         if s >= start and s < stop:
             slot = s & (DEPTH - 1)
             if nnz_rows != NULL:
@@ -291,14 +338,7 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             mfc_prefetch_range(U + u * K, row_bytes)
             mfc_prefetch_range(V + i * K, row_bytes)
             mfc_prefetch(B + i)
-            row_start = indptr[u]
-            row_len = indptr[u + 1] - row_start
-            # the part of u's row where the candidate negative should be
-            mid = row_start + _guess(row_len, ring_j[slot], n_items) if row_len > 0 else row_start
-            lo = mid - WINDOW if mid - WINDOW > row_start else row_start
-            hi = mid + WINDOW if mid + WINDOW < row_start + row_len else row_start + row_len
-            if hi > lo:
-                mfc_prefetch_range(indices + lo, (hi - lo) * sizeof(int32_t))
+            mfc_prefetch_range(indptr + u, 2 * sizeof(int32_t))
         # stage A for sample t
         if t < stop:
             slot = t & (DEPTH - 1)
@@ -486,6 +526,7 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
     cdef int64_t n_users = user_factors.shape[0], n_items = item_factors.shape[0]
     cdef int64_t u, i, j
     cdef double total = 0.0
+    cdef int build = mfc_bpr_build()
     if pos.shape[0] != n or neg.shape[0] != n:
         raise ValueError(f"users, pos, neg must have equal lengths, got {n}, {pos.shape[0]}, "
                          f"{neg.shape[0]}")
@@ -508,5 +549,299 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
             u = users[s]; i = pos[s]; j = neg[s]
             total += _bpr_step(&user_factors[u, 0], &item_factors[i, 0], &item_factors[j, 0],
                                &item_bias[i], &item_bias[j], K,
-                               learning_rate, reg_user, reg_item, reg_bias)
+                               learning_rate, reg_user, reg_item, reg_bias, build)
     return total
+
+
+# ---------------------------------------------------------------------------
+# Batch fold-in: each user's vector by Newton's method, items fixed
+# ---------------------------------------------------------------------------
+
+cdef void _gemm_rm(bint ta, bint tb, int m, int n, int k, double alpha, const double *A, int lda,
+                   const double *B, int ldb, double beta, double *C, int ldc) noexcept nogil:
+    """Row-major C (m, n) = alpha * op(A) @ op(B) + beta * C, op(X) = X.T if its flag is set.
+
+    A row-major matrix is the column-major view of its transpose, so this is the
+    column-major call C.T = op(B).T @ op(A).T (BLAS dgemm, arguments swapped).
+    """
+    # NumPy: C[:m, :n] = alpha * op(A) @ op(B) + beta * C[:m, :n]
+    cdef char tra = b'T' if ta else b'N'
+    cdef char trb = b'T' if tb else b'N'
+    dgemm(&trb, &tra, &n, &m, &k, &alpha, <double *>B, &ldb, <double *>A, &lda, &beta, C, &ldc)
+
+
+cdef enum:
+    # positives per block of the (positives x negatives) pair matrix
+    FOLD_BLOCK = 256
+    # doubles of pair matrix per thread: blocks shrink for very many negatives
+    FOLD_PAIR_DOUBLES = 131072
+
+
+cdef int _fold_in_user(const int32_t *pos, int p, const int32_t *neg, int n,
+                       const floating *V, const floating *b, int K, double reg, int steps,
+                       double *u, double *work, int blk) noexcept nogil:
+    """One user's BPR fold-in by Newton's method (see ``bpr_fold_in``); u (K,) OUT.
+
+    ``work`` holds the per-thread buffers laid out below. Returns 0; the LAPACK info
+    (> 0) of a failed Cholesky factorization; or K + 1 for a non-finite step.
+    """
+    cdef double *Vn = work                       # (n, K) negatives' rows
+    cdef double *bn = Vn + <size_t>n * K         # (n,)
+    cdef double *sn = bn + n                     # (n,) negatives' scores
+    cdef double *Sc = sn + n                     # (n,) column sums of s
+    cdef double *Hc = Sc + n                     # (n,) column sums of h
+    cdef double *R = Hc + n                      # (n, K) Hc * Vn
+    cdef double *Vp = R + <size_t>n * K          # (blk, K) a block of positives' rows
+    cdef double *T = Vp + <size_t>blk * K        # (blk, K) Hm @ Vn, then Hr/2 * Vp - Hm @ Vn
+    cdef double *Hm = T + <size_t>blk * K        # (blk, n) h of the block's pairs
+    cdef double *sp = Hm + <size_t>blk * n       # (blk,) positives' scores
+    cdef double *Sr = sp + blk                   # (blk,) row sums of s
+    cdef double *Hr = Sr + blk                   # (blk,) row sums of h
+    cdef double *grad = Hr + blk                 # (K,)
+    cdef double *H = grad + K                    # (K, K) Hessian (negated), then its factor
+    cdef double *bp = H + <size_t>K * K          # (blk,)
+    cdef double *En = bp + blk                   # (n,) exp(-sn)
+    cdef bint factor
+    cdef double ea
+    cdef double n_pairs = <double>p * <double>n
+    cdef double x, s, h, acc, step_norm, u_norm
+    cdef int it, a, c, k, l, a0, m, info = 0
+    cdef char uplo = b'L'
+    cdef int one = 1
+    for k in range(K):
+        u[k] = 0.0
+    for c in range(n):
+        for k in range(K):
+            Vn[<size_t>c * K + k] = <double>V[<size_t>neg[c] * K + k]
+        bn[c] = <double>b[neg[c]]
+    for it in range(steps):
+        factor = True
+        # scores of the negatives; NumPy: sn = Vn @ u + bn
+        for c in range(n):
+            acc = bn[c]
+            for k in range(K):
+                acc += Vn[<size_t>c * K + k] * u[k]
+            sn[c] = acc
+            Sc[c] = 0.0
+            Hc[c] = 0.0
+            if acc > 300.0 or acc < -300.0:
+                factor = False
+        # the positives' scores must lie in [-300, 300] too: one pass (p K) before the blocks
+        if factor:
+            for a in range(p):
+                acc = <double>b[pos[a]]
+                for k in range(K):
+                    acc += <double>V[<size_t>pos[a] * K + k] * u[k]
+                if acc > 300.0 or acc < -300.0:
+                    factor = False
+                    break
+        if factor:
+            for c in range(n):
+                En[c] = exp(-sn[c])
+        for k in range(K):
+            grad[k] = 0.0
+        for k in range(K * K):
+            H[k] = 0.0
+        a0 = 0
+        while a0 < p:
+            m = p - a0 if p - a0 < blk else blk
+            for a in range(m):
+                for k in range(K):
+                    Vp[<size_t>a * K + k] = <double>V[<size_t>pos[a0 + a] * K + k]
+                bp[a] = <double>b[pos[a0 + a]]
+                acc = bp[a]
+                for k in range(K):
+                    acc += Vp[<size_t>a * K + k] * u[k]
+                sp[a] = acc
+                # s = sigma(-x) = d ln sigma(x)/dx, h = s (1 - s), x = sp - sn; with all
+                # scores in [-300, 300], exp(x) = exp(sp) * exp(-sn) (p + n exps, not p n)
+                Sr[a] = 0.0
+                Hr[a] = 0.0
+                ea = exp(sp[a]) if factor else 0.0
+                for c in range(n):
+                    if factor:
+                        s = 1.0 / (1.0 + ea * En[c])
+                    else:
+                        s = 1.0 / (1.0 + exp(sp[a] - sn[c]))
+                    h = s * (1.0 - s)
+                    Hm[<size_t>a * n + c] = h
+                    Sr[a] += s
+                    Hr[a] += h
+                    Sc[c] += s
+                    Hc[c] += h
+                # gradient: + Vp.T @ Sr
+                for k in range(K):
+                    grad[k] += Sr[a] * Vp[<size_t>a * K + k]
+            # T = Hm @ Vn (m, K)
+            _gemm_rm(False, False, m, K, n, 1.0, Hm, n, Vn, K, 0.0, T, K)
+            # T <- Hr/2 * Vp - T; H += Vp.T @ T + T.T @ Vp (added as Vp.T @ T, symmetrised below)
+            for a in range(m):
+                for k in range(K):
+                    T[<size_t>a * K + k] = 0.5 * Hr[a] * Vp[<size_t>a * K + k] - T[<size_t>a * K + k]
+            _gemm_rm(True, False, K, K, m, 1.0, Vp, K, T, K, 1.0, H, K)
+            a0 += m
+        # H <- H + H.T (the cross terms and the positives' part), then + Vn.T @ (Hc * Vn)
+        for k in range(K):
+            for l in range(k + 1):
+                acc = H[<size_t>k * K + l] + H[<size_t>l * K + k]
+                H[<size_t>k * K + l] = acc
+                H[<size_t>l * K + k] = acc
+        for c in range(n):
+            for k in range(K):
+                R[<size_t>c * K + k] = Hc[c] * Vn[<size_t>c * K + k]
+                grad[k] -= Sc[c] * Vn[<size_t>c * K + k]
+        _gemm_rm(True, False, K, K, n, 1.0, Vn, K, R, K, 1.0, H, K)
+        # grad / n_pairs - 2 reg u;  H / n_pairs + (2 reg + 1e-10) I
+        for k in range(K):
+            grad[k] = grad[k] / n_pairs - 2.0 * reg * u[k]
+            for l in range(K):
+                H[<size_t>k * K + l] /= n_pairs
+            H[<size_t>k * K + k] += 2.0 * reg + 1e-10
+        # Newton step: grad <- H^-1 grad (H symmetric: either triangle)
+        dpotrf(&uplo, &K, H, &K, &info)
+        if info != 0:
+            return info
+        dpotrs(&uplo, &K, &one, H, &K, grad, &K, &info)
+        if info != 0:
+            return info
+        step_norm = 0.0
+        u_norm = 0.0
+        for k in range(K):
+            u[k] += grad[k]
+            step_norm += grad[k] * grad[k]
+            u_norm += u[k] * u[k]
+        if not (step_norm < INFINITY):   # NaN or inf (non-finite factors): no solution
+            return K + 1
+        if sqrt(step_norm) <= 1e-6 * (1.0 + sqrt(u_norm)):
+            break
+    return 0
+
+
+def bpr_fold_in(const int32_t[::1] pos_indptr, const int32_t[::1] pos_indices,
+                const int32_t[::1] neg_indptr, const int32_t[::1] neg_ranks,
+                floating[:, ::1] item_factors, floating[::1] item_bias,
+                double reg, int newton_steps, int num_threads, double[:, ::1] out):
+    """BPR fold-in of many users at once: each user's vector by Newton's method, items fixed.
+
+    User r with positives P (``pos_indices[pos_indptr[r]:pos_indptr[r+1]]``) and
+    negatives S maximises the concave
+
+        J(u) = mean_{i in P, j in S} ln sigma(u . (v_i - v_j) + b_i - b_j) - reg ||u||^2
+
+    from u = 0 by up to ``newton_steps`` Newton steps, stopping when
+    ||step|| <= 1e-6 (1 + ||u||). The negatives are given by rank among the items
+    that are NOT positives of the user: rank k is the k-th such item in increasing
+    id order. With s = sigma(-x) and h = s (1 - s) over the pairs, N = |P| |S|:
+
+        grad = (Vp.T @ s.sum(1) - Vn.T @ s.sum(0)) / N - 2 reg u
+        Hess = (Vp.T diag(h.sum(1)) Vp + Vn.T diag(h.sum(0)) Vn - C - C.T) / N + (2 reg + 1e-10) I,
+        C = Vp.T @ h @ Vn,   u += solve(Hess, grad)  (Cholesky, LAPACK)
+
+    (``mfcore._reference.bpr_fold_in`` is the NumPy twin.) Users without
+    positives or negatives get the zero vector.
+
+    Parameters
+    ----------
+    pos_indptr : int32 (n_users + 1,), pos_indices : int32 (nnz,), IN
+        Each user's positive items, sorted ascending, no duplicates, in [0, n_items).
+    neg_indptr : int32 (n_users + 1,), neg_ranks : int32, IN
+        Each user's negatives as ranks among their non-positives, each in
+        [0, n_items - |P|). Not checked here (Python validates).
+    item_factors : float32/float64 (n_items, K), item_bias : same dtype (n_items,), IN
+    reg : float
+        L2 weight (>= 0).
+    newton_steps : int (>= 1)
+    num_threads : int (>= 1)
+        OpenMP threads over users; BLAS must be held to one thread by the caller.
+    out : float64 (n_users, K), OUT
+
+    Returns
+    -------
+    int
+        -1, or the first user whose Newton system was not positive definite or whose
+        step was not finite (non-finite factors); such users are left zero.
+    """
+    cdef int64_t n_users = pos_indptr.shape[0] - 1
+    cdef int64_t n_items = item_factors.shape[0]
+    cdef int K = <int>item_factors.shape[1]
+    cdef int64_t r
+    cdef int p, n, blk, max_n = 0, max_blk = 1, info, t
+    cdef size_t per_thread
+    cdef double *work = NULL
+    cdef int32_t *neg_items = NULL
+    cdef int64_t bad = -1
+    cdef int n_threads = num_threads
+    cdef const int32_t *pos_ptr = NULL
+    cdef const int32_t *ranks_ptr = NULL
+    if n_users < 0 or neg_indptr.shape[0] != n_users + 1:
+        raise ValueError(f"pos_indptr and neg_indptr must have n_users + 1 >= 1 entries, got "
+                         f"{pos_indptr.shape[0]} and {neg_indptr.shape[0]}")
+    if out.shape[0] != n_users or out.shape[1] != K:
+        raise ValueError(f"out must have shape ({n_users}, {K}), got ({out.shape[0]}, {out.shape[1]})")
+    if item_bias.shape[0] != n_items:
+        raise ValueError(f"item_bias has length {item_bias.shape[0]}, expected {n_items}")
+    if newton_steps < 1 or num_threads < 1:
+        raise ValueError(f"newton_steps and num_threads must be >= 1, got {newton_steps}, {num_threads}")
+    if pos_indices.shape[0] < pos_indptr[n_users] or neg_ranks.shape[0] < neg_indptr[n_users]:
+        raise ValueError("pos_indices / neg_ranks shorter than their indptr says")
+    out[:, :] = 0.0
+    if n_users == 0 or K == 0:
+        return -1
+    if pos_indices.shape[0] > 0:
+        pos_ptr = &pos_indices[0]
+    if neg_ranks.shape[0] > 0:
+        ranks_ptr = &neg_ranks[0]
+    for r in range(n_users):
+        n = neg_indptr[r + 1] - neg_indptr[r]
+        p = pos_indptr[r + 1] - pos_indptr[r]
+        if n > max_n:
+            max_n = n
+        if p > max_blk:
+            max_blk = p
+    blk = FOLD_PAIR_DOUBLES // (max_n if max_n > 0 else 1)
+    if blk > FOLD_BLOCK:
+        blk = FOLD_BLOCK
+    if blk < 8:
+        blk = 8
+    if blk > max_blk:
+        blk = max_blk
+    if n_threads > n_users:
+        n_threads = <int>n_users
+    per_thread = (<size_t>max_n * (2 * K + 5) + <size_t>blk * (2 * K + max_n + 4)
+                  + <size_t>K * (K + 1) + 8)
+    work = <double *>malloc(per_thread * n_threads * sizeof(double))
+    neg_items = <int32_t *>malloc((<size_t>neg_indptr[n_users] + 1) * sizeof(int32_t))
+    try:
+        if work == NULL or neg_items == NULL:
+            raise MemoryError("bpr_fold_in: could not allocate the per-thread work space")
+        with nogil:
+            for r in prange(n_users, schedule='dynamic', chunksize=1, num_threads=n_threads):
+                _fold_in_row(r, &pos_indptr[0], pos_ptr, &neg_indptr[0], ranks_ptr, neg_items, &item_factors[0, 0], &item_bias[0], K, reg, newton_steps,
+                             &out[r, 0], work + per_thread * <size_t>threadid(), blk, &bad)
+    finally:
+        free(work)
+        free(neg_items)
+    return bad
+
+
+cdef void _fold_in_row(int64_t r, const int32_t *pos_indptr, const int32_t *pos_indices,
+                       const int32_t *neg_indptr, const int32_t *neg_ranks, int32_t *neg_items,
+                       const floating *V, const floating *b, int K, double reg, int steps,
+                       double *u, double *work, int blk, int64_t *bad) noexcept nogil:
+    """User r of ``bpr_fold_in``: ranks -> items, then Newton (u left zero on failure)."""
+    cdef int p = pos_indptr[r + 1] - pos_indptr[r]
+    cdef int n = neg_indptr[r + 1] - neg_indptr[r]
+    cdef const int32_t *pos = pos_indices + pos_indptr[r]
+    cdef int32_t *neg = neg_items + neg_indptr[r]
+    cdef int c, k, info
+    if p == 0 or n == 0:
+        return
+    for c in range(n):
+        neg[c] = <int32_t>_kth_negative(pos, p, neg_ranks[neg_indptr[r] + c])
+    info = _fold_in_user(pos, p, neg, n, V, b, K, reg, steps, u, work, blk)
+    if info != 0:
+        for k in range(K):
+            u[k] = 0.0
+        with gil:
+            if bad[0] < 0 or r < bad[0]:
+                bad[0] = r

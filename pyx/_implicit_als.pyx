@@ -10,6 +10,11 @@ J and 0 elsewhere (confidence 1 off J):
 
 (YtY = Y^T Y over all columns, computed once per half-sweep by the caller.)
 
+With a prior (``prior`` = c_u per row, weight tau = ``prior_weight``; the
+genre prior of ImplicitALS's item side) the row minimises the loss above plus
+tau ||x_u - c_u||^2, i.e. A_u gains tau I and b_u gains tau c_u; a row with no
+entries then gets x_u = (YtY + (reg + tau) I)^-1 tau c_u instead of 0.
+
 Solvers
 -------
 0, Cholesky: A_u is formed explicitly (BLAS gemm on gathered blocks of Y_u)
@@ -69,10 +74,12 @@ cdef enum:
 cdef extern from "mfcore/cg_row.h":
     int mfc_ials_s_cg_row(int isa, float *x, const float *Y, const int32_t *cols, float *G,
                              const float *conf, int64_t n, const float *YtY, float reg, int K,
-                             int cg_steps, float *r, float *p, float *Ap) nogil
+                             int cg_steps, float *r, float *p, float *Ap,
+                             const float *prior, float tau) nogil
     int mfc_ials_d_cg_row(int isa, double *x, const double *Y, const int32_t *cols, double *G,
                              const double *conf, int64_t n, const double *YtY, double reg, int K,
-                             int cg_steps, double *r, double *p, double *Ap) nogil
+                             int cg_steps, double *r, double *p, double *Ap,
+                             const double *prior, double tau) nogil
     void mfc_ials_saxpy(float *y, const float *x, float a, int n) nogil
     void mfc_ials_daxpy(double *y, const double *x, double a, int n) nogil
 
@@ -88,7 +95,7 @@ cdef inline void _axpy(floating *y, const floating *x, floating a, int n) noexce
 cdef inline int _cg_row(int isa, floating *x, const floating *Y, const int32_t *cols,
                         floating *G, const floating *conf, int64_t n, const floating *YtY,
                         double reg, int K, int cg_steps, floating *r, floating *p,
-                        floating *Ap) noexcept nogil:
+                        floating *Ap, const floating *prior, double tau) noexcept nogil:
     """Warm-started CG on A_u x = b_u, A_u = YtY + reg I + Y_u^T C'_u Y_u, b_u = Y_u^T (1 + c'_u).
 
     The rows of Y_u are y_j = Y + cols[j] * K, j < n. The residual pass
@@ -96,27 +103,33 @@ cdef inline int _cg_row(int isa, floating *x, const floating *Y, const int32_t *
     NULL (room for n rows of K), copies them there on the way, so that every later
     pass A_u p reads the contiguous copy; with G NULL every pass reads Y in place.
     Then up to cg_steps CG steps, stopping early when r.r < 1e-20. r, p, Ap: (K,)
-    scratch; isa: the kernel build (see _simd_level). Returns 0, or 1 if A_u is
-    found not positive definite (x then holds the last iterate).
+    scratch; isa: the kernel build (see _simd_level). prior: NULL, or the row's
+    centroid c_u (K,): b_u gains tau c_u (``reg`` must then already include tau).
+    Returns 0, or 1 if A_u is found not positive definite (x then holds the last
+    iterate).
     """
     if floating is float:
         return mfc_ials_s_cg_row(isa, x, Y, cols, G, conf, n, YtY, <float>reg, K, cg_steps,
-                                    r, p, Ap)
+                                    r, p, Ap, prior, <float>tau)
     else:
         return mfc_ials_d_cg_row(isa, x, Y, cols, G, conf, n, YtY, reg, K, cg_steps,
-                                    r, p, Ap)
+                                    r, p, Ap, prior, tau)
 
 
 cdef int _cholesky_row(floating *x, const floating *Y, const int32_t *cols, const floating *conf,
                        int64_t n, const floating *YtY, double reg, int K, int64_t cap,
-                       floating *G, floating *W, floating *A, floating *b) noexcept nogil:
-    """Form A_u, b_u and solve; returns 0, or 1 if potrf failed (x untouched)."""
+                       floating *G, floating *W, floating *A, floating *b,
+                       const floating *prior=NULL, double tau=0) noexcept nogil:
+    """Form A_u, b_u and solve; returns 0, or 1 if potrf failed (x untouched).
+
+    prior: NULL, or the row's centroid c_u (K,): A_u gains tau I and b_u tau c_u.
+    """
     cdef int64_t start, m, j
     cdef int a, Ki = K, mi
     cdef floating f_one = 1, cj
     cdef char *ntrans = b'N'
     cdef char *trans = b'T'
-    if n == 0:
+    if n == 0 and prior == NULL:
         memset(x, 0, K * sizeof(floating))
         return 0
     # A = YtY + reg I ; b = 0
@@ -124,6 +137,11 @@ cdef int _cholesky_row(floating *x, const floating *Y, const int32_t *cols, cons
     for a in range(K):
         A[a * K + a] += <floating>reg
     memset(b, 0, K * sizeof(floating))
+    if prior != NULL:
+        # A += tau I ; b = tau c_u
+        for a in range(K):
+            A[a * K + a] += <floating>tau
+        _axpy(b, prior, <floating>tau, K)
     start = 0
     while start < n:
         m = n - start
@@ -180,7 +198,7 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
                             floating[:, ::1] factors,
                             const floating[:, ::1] YtY,
                             double reg, int solver, int cg_steps, int num_threads,
-                            long gather_rows=-1):
+                            long gather_rows=-1, prior=None, double prior_weight=0.0):
     """Update every row of ``factors`` for implicit-feedback ALS (one half-sweep).
 
     Parameters
@@ -208,6 +226,11 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
     gather_rows : int, optional
         Tuning/testing knob: rows of Y_u gathered per thread (-1 = automatic:
         32 MiB for CG, 4 MiB blocks for Cholesky; 0 = never gather in CG).
+    prior : same dtype (n_rows, K), IN, or None
+        Centroid c_r each row is pulled toward (ImplicitALS's genre prior);
+        ``prior_weight`` is ignored when None.
+    prior_weight : float >= 0
+        tau: the row's system gains tau I and its right-hand side tau c_r.
 
     Returns
     -------
@@ -230,6 +253,9 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
     cdef const int32_t *ix
     cdef const floating *cf
     cdef const floating *Yp
+    cdef const floating[:, ::1] prior_mv
+    cdef const floating *prior_ptr = NULL
+    cdef double tau = prior_weight
 
     if n_rows < 0:
         raise ValueError("indptr must have at least one entry")
@@ -245,6 +271,21 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
         raise ValueError(f"other_factors has {other_factors.shape[1]} columns, factors {K}")
     if YtY.shape[0] != K or YtY.shape[1] != K:
         raise ValueError(f"YtY must have shape ({K}, {K}), got ({YtY.shape[0]}, {YtY.shape[1]})")
+    if prior is not None:
+        try:
+            prior_mv = prior
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"prior must be a C-contiguous {'float32' if floating is float else 'float64'}"
+                            f" array like factors: {exc}") from None
+        if prior_mv.shape[0] != n_rows or prior_mv.shape[1] != K:
+            raise ValueError(f"prior must have shape ({n_rows}, {K}), got "
+                             f"({prior_mv.shape[0]}, {prior_mv.shape[1]})")
+        if not tau >= 0:
+            raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
+        if n_rows > 0 and K > 0:
+            prior_ptr = &prior_mv[0, 0]
+    if prior_ptr == NULL:
+        tau = 0
     nnz = indptr[n_rows]
     if indices.shape[0] < nnz or confidence.shape[0] < nnz:
         raise ValueError(f"indices/confidence have lengths {indices.shape[0]}/"
@@ -302,14 +343,16 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
                     status = _cholesky_row(&factors[r, 0], Yp, ix + ip[r], cf + ip[r], ln,
                                            &YtY[0, 0], reg, K, cap,
                                            buf, buf + cap * K, buf + 2 * cap * K,
-                                           buf + 2 * cap * K + K * K)
+                                           buf + 2 * cap * K + K * K,
+                                           prior_ptr + r * K if prior_ptr != NULL else NULL, tau)
                 else:
                     # gather Y_u into buf when it fits, else read Y in place
                     status = _cg_row(isa, &factors[r, 0], Yp, ix + ip[r] if ln > 0 else NULL,
                                      buf if 0 < ln <= cap else NULL,
                                      cf + ip[r] if ln > 0 else NULL, ln,
-                                     &YtY[0, 0], reg, K, cg_steps,
-                                     buf + gsize, buf + gsize + vsize, buf + gsize + 2 * vsize)
+                                     &YtY[0, 0], reg + tau, K, cg_steps,
+                                     buf + gsize, buf + gsize + vsize, buf + gsize + 2 * vsize,
+                                     prior_ptr + r * K if prior_ptr != NULL else NULL, tau)
                 if status != 0:
                     if first_fail[t] < 0 or r < first_fail[t]:
                         first_fail[t] = <int>r

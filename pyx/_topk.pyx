@@ -50,10 +50,40 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport NAN, INFINITY
 from libc.stdlib cimport malloc, free, qsort
 from libc.string cimport memcpy, memset
-from libc.stdint cimport int32_t, uint8_t
+from libc.stdint cimport int32_t, uint8_t, uint16_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+from libc.math cimport sqrt
+from _simd cimport mfc_set_level_cap, env_level_cap, build_kind, level_hook
 
 import numpy as np
+
+cdef extern from "mfcore/topk_bf16.h":
+    int MFC_TK_MAX_N
+    int mfc_tk_bf16_on
+    int mfc_tk_bf16_available() noexcept nogil
+    double mfc_tk_c1(int K) noexcept nogil
+    double MFC_TK_C2
+    ctypedef struct mfc_tk_items:
+        const uint16_t* vp
+        const float* nrm
+        const float* o
+        const float* d
+        const float* od
+        const float* V
+        const int32_t* order
+        const float* bias
+        double w
+        int n_items, K, P, nvb
+    ctypedef struct mfc_tk_scratch:
+        pass
+    mfc_tk_scratch* mfc_tk_scratch_new(int B, int N, int P) noexcept nogil
+    void mfc_tk_scratch_free(mfc_tk_scratch* s) noexcept nogil
+    int mfc_tk_pack_items(const float* V, int n_items, int K, int nvb, const int32_t* order,
+                          uint16_t* out, float* nrm) noexcept nogil
+    int mfc_tk_block(const mfc_tk_items* it, const float* U, const float* ua, const float* un,
+                     const int32_t* perm, int u0, int nb,
+                     int vb_lo, int vb_hi, const int32_t* seen_indptr, const int32_t* seen,
+                     mfc_tk_scratch* s, int32_t* out_ids, float* out_scores, int out_row) noexcept nogil
 
 cdef enum:
     TILE_BYTES = 1048576  # bytes of score tile per thread (B users x T items); fits a 1-2 MiB L2
@@ -61,6 +91,22 @@ cdef enum:
     SPLIT_MIN_ITEMS = 4096  # items per thread below which a small batch is not split over items
     MAX_SPLIT = 64        # most threads one user's items are split over (_merge_lists' heads)
     AUC_LINEAR_MAX = 64   # float32 AUC: linear vectorized counting up to this many relevant items
+    BF16_BLOCK = 96       # users per OpenMP task of the bf16 screening path (8 micro-tiles of 12)
+
+
+# ---------------------------------------------------------------- CPU dispatch (simd.h)
+mfc_set_level_cap(env_level_cap())
+#: how the kernels were built: 'simd', 'baseline-only' or 'portable' (see _simd.pxd)
+SIMD_BUILD = build_kind()
+
+
+def _simd_level(level=None):
+    """Cap / report the SIMD build of this module (testing hook; top build AVX-512).
+
+    The bfloat16 screening path of :func:`topk` runs only at level 2 (AVX-512) on a CPU
+    with AVX512_BF16; see ``_simd.level_hook`` (-1 lifts the cap).
+    """
+    return level_hook(level, 2)
 
 
 cdef inline bint _worse(floating sa, int32_t ia, floating sb, int32_t ib) noexcept nogil:
@@ -257,7 +303,8 @@ def topk(const floating[:, ::1] user_factors,
          seen_indices,
          item_mask,
          int N,
-         int num_threads):
+         int num_threads,
+         item_pack=None):
     """Best ``N`` items for each user of a batch.
 
     Parameters
@@ -276,6 +323,9 @@ def topk(const floating[:, ::1] user_factors,
         Number of items to return per user.
     num_threads : int >= 1
         OpenMP threads (BLAS must be limited to one thread by the caller).
+    item_pack : IN, optional
+        ``pack_items(item_factors)`` computed once for many calls (float32 only);
+        computed here when needed and not given.
 
     Returns
     -------
@@ -289,6 +339,11 @@ def topk(const floating[:, ::1] user_factors,
     needs to avoid out-of-bounds memory access from mismatched shapes. A score
     that is NaN anyway is treated as excluded, and -inf as never better than
     the (-inf) threshold of a non-full list.
+
+    float32 with N <= 256 on a CPU with AVX512_BF16 (and the AVX-512 build level):
+    the bfloat16 screening path of ``mfcore/topk_bf16.h``; the scores (and so the
+    order) are then the float32 roundings of the scores summed in double precision.
+    Otherwise the float32/float64 gemm path below, whose scores are BLAS's.
     """
     cdef int n_batch = user_factors.shape[0]
     cdef int K = user_factors.shape[1]
@@ -335,6 +390,17 @@ def topk(const floating[:, ::1] user_factors,
         indptr_p = &indptr_mv[0]
         if indices_mv.shape[0] > 0:
             indices_p = &indices_mv[0]
+
+    if floating is float:
+        if N <= MFC_TK_MAX_N and K > 0 and n_items > 0 and mfc_tk_bf16_available():
+            if item_pack is None:
+                item_pack = pack_items(item_factors, item_bias if has_bias else None, bias_weight,
+                                       _median_norm(user_factors))
+            if item_pack is not None:
+                _topk_bf16(user_factors, item_factors, item_bias if has_bias else None, bias_weight,
+                           indptr_p, indices_p if indptr_p != NULL else NULL,
+                           item_mask, N, num_threads, item_pack, &ids_mv[0, 0], &scores_mv[0, 0])
+                return ids_arr, scores_arr
 
     cdef int nt = num_threads
     # Fewer users than threads (one-user recommend, similar_items): the threads split
@@ -425,6 +491,249 @@ def topk(const floating[:, ::1] user_factors,
         free(cnt)
         free(pos)
     return ids_arr, scores_arr
+
+
+#: items x K per thread below which a batch of fewer users than threads is not split over
+#: the items on the bf16 path (testing hook: _bf16_split_min_work)
+cdef double bf16_split_min_work = 16777216.0
+
+
+def _bf16_split_min_work(value=None):
+    """Testing hook: set / report the bf16 path's per-thread work threshold for splitting items."""
+    global bf16_split_min_work
+    if value is not None:
+        bf16_split_min_work = float(value)
+    return bf16_split_min_work
+
+
+def _bf16_screening(enabled=None):
+    """Testing/benchmark hook: turn the bfloat16 screening path on/off (None: leave it).
+
+    Returns whether :func:`topk` uses it for float32 now (it also needs AVX512_BF16 and the
+    AVX-512 build level: ``_simd_level``/``MFCORE_SIMD`` below 2 turn it off).
+    """
+    global mfc_tk_bf16_on
+    if enabled is not None:
+        mfc_tk_bf16_on = 1 if enabled else 0
+    return bool(mfc_tk_bf16_available())
+
+
+def _median_norm(U):
+    """Median row norm of U (float), the typical ||u|| that orders the packed items."""
+    if U.shape[0] == 0:
+        return 1.0
+    rows = np.asarray(U)
+    if rows.shape[0] > 4096:
+        rows = rows[:: rows.shape[0] // 4096]
+    return float(np.median(np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64))))
+
+
+def pack_items(const float[:, ::1] item_factors, item_bias=None, double bias_weight=1.0, double user_norm=1.0):
+    """The item side of the bfloat16 screening path, computed once per item matrix.
+
+    The items are stored in decreasing order of their score bound for a user of norm
+    ``user_norm`` (``bias_weight * item_bias + user_norm * ||v||``), so that the items able
+    to enter a user's list come first and the blocks whose bound cannot beat the list are
+    skipped (see ``mfcore/topk_bf16.h``). The order only affects speed: results are the
+    same for any pack of the same items.
+
+    Parameters
+    ----------
+    item_factors : IN, float32, shape (n_items, K), C-contiguous, finite
+    item_bias : IN, float32, shape (n_items,), optional
+    bias_weight, user_norm : float
+        The ordering key's weights (a typical call's bias weight and user norm).
+
+    Returns
+    -------
+    tuple or None
+        (packed bfloat16 items as uint16, item norms float32 (n_blocks * 16,) by position,
+        largest norm as float, position -> item id as int32, a dict caching the per-item
+        offsets of unmasked calls), the layout of ``mfcore/topk_bf16.h``; None when the path is not available here or a factor
+        rounds to an infinite bfloat16 (the gemm path is used).
+    """
+    cdef int n_items = item_factors.shape[0]
+    cdef int K = item_factors.shape[1]
+    if not mfc_tk_bf16_available() or n_items == 0 or K == 0:
+        return None
+    cdef int P = (K + 1) // 2
+    cdef int nvb = ((n_items + 63) // 64) * 4
+    V = np.asarray(item_factors)
+    key = user_norm * np.sqrt(np.einsum("ij,ij->i", V, V, dtype=np.float64))
+    if item_bias is not None:
+        key += bias_weight * np.asarray(item_bias, dtype=np.float64)
+    order_arr = np.argsort(-key, kind="stable").astype(np.int32)
+    vp_arr = np.empty(<size_t>nvb * P * 32, dtype=np.uint16)
+    nrm_arr = np.empty(<size_t>nvb * 16, dtype=np.float32)
+    cdef uint16_t[::1] vp = vp_arr
+    cdef float[::1] nrm = nrm_arr
+    cdef const int32_t[::1] order = order_arr
+    cdef int rc
+    with nogil:
+        rc = mfc_tk_pack_items(&item_factors[0, 0], n_items, K, nvb, &order[0], &vp[0], &nrm[0])
+    if rc != 0:
+        return None
+    return vp_arr, nrm_arr, float(nrm_arr.max()), order_arr, {}
+
+
+cdef void _item_offsets(float[:, ::1] offs, const int32_t[::1] order, const float[::1] bias_mv,
+                        double bias_weight, const uint8_t[::1] mask_mv, int n_items, double A) noexcept nogil:
+    """offs[0] = fl32(w b_i) (NaN: masked or padding), offs[1] = c2 |w b_i| + A, offs[2] = their sum; by position."""
+    cdef Py_ssize_t k
+    cdef int i
+    cdef double wb
+    cdef bint has_bias = bias_mv is not None
+    cdef bint has_mask = mask_mv is not None
+    for k in range(offs.shape[1]):  # by position; item i = order[k]
+        if k >= n_items:
+            offs[0, k] = NAN
+            offs[1, k] = 0
+        else:
+            i = order[k]
+            wb = bias_weight * bias_mv[i] if has_bias else 0.0
+            offs[0, k] = <float>wb
+            offs[1, k] = <float>(MFC_TK_C2 * (wb if wb >= 0 else -wb) + A)
+            if has_mask and mask_mv[i] == 0:
+                offs[0, k] = NAN
+        offs[2, k] = offs[0, k] + offs[1, k]
+
+
+cdef void _topk_bf16(const float[:, ::1] user_factors, const float[:, ::1] item_factors, item_bias,
+                     double bias_weight, const int32_t* indptr_p, const int32_t* indices_p, item_mask,
+                     int N, int num_threads, item_pack, int32_t* out_ids, float* out_scores) except *:
+    """The bfloat16 screening path of topk (arguments checked by topk)."""
+    cdef int n_batch = user_factors.shape[0]
+    cdef int K = user_factors.shape[1]
+    cdef int n_items = item_factors.shape[0]
+    vp_arr, nrm_arr, vmax, order_arr, offs_cache = item_pack
+    cdef const uint16_t[::1] vp = vp_arr
+    cdef const float[::1] nrm = nrm_arr
+    cdef const int32_t[::1] order = order_arr
+    cdef int nvb = nrm.shape[0] // 16
+    cdef int P = (K + 1) // 2
+    if (nvb * 16 < n_items or nvb % 4 != 0 or vp.shape[0] != <Py_ssize_t>nvb * P * 32
+            or order.shape[0] != n_items):
+        raise ValueError("item_pack does not match item_factors (use pack_items(item_factors))")
+    cdef const float[::1] bias_mv
+    cdef const uint8_t[::1] mask_mv
+    cdef bint has_bias = item_bias is not None
+    cdef bint has_mask = item_mask is not None
+    if has_bias:
+        bias_mv = item_bias
+    if has_mask:
+        mask_mv = item_mask
+    ua_arr = np.empty(n_batch, dtype=np.float32)
+    un_arr = np.empty(n_batch, dtype=np.float32)
+    cdef float[::1] un = un_arr
+    cdef int32_t* perm_p = NULL
+    cdef float[::1] ua = ua_arr
+    cdef float[:, ::1] offs
+    cdef double c1 = mfc_tk_c1(K), umax = 0.0, ss, vmax_d = float(vmax)
+    cdef int b, k, i, nt = num_threads, B, n_blocks, blk, u0, nb, tid, part, u, lo, hi
+    cdef const float* U = &user_factors[0, 0]
+    with nogil:
+        for b in range(n_batch):
+            ss = 0.0
+            for k in range(K):
+                ss = ss + <double>U[<size_t>b * K + k] * U[<size_t>b * K + k]
+            ss = sqrt(ss) * (1.0 + 1e-6)
+            if ss > umax:
+                umax = ss
+            ua[b] = <float>(c1 * ss)
+            un[b] = <float>ss
+    # The per-item offsets depend on the bias, its weight, the mask and (through the tiny
+    # absolute term A) the largest user norm, rounded up to a power of two so that calls
+    # without a mask can reuse them (kept in the pack, checked against the bias values).
+    umax_r = float(2.0 ** np.ceil(np.log2(umax))) if umax > 0 else 1.0
+    key = (float(bias_weight) if has_bias else 0.0, umax_r)
+    cached = None if has_mask else offs_cache.get(key)
+    if cached is not None and (cached[0] is None) == (not has_bias) and (
+            not has_bias or np.array_equal(cached[0], item_bias)):
+        offs_arr = cached[1]
+        offs = offs_arr
+    else:
+        offs_arr = np.empty((3, <size_t>nvb * 16), dtype=np.float32)
+        offs = offs_arr
+        _item_offsets(offs, order, bias_mv if has_bias else None, bias_weight, mask_mv if has_mask else None,
+                      n_items, 7.52316384526264e-37 * (K + 4) * (1.0 + vmax_d) * (1.0 + umax_r))  # 2^-120 * ...
+        if not has_mask:
+            if len(offs_cache) >= 8:
+                offs_cache.clear()
+            offs_cache[key] = (np.array(item_bias, copy=True) if has_bias else None, offs_arr)
+    cdef mfc_tk_items it
+    it.vp = &vp[0]
+    it.nrm = &nrm[0]
+    it.o = &offs[0, 0]
+    it.d = &offs[1, 0]
+    it.od = &offs[2, 0]
+    it.V = &item_factors[0, 0]
+    it.order = &order[0]
+    it.bias = &bias_mv[0] if has_bias else NULL
+    it.w = bias_weight
+    it.n_items = n_items
+    it.K = K
+    it.P = P
+    it.nvb = nvb
+    # Fewer users than threads: split the items over the threads only when each thread gets
+    # a lot of work; a one-user call over ~100k items (~0.3-0.5 ms on one core) loses more to
+    # waking and joining a team -- and far more on a loaded machine -- than it gains.
+    cdef bint split_items = (n_batch < nt and nt <= MAX_SPLIT
+                             and <double>n_items * K >= bf16_split_min_work * nt)
+    B = BF16_BLOCK
+    if not split_items:
+        # enough blocks for the threads to balance: at least ~4 per thread
+        B = (n_batch + 4 * nt - 1) // (4 * nt)
+        B = ((B + 11) // 12) * 12
+        if B > BF16_BLOCK:
+            B = BF16_BLOCK
+        if B < 12:
+            B = 12
+    n_blocks = (n_batch + B - 1) // B
+    cdef const int32_t[::1] perm_mv
+    if not split_items and n_batch > 1:
+        # users by decreasing norm: the 12 users of a tile have similar score bounds
+        perm_arr = np.argsort(-un_arr, kind="stable").astype(np.int32)
+        perm_mv = perm_arr
+        perm_p = <int32_t*>&perm_mv[0]
+    if not split_items and nt > n_blocks:
+        nt = n_blocks
+    cdef mfc_tk_scratch** scr = <mfc_tk_scratch**>malloc(nt * sizeof(mfc_tk_scratch*))
+    cdef int32_t* part_ids = NULL
+    cdef float* part_scores = NULL
+    if scr == NULL:
+        raise MemoryError("topk: cannot allocate the per-thread state")
+    for tid in range(nt):
+        scr[tid] = mfc_tk_scratch_new(B, N, P)
+    try:
+        for tid in range(nt):
+            if scr[tid] == NULL:
+                raise MemoryError(f"topk: cannot allocate per-thread state ({B} users, N={N})")
+        if split_items:
+            part_ids = <int32_t*>malloc(<size_t>nt * N * sizeof(int32_t))
+            part_scores = <float*>malloc(<size_t>nt * N * sizeof(float))
+            if part_ids == NULL or part_scores == NULL:
+                raise MemoryError(f"topk: cannot allocate {nt} partial lists of N={N}")
+            for u in range(n_batch):
+                for part in prange(nt, nogil=True, schedule='static', num_threads=nt):
+                    lo = <int>((<long long>part * (nvb // 4)) // nt) * 4
+                    hi = <int>((<long long>(part + 1) * (nvb // 4)) // nt) * 4
+                    mfc_tk_block(&it, U, &ua[0], &un[0], NULL, u, 1, lo, hi, indptr_p, indices_p, scr[threadid()],
+                                 part_ids, part_scores, part)
+                _merge_lists(nt, N, part_ids, part_scores, out_ids + <size_t>u * N, out_scores + <size_t>u * N)
+        else:
+            for blk in prange(n_blocks, nogil=True, schedule='dynamic', num_threads=nt):
+                u0 = blk * B
+                nb = n_batch - u0
+                if nb > B:
+                    nb = B
+                mfc_tk_block(&it, U, &ua[0], &un[0], perm_p, u0, nb, 0, nvb, indptr_p, indices_p, scr[threadid()],
+                             out_ids, out_scores, u0)
+    finally:
+        for tid in range(nt):
+            mfc_tk_scratch_free(scr[tid])
+        free(scr)
+        free(part_ids)
+        free(part_scores)
 
 
 cdef int _cmp_float(const void* a, const void* b) noexcept nogil:

@@ -146,7 +146,7 @@ def run_model(path):
         model.explain(u, row, i)
     elif hasattr(model, "explain"):
         model.explain(u, i)
-    if hasattr(model, "item_factors_from_genres"):
+    if getattr(model, "genre_factors", None) is not None:   # GenreALS; ImplicitALS fitted with genres
         model.item_factors_from_genres(sp.csr_matrix(np.eye(1, model.genre_factors.shape[0])))
     return tuple(out)
 

@@ -235,6 +235,23 @@ def _csr(block, n_cols):
     return m
 
 
+def residual_sums_block(block, payload, mu, num_threads):
+    """GenreALS's cold-start bias map: per item of an item block, the sum of its ratings' residuals
+    ``r - mu - b_u - u . x_i`` (``_predict.row_residual_sums``) and its rating count.
+
+    ``payload = (fixed_factors, fixed_bias, row_vectors)``: the routed user rows (``block["needed"]``,
+    in that order) and the block's items' vectors x (float64).
+    """
+    from .. import _predict
+    from .._threads import resolve_num_threads
+
+    fixed_factors, fixed_bias, row_vectors = payload
+    out = np.empty(block["hi"] - block["lo"])
+    _predict.row_residual_sums(block["indptr"], block["indices"], block["data"], fixed_factors, fixed_bias,
+                               row_vectors, float(mu), out, resolve_num_threads(num_threads))
+    return out, np.diff(block["indptr"])
+
+
 def solve_explicit_block(block, payload, mu, solve):
     """One block's explicit half-sweep with the existing kernel; returns (factors, bias, status).
 

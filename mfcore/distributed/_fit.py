@@ -133,7 +133,8 @@ def _genres_from_movies(movies, item_ids):
     if (pos >= len(mid)).any() or (mid[np.minimum(pos, len(mid) - 1)] != item_ids).any():
         raise ValueError("movies must list every movieId of the ratings")
     matrix, names = genre_matrix(genres[pos])
-    return item_ids, matrix, names
+    titles = list(movies["title"].to_numpy()[order][pos]) if "title" in movies.columns else None
+    return item_ids, matrix, names, titles
 
 
 # ----------------------------------------------------------------------------
@@ -262,6 +263,25 @@ class _Driver:
                 self._fail(side, lo + status)
         return routed, serialized, other
 
+    def item_residual_sums(self, row_vectors):
+        """GenreALS's cold-start bias map inputs: every item's residual sum and rating count, from the
+        item blocks (the users' rows routed as in a half-sweep); the local fit's numbers bit for bit."""
+        m, client = self.model, self.client
+        futures, payloads = [], []
+        for block, plan in zip(self.blocks["item"], self.plans["item"]):
+            lo, hi, need = plan["lo"], plan["hi"], plan["needed"]
+            payload = (np.ascontiguousarray(m.user_factors[need]), np.ascontiguousarray(m.user_bias[need]),
+                       np.ascontiguousarray(row_vectors[lo:hi]))
+            sent = client.scatter([payload], hash=False)[0]
+            payloads.append(sent)
+            futures.append(client.submit(_blocks.residual_sums_block, block, sent, self.mu, self.solve["num_threads"],
+                                         pure=False))
+        results = client.gather(futures)
+        client.cancel(payloads)
+        sums = np.concatenate([r[0] for r in results])
+        counts = np.concatenate([r[1] for r in results])
+        return sums, counts
+
     def _fail(self, side, index):
         ids = self.model._users if side == "user" else self.model._items
         raise FloatingPointError(f"the solve failed for {side} {ids.to_raw(np.array([index]))[0].item()!r} "
@@ -311,6 +331,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     ----------
     model : ExplicitALS, GenreALS or ImplicitALS
         Unfitted or fitted (refitted from scratch); its parameters are used as in ``model.fit``.
+        ImplicitALS is fitted without genres (its ``genre_share`` prior is not distributed): the
+        result equals a local fit on the ratings alone.
     ddf : dask.dataframe.DataFrame
         Columns ``userId``, ``movieId`` (integer raw ids), ``rating`` (finite numbers) and
         optionally ``timestamp`` (ignored), e.g. ``dask.dataframe.read_csv("ml-32m/ratings.csv")``
@@ -334,7 +356,9 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     genre_names : list of str, optional
     movies : pandas.DataFrame, optional
         GenreALS: ``movieId`` and ``genres`` (``|``-separated) as in movies.csv; sets
-        ``item_ids`` (unless given) and the genres exactly as ``load_movielens`` does.
+        ``item_ids`` (unless given) and the genres exactly as ``load_movielens`` does; with a
+        ``title`` column and ``release_years=True`` (the default) also the release-year
+        buckets, as a local fit on ``load_movielens`` data (``item_genres=`` has none).
     num_threads : int, optional
         Kernel threads per block solve in a worker (default: the model's ``num_threads``;
         0 = every core the worker process may use).
@@ -367,9 +391,17 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
     P = check_int(n_user_blocks if n_user_blocks is not None else 2 * n_workers, "n_user_blocks", min_value=1)
     Q = check_int(n_item_blocks if n_item_blocks is not None else 2 * n_workers, "n_item_blocks", min_value=1)
+    year_edges = None
     if kind == "genre" and movies is not None:
-        item_ids, item_genres, genre_names = _genres_from_movies(movies, None if item_ids is None else
-                                                                 np.asarray(item_ids).astype(np.int64))
+        item_ids, item_genres, genre_names, titles = _genres_from_movies(
+            movies, None if item_ids is None else np.asarray(item_ids).astype(np.int64))
+        if titles is not None and model.release_years:      # as a local fit on load_movielens data
+            from .._item_features import DEFAULT_YEAR_EDGES, append_year_buckets
+
+            with_years, year_names = append_year_buckets(item_genres, titles, DEFAULT_YEAR_EDGES)
+            if with_years.nnz > item_genres.nnz:
+                item_genres, genre_names = with_years, list(genre_names) + year_names
+                year_edges = list(DEFAULT_YEAR_EDGES)
     if kind == "genre" and item_genres is None:
         raise ValueError("GenreALS needs item genres: pass movies= (movieId, genres) or item_genres= with item_ids=")
 
@@ -452,6 +484,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
         model._genre_matrix = sp.csr_matrix(item_genres, dtype=np.float32)
         model.genre_names = (list(genre_names) if genre_names is not None
                              else [f"genre_{g}" for g in range(model._G.shape[1])])
+        model.year_edges_ = year_edges
+        model.genre_cold_bias_ = None
         model._update_projection()
 
     solve = dict(reg=model.regularization, solver=model.solver, cg_steps=model.cg_steps,
@@ -493,6 +527,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
                 _save_checkpoint(directory, model, epoch)
             if callback is not None and callback(epoch, record, model):
                 break
+    if kind == "genre" and model.cold_bias == "ratings":     # as GenreALS._end_fit after a local fit
+        model._set_cold_bias(*driver.item_residual_sums(model._cold_vectors()))
     if keep_seen:   # every rating (also ImplicitALS's non-positives), as the local fit's seen matrix
         if kind == "implicit":    # its blocks hold only the positives: split the partitions again
             pattern = dask.delayed(_blocks.block_pattern, pure=True)

@@ -75,7 +75,7 @@ def implicit_gram(fixed_factors):
 
 
 def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads,
-                        gram=None) -> int:
+                        gram=None, prior=None, prior_weight=0.0) -> int:
     """One implicit-ALS half-sweep: re-solve every row of ``factors``, the other side fixed.
 
     Row u solves ``(Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u`` with Y the
@@ -94,6 +94,10 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
     gram : (K, K) array or None
         Y^T Y of the WHOLE fixed side (:func:`implicit_gram`; a model caches it for
         fold-in); None forms it from ``fixed_factors`` (which must then be the whole fixed side).
+    prior : (n_rows, K) of the factors' dtype, C-contiguous, or None
+        ImplicitALS's genre prior: row r also minimises ``prior_weight * ||x_r - prior[r]||^2``
+        (the system gains ``prior_weight * I``, the right-hand side ``prior_weight * prior[r]``).
+    prior_weight : float >= 0
 
     Returns
     -------
@@ -106,6 +110,7 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
         indptr=confidence.indptr, indices=confidence.indices, confidence=confidence.data,
         other_factors=fixed_factors, factors=factors, YtY=gram, reg=float(reg),
         solver=SOLVERS[solver], cg_steps=int(cg_steps), num_threads=int(num_threads),
+        prior=prior, prior_weight=float(prior_weight),
     )
 
 
@@ -141,3 +146,29 @@ def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bia
         reg_bias=float(bias_regularization), seed=int(seed), num_threads=int(num_threads),
         nnz_rows=user_of_entry,
     )
+
+
+def bpr_fold_in_rows(pos_indptr, pos_indices, neg_indptr, neg_ranks, item_factors, item_bias, *, regularization,
+                     newton_steps, num_threads):
+    """BPR fold-in of many users in one kernel call: float64 (n_users, K) vectors, items fixed.
+
+    Parameters
+    ----------
+    pos_indptr, pos_indices : int32 CSR (n_users + 1,), (nnz,)
+        Each user's positive items, sorted, no repeats.
+    neg_indptr, neg_ranks : int32 CSR
+        Each user's negatives as ranks among the items that are not their positives.
+    item_factors, item_bias : the model's (n_items, K), (n_items,)
+    regularization : float
+    newton_steps, num_threads : int
+
+    Returns
+    -------
+    out : float64 (n_users, K)
+    bad : int
+        -1, or the first row whose Newton system was not positive definite (left zero).
+    """
+    out = np.zeros((len(pos_indptr) - 1, item_factors.shape[1]))
+    bad = _bpr.bpr_fold_in(pos_indptr, pos_indices, neg_indptr, neg_ranks, item_factors, item_bias,
+                           float(regularization), int(newton_steps), int(num_threads), out)
+    return out, bad

@@ -42,14 +42,20 @@ class FitState(SimpleNamespace):
     """
 
 
-def squared_error(model, pairs, num_threads):
+def squared_error(model, pairs, num_threads, *, clip=False):
     """(sum of squared errors, sum of absolute errors) of ``model``'s predictions on rating pairs, float64.
 
     ``pairs`` = (user indices int32, item indices int32, ratings of the model dtype), all (n,).
+    ``clip=True`` scores what ``model.predict`` returns (predictions clipped to the model's
+    ``rating_scale_`` when it has one); ``False`` the raw predictions (the training objective).
     """
     users, items, ratings = pairs
+    lo, hi = -np.inf, np.inf
+    if clip and model.rating_scale_ is not None:
+        lo, hi = model.rating_scale_
     return _predict.squared_error_sums(users, items, ratings, model.user_factors, model.user_bias,
-                                       model.item_factors, model.item_bias, model.global_mean, num_threads)
+                                       model.item_factors, model.item_bias, model.global_mean, lo, hi,
+                                       num_threads)
 
 
 def rating_pairs(matrix):
@@ -58,7 +64,10 @@ def rating_pairs(matrix):
 
 
 class RatingEvaluation:
-    """Held-out RMSE of a rating model after each epoch (``eval_rmse``; lower is better)."""
+    """Held-out RMSE of a rating model after each epoch (``eval_rmse``; lower is better).
+
+    Scores what ``predict`` would return: predictions clipped to the training ratings' scale.
+    """
 
     metric = "eval_rmse"
     greater_is_better = False
@@ -70,7 +79,7 @@ class RatingEvaluation:
         n = len(self.pairs[0])
         if n == 0:
             return {}
-        sse, _ = squared_error(model, self.pairs, num_threads)
+        sse, _ = squared_error(model, self.pairs, num_threads, clip=True)
         return {self.metric: float(np.sqrt(sse / n))}
 
 

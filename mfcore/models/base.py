@@ -79,6 +79,7 @@ items/users, batch fold-in and save/load live here.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
 import warnings
@@ -90,11 +91,19 @@ from .._memory import as_aligned
 from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int
-from .._ranking import _csr_rows, check_user_side, item_bound, top_n_checked
+from .._ranking import _csr_rows, check_user_side, item_bound, item_pack, top_n_checked
 from ._ids import IdMap
 from ._training import FitState, run_epochs
 
 _MODEL_REGISTRY: dict[str, type] = {}
+
+
+def _blas_guard(pack, N):
+    """BLAS held to one thread around the top-N kernel -- unless its bfloat16 path runs
+    (``pack`` available, N <= 256), which calls no BLAS: limiting costs ~50-100 us a call."""
+    if pack is not None and N <= 256:
+        return contextlib.nullcontext()
+    return blas_limited()
 
 
 class NotFittedError(RuntimeError):
@@ -115,8 +124,8 @@ def training_matrix(X, dtype, name="X"):
     vocabulary attributes of :class:`mfcore.Interactions` (duck-typed, so models
     never import the data layer).
     """
-    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "has_ratings": True,
-            "kind": "sparse"}
+    meta = {"user_ids": None, "item_ids": None, "item_genres": None, "genre_names": None, "titles": None,
+            "has_ratings": True, "kind": "sparse"}
     if type(X).__module__.split(".")[0] in ("pandas", "polars") and not sp.issparse(X):
         raise TypeError(
             f"{name} is a {type(X).__module__.split('.')[0]} {type(X).__name__}: build the users x items data with "
@@ -129,6 +138,7 @@ def training_matrix(X, dtype, name="X"):
         meta["item_ids"] = getattr(X, "item_ids", None)
         meta["item_genres"] = getattr(X, "item_genres", None)
         meta["genre_names"] = getattr(X, "genre_names", None)
+        meta["titles"] = getattr(X, "titles", None)
         meta["has_ratings"] = bool(getattr(X, "has_ratings", True))
         meta["kind"] = "ratings" if meta["has_ratings"] else "interactions"
     elif sp.issparse(X):
@@ -317,6 +327,7 @@ class FactorModel:
             raise NotImplementedError(f"{type(self).__name__} does not evaluate an eval_set")
         run_epochs(self, fit, iterations=int(self.iterations), early_stopping_rounds=early_stopping_rounds,
                    callback=callback, show_progress=show_progress)
+        self._end_fit(fit)
         return self
 
     def _check_fit_options(self, options):
@@ -332,6 +343,9 @@ class FactorModel:
 
     def _run_epoch(self, fit, epoch) -> dict:
         raise NotImplementedError
+
+    def _end_fit(self, fit) -> None:
+        """Subclass hook: after the last epoch (and the early-stopping restore)."""
 
     def _epoch_metrics(self, fit, record) -> dict:
         return {}
@@ -494,8 +508,8 @@ class FactorModel:
         """User vector(s) re-solved from ``user_items`` with the items held fixed (implicit's API).
 
         Nothing in the model changes (see :meth:`partial_fit_users` to store them). All
-        rows are solved in one call of the model's half-sweep kernel (ALS models); BPR
-        and BiasBaseline solve them one by one.
+        rows are solved in one kernel call (the ALS models' half-sweep, BPR's batch
+        fold-in); BiasBaseline solves them one by one.
 
         Parameters
         ----------
@@ -534,7 +548,7 @@ class FactorModel:
         complete interactions (they replace that user's training row, used to filter
         recommendations). Unknown users are added: a model with raw ids appends them; a model
         fitted on a bare matrix grows to ``max(userids) + 1`` users (users in between get zero
-        vectors). One kernel call solves every row (ALS models).
+        vectors). One kernel call solves every row (ALS models, BPR).
 
         Parameters
         ----------
@@ -679,6 +693,19 @@ class FactorModel:
 
         return self._cached("item_side", compute)
 
+    def _item_pack(self, key, V, bias):
+        """The top-N kernel's bfloat16 item side (:func:`mfcore._ranking.item_pack`), cached.
+
+        Ordered for the typical user (median norm of the fitted users) and bias weight 1;
+        any bias weight gives the same results with it (the order only affects speed).
+        """
+        def compute():
+            from .._topk import _median_norm
+
+            return item_pack(V, bias, 1.0, _median_norm(self.user_factors) if key == "items" else 1.0)
+
+        return self._cached(("pack", key), compute)
+
     def _item_mask(self, items, filter_items, idmap=None):
         """uint8 candidate mask (None = every item): ``items`` allowed, ``filter_items`` removed."""
         idmap = self._items if idmap is None else idmap
@@ -763,10 +790,11 @@ class FactorModel:
         mask = self._item_mask(items, filter_items)
         item_norm, bias_max, item_bias = self._item_side()
         check_user_side(user_vecs, item_norm, bias_max, bias_weight)
-        with blas_limited():
+        pack = self._item_pack("items", self.item_factors, item_bias)
+        with _blas_guard(pack, N):
             idx, scores = top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
                                         ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
-                                        16384, self._threads())
+                                        16384, self._threads(), pack)
         scores = scores.astype(np.float64) + (self.global_mean + user_bias.astype(np.float64))[:, None]
         scores[idx < 0] = -np.inf
         out_ids = self._items.to_raw(idx)
@@ -836,9 +864,10 @@ class FactorModel:
         ex_indices = idx[known].astype(np.int32)
         mask = self._item_mask(candidates, filter_ids, idmap)
         check_user_side(Q, 1.0, 0.0, 0.0)
-        with blas_limited():
+        pack = self._item_pack(("unit", side), unit, None)
+        with _blas_guard(pack, N):
             res, scores = top_n_checked(np.ascontiguousarray(Q), unit, None, 0.0, ex_indptr, ex_indices, mask,
-                                        min(N, unit.shape[0]), None, 16384, self._threads())
+                                        min(N, unit.shape[0]), None, 16384, self._threads(), pack)
         out = idmap.to_raw(res)
         if scalar:
             keep = res[0] >= 0

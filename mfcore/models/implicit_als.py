@@ -17,6 +17,25 @@ model minimises::
 Each half-sweep solves, per row, (Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u,
 where Y^T Y is shared by all rows and computed once per half-sweep; the kernel
 uses conjugate gradient (warm-started, ``cg_steps`` steps) or Cholesky.
+
+Genre prior (``genre_share`` s > 0 and item genres given to ``fit``): as in
+GenreALS, the item vectors lean toward their genres' centroid. The share s of
+the item regularization pulls toward the centroid instead of toward 0: the
+item penalty ``reg * sum_i ||v_i||^2`` becomes::
+
+    reg * (1 - s) * sum_i ||v_i||^2 + tau * ( sum_i ||v_i - c_i||^2 + gamma * ||W||^2 ),
+    tau = s * reg,   c_i = (G W)_i
+
+with G the genre multi-hot, rows normalised to sum 1, W (n_genres, K) and gamma
+``genre_regularization``; users keep ``reg``. The item system keeps its diagonal
+reg I, and its right-hand side gains tau c_i (the kernel's prior argument). W
+is then the ridge regression of the item vectors on G. An item with no
+positives gets v_i = (U^T U + reg I)^-1 tau c_i rather than 0: never-liked
+movies are ranked by their genres. (Parametrised as a share so that one
+``regularization`` serves the model with and without genres: the ranking is
+unchanged by rescaling U up and V down, under which only the product of the
+user and item penalties matters, and a separate absolute weight tau would
+have moved the best user regularization.)
 """
 
 from __future__ import annotations
@@ -34,6 +53,7 @@ from ._implicit_data import (check_some_positive, check_threshold, positive_entr
 from ._kernels import SOLVERS, solve_implicit_rows
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
+from .genre_als import normalised_genres
 
 
 @register_model
@@ -82,19 +102,42 @@ class ImplicitALS(FactorModel):
         Log the objective L (module docstring, float64) after every epoch
         (``history_``: ``objective``). It costs one more pass over the training
         interactions per epoch, so it is off by default (as in implicit).
+    genre_share : float in [0, 1], default 0.9
+        s, the share of the item regularization that pulls each item vector
+        toward its genres' centroid rather than toward 0 (module docstring).
+        Used only when ``fit`` gets genres (``item_genres=``, or an
+        ``Interactions`` with genres); 0 switches the prior off. The default
+        was chosen on validation only, as lambda and alpha below (same splits,
+        lambda 30 and alpha 4 fixed, s in {0.5, 0.7, 0.8, 0.85, 0.9, 0.95}): the
+        smallest worst-case gap to each split's best validation NDCG@10 over
+        every setting tried with genres (~190 fits of lambda 5-40, alpha 4-8,
+        absolute prior weights 3-120): 0.0009 temporal, 0.0008 random; the
+        validation AUC rises from 0.892 / 0.914 (no prior) to 0.907 / 0.927.
+    genre_regularization : float, default 1.0
+        gamma, ridge penalty of the genre projection W.
 
     Notes
     -----
     ``fit(X, eval_set=..., eval_k=10, early_stopping_rounds=r)`` logs AUC and
     NDCG@``eval_k`` on the held-out interactions and keeps the factors of the epoch
-    with the best NDCG; see :meth:`FactorModel.fit`.
+    with the best NDCG; see :meth:`FactorModel.fit`. ``fit(X, item_genres=G)`` takes
+    an (n_items, n_genres) multi-hot matrix for the genre prior.
     """
 
     _progress_fields = ("objective",)
+    genre_factors = None
+    genre_names = None
+    _G = None
+
+    @property
+    def _snapshot_arrays(self):
+        base = FactorModel._snapshot_arrays
+        return base + ("genre_factors",) if self._G is not None else base
 
     def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
-                 num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear"):
+                 num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_share=0.9,
+                 genre_regularization=1.0):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -110,6 +153,8 @@ class ImplicitALS(FactorModel):
         self.random_state = random_state
         self.calculate_training_loss = calculate_training_loss
         self.confidence = confidence
+        self.genre_share = genre_share
+        self.genre_regularization = genre_regularization
 
     def _validate_params(self):
         super()._validate_params()
@@ -125,6 +170,8 @@ class ImplicitALS(FactorModel):
         check_choice(self.confidence, "confidence", {"linear", "raw"})
         check_float(self.init_scale, "init_scale", min_value=0.0)
         check_choice(self.calculate_training_loss, "calculate_training_loss", {True, False})
+        check_float(self.genre_share, "genre_share", min_value=0.0, max_value=1.0)
+        check_float(self.genre_regularization, "genre_regularization", min_value=0.0, min_inclusive=False)
 
     def _confidence_minus_one(self, r):
         """c - 1 (what the kernels take) of stored values ``r`` (already thresholded / binarized)."""
@@ -148,9 +195,13 @@ class ImplicitALS(FactorModel):
         return conf
 
     # ------------------------------------------------------------------ fit
-    def _begin_fit(self, fit, *, eval_k=10):
+    def _begin_fit(self, fit, *, eval_k=10, item_genres=None):
         eval_k = check_int(eval_k, "eval_k", min_value=1)
         user_items = fit.user_items
+        genres = item_genres if item_genres is not None else fit.meta.get("item_genres")
+        G = None
+        if genres is not None and float(self.genre_share) > 0:
+            G = normalised_genres(genres, user_items.shape[1], np.float64)   # checked before any state changes
         fit.conf_ui = self._confidence(user_items, fit.meta["has_ratings"], fit.meta["kind"])
         if fit.conf_ui.nnz == 0:
             threshold = resolve_threshold(self.positive_threshold, fit.meta["kind"])
@@ -168,6 +219,13 @@ class ImplicitALS(FactorModel):
                           item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
         fit.solve = dict(reg=self.regularization, solver=self.solver, cg_steps=self.cg_steps,
                          num_threads=fit.num_threads)
+        self._G = G
+        self.genre_factors = self.genre_names = self._genre_matrix = None
+        if G is not None:
+            self._genre_matrix = sp.csr_matrix(genres, dtype=np.float32)
+            names = fit.meta.get("genre_names") if item_genres is None else None
+            self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(G.shape[1])]
+            self._update_projection()
         # the observed cells as (user, item, c - 1) for the training loss
         fit.observed = ((row_of_entry(fit.conf_ui.indptr), fit.conf_ui.indices, fit.conf_ui.data)
                         if self.calculate_training_loss else None)
@@ -175,12 +233,58 @@ class ImplicitALS(FactorModel):
     def _run_epoch(self, fit, epoch):
         for side, conf, fixed, solved, ids in (("user", fit.conf_ui, self.item_factors, self.user_factors, self._users),
                                                ("item", fit.conf_iu, self.user_factors, self.item_factors, self._items)):
-            status = solve_implicit_rows(conf, fixed, solved, **fit.solve)
+            solve = fit.solve
+            if side == "item" and self._G is not None:
+                reg_item, tau = self._item_penalties()
+                solve = dict(solve, reg=reg_item, prior=self._centroids(self.item_factors.dtype), prior_weight=tau)
+            status = solve_implicit_rows(conf, fixed, solved, **solve)
             if status >= 0:
                 raise FloatingPointError(f"epoch {epoch}: the solve failed for {side} "
                                          f"{ids.to_raw(np.array([status]))[0].item()!r} (index {status}); "
                                          "increase regularization")
+        if self._G is not None:
+            self._update_projection()
         return {}
+
+    # ------------------------------------------------------------ genre prior
+    def _item_penalties(self):
+        """(reg * (1 - s), tau = reg * s): the item side's L2 weight toward 0 and toward the centroid."""
+        reg, share = float(self.regularization), float(self.genre_share)
+        return reg * (1.0 - share), reg * share
+
+    def _update_projection(self):
+        """W = (G^T G + gamma I)^-1 G^T V: the ridge regression of the item vectors on the genres (float64)."""
+        G = self._G
+        gram = (G.T @ G).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
+        self.genre_factors = np.linalg.solve(gram, G.T @ self.item_factors.astype(np.float64))
+
+    def _centroids(self, dtype=np.float64):
+        """c = G W, (n_items, K), C-contiguous, of ``dtype``."""
+        return np.ascontiguousarray(self._G @ self.genre_factors, dtype=dtype)
+
+    def item_factors_from_genres(self, genres):
+        """Vectors the model gives items with these genres and no positives (the item solve with an empty row).
+
+        Parameters
+        ----------
+        genres : (n, n_genres) multi-hot matrix (dense or scipy.sparse)
+
+        Returns
+        -------
+        numpy.ndarray (n, K) of the model's dtype
+            ``(U^T U + reg I)^-1 tau c`` for each row's centroid c = G W (tau = reg * genre_share).
+        """
+        self._check_fitted()
+        if self._G is None:
+            raise ValueError("this ImplicitALS was fitted without the genre prior (genre_share > 0 and item "
+                             "genres passed to fit)")
+        rows = normalised_genres(genres, np.shape(genres)[0], np.float64)
+        if rows.shape[1] != self.genre_factors.shape[0]:
+            raise ValueError(f"genres must have {self.genre_factors.shape[0]} columns, got {rows.shape[1]}")
+        reg_item, tau = self._item_penalties()
+        U = self.user_factors.astype(np.float64)
+        A = U.T @ U + (reg_item + tau) * np.eye(U.shape[1])
+        return np.linalg.solve(A, tau * (rows @ self.genre_factors).T).T.astype(self.item_factors.dtype)
 
     def _epoch_metrics(self, fit, record):
         if fit.observed is None:
@@ -205,7 +309,13 @@ class ImplicitALS(FactorModel):
         U, V = self.user_factors.astype(np.float64), self.item_factors.astype(np.float64)
         all_cells = float(np.sum((U.T @ U) * (V.T @ V)))
         observed_cells = float(np.sum((1.0 + alpha_r) * np.square(1.0 - x) - np.square(x)))
-        penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
+        if self._G is None:
+            penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
+        else:
+            reg_item, tau = self._item_penalties()
+            penalty = (float(self.regularization) * float(np.sum(U * U)) + reg_item * float(np.sum(V * V))
+                       + tau * (float(np.sum((V - self._centroids()) ** 2))
+                                + float(self.genre_regularization) * float(np.sum(self.genre_factors ** 2))))
         return all_cells + observed_cells + penalty
 
     # --------------------------------------------------------------- fold-in
@@ -240,13 +350,21 @@ class ImplicitALS(FactorModel):
         """
         fixed = self.item_factors if side == "user" else self.user_factors
         dtype = fixed.dtype
+        prior, reg = {}, self.regularization
+        if side == "item" and self._G is not None:
+            if index is None or (np.asarray(index) < 0).any():
+                raise ValueError("an ImplicitALS with the genre prior re-solves only items it knows (their genres "
+                                 "give the prior)")
+            reg, tau = self._item_penalties()
+            prior = dict(prior=np.ascontiguousarray(self._centroids(dtype)[np.asarray(index)]), prior_weight=tau)
         conf = self._confidence(rows, self.input_kind_ != "interactions", self.input_kind_)
         vecs = as_aligned(np.zeros((rows.shape[0], fixed.shape[1]), dtype), dtype)
         gram = self._cached(("gram", side), lambda: np.ascontiguousarray(
             (fixed.astype(np.float64).T @ fixed.astype(np.float64)).astype(dtype)))
         with blas_limited():
-            status = solve_implicit_rows(conf, fixed, vecs, reg=self.regularization, solver="cholesky",
-                                         cg_steps=int(self.cg_steps), num_threads=self._threads(), gram=gram)
+            status = solve_implicit_rows(conf, fixed, vecs, reg=reg, solver="cholesky",
+                                         cg_steps=int(self.cg_steps), num_threads=self._threads(), gram=gram,
+                                         **prior)
         if status >= 0:
             raise FloatingPointError(f"the {side} solve failed for row {status} of the given matrix; "
                                      "increase regularization")
@@ -320,3 +438,30 @@ class ImplicitALS(FactorModel):
         """Y^T Y of the current item factors in float64, cached until the factors change."""
         return self._cached("item_gram", lambda: self.item_factors.astype(np.float64).T
                             @ self.item_factors.astype(np.float64))
+
+    def _check_can_grow(self, side, n_new):
+        if side == "item" and n_new and self._G is not None:
+            raise ValueError("an ImplicitALS with the genre prior re-solves known items only (their genres give "
+                             "the prior); item_factors_from_genres(genres) gives a new item's vector")
+        super()._check_can_grow(side, n_new)
+
+    # ------------------------------------------------------------ persistence
+    def _extra_arrays(self):
+        if self._G is None:
+            return {}
+        G = self._genre_matrix
+        return {"genre_factors": self.genre_factors, "genre_indptr": G.indptr.astype(np.int64),
+                "genre_indices": G.indices.astype(np.int32), "genre_data": G.data.astype(np.float32),
+                "genre_names": np.asarray(self.genre_names, dtype=str)}
+
+    def _restore_extra(self, arrays, attributes):
+        if "genre_factors" not in arrays:
+            return
+        n_items = self.item_factors.shape[0]
+        names = [str(x) for x in arrays["genre_names"]]
+        G = sp.csr_matrix((arrays["genre_data"], arrays["genre_indices"], arrays["genre_indptr"]),
+                          shape=(n_items, len(names)))
+        self.genre_names = names
+        self._genre_matrix = G
+        self._G = normalised_genres(G, n_items, np.float64)
+        self.genre_factors = arrays["genre_factors"]

@@ -56,11 +56,13 @@ def _configs():
                  dict(common, regularization=2.0, bias_regularization=1.0, solver="cg", cg_steps=3,
                       num_threads=2)),
                 (f"genre_K{K}_{tag}", "GenreALS",
+                 # cold_bias="prior": the half-sweep's own bias for the unrated item 5 (the kernels' bits;
+                 # the "ratings" map is checked against its reference in tests/models/test_als.py)
                  dict(common, regularization=2.0, bias_regularization=1.0, genre_weight=3.0,
-                      genre_bias_weight=2.0, num_threads=2)),
+                      genre_bias_weight=2.0, num_threads=2, cold_bias="prior")),
                 (f"bpr_K{K}_{tag}", "BPR",
-                 dict(common, learning_rate=0.05, iterations=2, n_samples=20000, positive_threshold=3.5,
-                      num_threads=1)),
+                 dict(common, learning_rate=0.05, regularization=0.01, bias_regularization=0.01, iterations=2,
+                      n_samples=20000, positive_threshold=3.5, num_threads=1)),
                 (f"ials_exact_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cholesky", positive_threshold=3.0,
                       binarize=True, num_threads=2)),

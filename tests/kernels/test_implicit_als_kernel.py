@@ -214,3 +214,86 @@ def test_long_rows_cross_block_boundaries(rng, dtype, tol):
     np.testing.assert_allclose(cg[2100], cg[0], **tol)
     _, converged = _run(C, Y, X, 1.0, CG, cg_steps=K + 6)
     np.testing.assert_allclose(converged, exact, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+
+
+# --------------------------------------------------------------------------- the prior (genre prior)
+# Tolerances: the prior adds tau I to A_r and tau c_r to b_r, so the systems are no worse conditioned than
+# without it (tau >= 0 only raises the smallest eigenvalue): the per-dtype table applies unchanged.
+
+
+def _prior(rng, X, dtype):
+    return np.ascontiguousarray(rng.standard_normal(X.shape).astype(dtype))
+
+
+@pytest.mark.parametrize("K", [1, 6, 17])
+def test_prior_cholesky_matches_reference(rng, dtype, tol, K):
+    C, Y, X = _problem(rng, K=K, dtype=dtype)
+    c = _prior(rng, X, dtype)
+    expected = ref.implicit_als_half_sweep(C, Y, 0.3, prior=c, prior_weight=2.5)
+    status, got = _run(C, Y, X, 0.3, CHOLESKY, prior=c, prior_weight=2.5)
+    assert status == -1 and got.dtype == dtype
+    np.testing.assert_allclose(got, expected, **tol)
+    # an empty row gets the prior-only solution (Y^T Y + (reg + tau) I)^-1 tau c, not 0
+    Y64 = Y.astype(np.float64)
+    empty = np.linalg.solve(Y64.T @ Y64 + 2.8 * np.eye(K), 2.5 * c[0].astype(np.float64))
+    np.testing.assert_allclose(got[0], empty, **tol)
+    assert np.abs(got[0]).max() > 0.01
+
+
+@pytest.mark.parametrize("K", [1, 5, 17, 64])
+def test_prior_cg_builds_match_reference(rng, dtype, tol, cg_build, K):
+    """Every CG build: enough steps reach the reference's exact solution with the prior; builds agree."""
+    C, Y, X = _problem(rng, n_rows=30, n_cols=40, K=K, density=0.5, dtype=dtype)
+    Y *= 0.5
+    c = _prior(rng, X, dtype)
+    exact = ref.implicit_als_half_sweep(C, Y, 1.0, prior=c, prior_weight=3.0)
+    three = {}
+    for level in _cg_levels():
+        assert cg_build(level) == level
+        status, three[level] = _run(C, Y, X, 1.0, CG, cg_steps=3, prior=c, prior_weight=3.0)
+        assert status == -1
+        status, converged = _run(C, Y, X, 1.0, CG, cg_steps=K + 10, prior=c, prior_weight=3.0)
+        assert status == -1
+        np.testing.assert_allclose(converged, exact, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+        np.testing.assert_array_equal(_run(C, Y, X, 1.0, CG, cg_steps=3, gather_rows=0, prior=c,
+                                           prior_weight=3.0)[1], three[level])
+    for level, got in three.items():
+        np.testing.assert_allclose(got, three[0], **tol)
+
+
+@pytest.mark.parametrize("solver", [CHOLESKY, CG])
+def test_prior_weight_zero_is_bit_identical_to_no_prior(rng, dtype, solver):
+    """tau = 0 (or no prior) leaves the old arithmetic untouched; a nonzero tau changes every row."""
+    C, Y, X = _problem(rng, K=8, dtype=dtype)
+    c = _prior(rng, X, dtype)
+    _, plain = _run(C, Y, X, 0.3, solver)
+    _, zero = _run(C, Y, X, 0.3, solver, prior=c, prior_weight=0.0)
+    _, ignored = _run(C, Y, X, 0.3, solver, prior=None, prior_weight=5.0)
+    np.testing.assert_array_equal(zero, plain)
+    np.testing.assert_array_equal(ignored, plain)
+    _, pulled = _run(C, Y, X, 0.3, solver, prior=c, prior_weight=1.0)
+    assert (np.abs(pulled - plain).max(axis=1) > 1e-4).all()
+
+
+@pytest.mark.parametrize("solver", [CHOLESKY, CG])
+def test_prior_thread_count_invariance(rng, dtype, solver):
+    C, Y, X = _problem(rng, n_rows=300, n_cols=40, K=8, dtype=dtype)
+    c = _prior(rng, X, dtype)
+    _, one = _run(C, Y, X, 0.3, solver, prior=c, prior_weight=2.0)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(_run(C, Y, X, 0.3, solver, threads=threads, prior=c, prior_weight=2.0)[1],
+                                      one)
+
+
+def test_prior_argument_errors(rng):
+    C, Y, X = _problem(rng, K=3)
+    YtY = Y.T @ Y
+    args = (C.indptr, C.indices, C.data, Y, X.copy(), YtY, 0.1, CG, 3, 1)
+    with pytest.raises(ValueError, match=r"prior must have shape \(40, 3\)"):
+        implicit_als_half_sweep(*args, prior=np.zeros((39, 3)), prior_weight=1.0)
+    with pytest.raises(TypeError, match="prior must be a C-contiguous float64"):
+        implicit_als_half_sweep(*args, prior=np.zeros((40, 3), np.float32), prior_weight=1.0)
+    with pytest.raises(TypeError, match="prior must be a C-contiguous"):
+        implicit_als_half_sweep(*args, prior=np.zeros((3, 40)).T, prior_weight=1.0)
+    with pytest.raises(ValueError, match="prior_weight must be >= 0"):
+        implicit_als_half_sweep(*args, prior=np.zeros((40, 3)), prior_weight=-1.0)

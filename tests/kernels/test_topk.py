@@ -332,3 +332,177 @@ def test_split_over_items_pads_when_few_candidates_remain(dtype):
     ids, scores = topk(U, V, None, 0.0, None, None, mask.astype(np.uint8), 5, 2)
     np.testing.assert_array_equal(ids[0], [6000, 5, 12000, -1, -1])
     np.testing.assert_array_equal(scores[0], np.array([3.0, 1.0, 1.0, -np.inf, -np.inf], dtype=dtype))
+
+
+# ------------------------------------------------------------------ bfloat16 screening path
+# float32 on a CPU with AVX512_BF16 (pyx/include/mfcore/topk_bf16.h): scores screened in
+# bfloat16 with an error bound, item blocks pruned by their Cauchy-Schwarz bound, candidates
+# rescored in double precision. Its lists must be *exactly* the top N of
+# fl32(u . v + w b summed in float64), ties by lower id, whatever the data.
+
+from mfcore import _topk  # noqa: E402
+
+needs_bf16 = pytest.mark.skipif(not _topk._bf16_screening(), reason="no AVX512_BF16 on this CPU "
+                                "(or MFCORE_SIMD below avx512): the float32 gemm path runs instead")
+
+
+def fp32_exact_reference(U, V, N, item_bias=None, bias_weight=1.0, exclude=None, item_mask=None):
+    """Brute force of the bf16 path's contract: float64 scores rounded once to float32, lexsort."""
+    S = U.astype(np.float64) @ V.astype(np.float64).T
+    if item_bias is not None:
+        S = S + bias_weight * item_bias.astype(np.float64)
+    S = S.astype(np.float32)
+    n_users, n_items = S.shape
+    excluded = np.zeros(S.shape, dtype=bool)
+    if exclude is not None:
+        excluded |= sp.csr_matrix((np.ones(exclude.nnz), exclude.indices, exclude.indptr),
+                                  shape=exclude.shape).toarray() != 0
+    if item_mask is not None:
+        excluded |= ~np.asarray(item_mask, dtype=bool)[None, :]
+    N = min(N, n_items)
+    ids = np.full((n_users, N), -1, dtype=np.int32)
+    scores = np.full((n_users, N), -np.inf, dtype=np.float32)
+    items = np.arange(n_items)
+    for u in range(n_users):
+        cand = items[~excluded[u]]
+        order = cand[np.lexsort((cand, -S[u, cand]))][:N]
+        ids[u, : order.size] = order
+        scores[u, : order.size] = S[u, order]
+    return ids, scores
+
+
+def check_bf16_exact(U, V, N, threads=2, **kw):
+    ids, scores = top_n(U, V, N=N, num_threads=threads, **kw)
+    ref_ids, ref_scores = fp32_exact_reference(U, V, N, kw.get("item_bias"), kw.get("bias_weight", 1.0),
+                                               kw.get("exclude"), kw.get("item_mask"))
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_array_equal(scores, ref_scores)
+    return ids, scores
+
+
+@needs_bf16
+@pytest.mark.parametrize("n_users", [1, 3, 5, 12, 13, 100, 250])
+@pytest.mark.parametrize("K", [1, 2, 13, 64, 67])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bf16_path_is_exact_on_continuous_scores(n_users, K, threads):
+    rng = np.random.default_rng(1000 * n_users + K + threads)
+    n_items = 2 * 4096 + 333 if n_users == 1 else 1500
+    split = _topk._bf16_split_min_work()
+    if n_users == 1:
+        _topk._bf16_split_min_work(1000)  # one user: split the items over the threads
+    U = rng.standard_normal((n_users, K)).astype(np.float32)
+    V = (rng.standard_normal((n_items, K)) * rng.lognormal(0, 0.7, (n_items, 1))).astype(np.float32)
+    bias = rng.standard_normal(n_items).astype(np.float32)
+    U[0] = 0.0  # a zero user vector: the bias alone ranks
+    V[::97] = 0.0  # zero item vectors
+    ex = sp.random(n_users, n_items, density=0.05, format="csr", random_state=K)
+    mask = rng.random(n_items) > 0.1
+    try:
+        for w in (1.0, -2.5, 0.0):
+            check_bf16_exact(U, V, 10, threads, item_bias=bias, bias_weight=w, exclude=ex, item_mask=mask)
+        check_bf16_exact(U, V, 37, threads)
+    finally:
+        _topk._bf16_split_min_work(split)
+
+
+@needs_bf16
+@pytest.mark.parametrize("N", [1, 10, 256])
+def test_bf16_adversarial_near_ties_at_the_screening_threshold(N):
+    """Items whose exact scores differ by one float32 ulp, far inside the bf16 error bound
+    (~2^-7 ||u|| ||v||): the screen cannot separate them, the exact rescoring must; plus
+    runs of exact ties longer than the candidate capacity (the exact-rescan fallback)."""
+    rng = np.random.default_rng(N)
+    K = 64
+    base = rng.standard_normal(K).astype(np.float32)
+    n_near = 3000
+    scale = (1.0 + np.arange(n_near) * 2.0 ** -22).astype(np.float32)
+    near = base[None, :] * scale[:, None]
+    rng.shuffle(near)  # near-ties in scrambled id order
+    ties = np.repeat(base[None, :] * np.float32(1.0 + 1500 * 2.0 ** -22), 700, axis=0)  # exact ties
+    noise = rng.standard_normal((4000, K)).astype(np.float32) * 0.05
+    V = np.ascontiguousarray(np.concatenate([noise[:2000], near, ties, noise[2000:]]))
+    U = np.stack([base, -base, base * 1e-3, rng.standard_normal(K).astype(np.float32)] * 4).astype(np.float32)
+    bias = np.zeros(V.shape[0], np.float32)
+    bias[2000:2000 + n_near] = (rng.integers(-1, 2, n_near) * 2.0 ** -20).astype(np.float32)  # sub-bf16 biases
+    ex = sp.random(U.shape[0], V.shape[0], density=0.02, format="csr", random_state=N)
+    for threads in (1, 2):
+        check_bf16_exact(U, V, N, threads, exclude=ex)
+        check_bf16_exact(U, V, N, threads, item_bias=bias, bias_weight=1.0, exclude=ex)
+        check_bf16_exact(U[:1], V, N, threads, item_bias=bias, bias_weight=-1.0)
+
+
+@needs_bf16
+def test_bf16_pruning_bound_holds_for_long_orthogonal_and_biased_items():
+    """Items with huge norms orthogonal to the user (loose Cauchy-Schwarz bound), items with
+    tiny norms and large biases, negative weights: pruning must never drop a winner."""
+    rng = np.random.default_rng(7)
+    K = 16
+    U = np.zeros((30, K), np.float32)
+    U[:, 0] = rng.uniform(0.5, 3.0, 30)
+    U[::3, 1] = -1.0
+    V = rng.standard_normal((6000, K)).astype(np.float32) * 0.1
+    V[:1000, 2:] *= 100.0  # long, nearly orthogonal to every user
+    V[:1000, :2] = 0.0
+    V[1000:2000] *= 1e-3  # short ...
+    bias = np.zeros(6000, np.float32)
+    bias[1000:2000] = rng.uniform(0.0, 0.4, 1000)  # ... with biases that compete
+    bias[2000:] = rng.uniform(-0.3, 0.0, 4000)
+    for w in (1.0, 3.0, -1.0):
+        check_bf16_exact(U, V, 10, 2, item_bias=bias, bias_weight=w)
+
+
+@needs_bf16
+def test_bf16_path_agrees_with_the_gemm_path_on_integer_scores(rng):
+    """Exact integer scores: both paths return the same lists (the hook switches paths)."""
+    U, V, bias, ex = integer_problem(rng, 200, 3000, 8, np.float32, seen_per_user=50)
+    mask = rng.random(3000) > 0.2
+    try:
+        on = top_n(U, V, item_bias=bias, bias_weight=-0.5, exclude=ex, item_mask=mask, N=20, num_threads=2)
+        assert _topk._bf16_screening(False) is False
+        off = top_n(U, V, item_bias=bias, bias_weight=-0.5, exclude=ex, item_mask=mask, N=20, num_threads=2)
+    finally:
+        _topk._bf16_screening(True)
+    np.testing.assert_array_equal(on[0], off[0])
+    np.testing.assert_array_equal(on[1], off[1])
+
+
+@needs_bf16
+def test_bf16_path_follows_the_simd_cap(rng):
+    before = _topk._simd_level()
+    try:
+        _topk._simd_level(1)  # AVX2: the gemm path
+        assert _topk._bf16_screening() is False
+        assert _topk.pack_items(np.ones((4, 3), np.float32)) is None
+        U, V, bias, ex = integer_problem(rng, 20, 500, 4, np.float32)
+        ids, _ = top_n(U, V, item_bias=bias, exclude=ex, N=5, num_threads=2)
+        np.testing.assert_array_equal(ids, reference_top_n(U, V, 5, bias, 1.0, ex)[0])
+    finally:
+        _topk._simd_level(-1)
+        _topk._simd_level(before)
+    assert _topk._bf16_screening() is True
+
+
+@needs_bf16
+def test_bf16_item_pack_is_checked_and_any_order_gives_the_same_lists(rng):
+    U = rng.standard_normal((40, 9)).astype(np.float32)
+    V = rng.standard_normal((700, 9)).astype(np.float32)
+    bias = rng.standard_normal(700).astype(np.float32)
+    want = topk(U, V, bias, 1.0, None, None, None, 10, 2)
+    for key_bias, key_norm in ((1.0, 1.0), (-3.0, 0.1), (0.0, 50.0)):
+        pack = _topk.pack_items(V, bias, key_bias, key_norm)
+        got = topk(U, V, bias, 1.0, None, None, None, 10, 2, pack)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    # the pack caches per-item offsets of unmasked calls: a different bias (same weight),
+    # no bias, or a mask must not reuse them
+    pack = _topk.pack_items(V, bias)
+    for b in (bias, -bias, None, bias):
+        want = topk(U, V, b, 1.0, None, None, None, 10, 2)
+        np.testing.assert_array_equal(topk(U, V, b, 1.0, None, None, None, 10, 2, pack)[0], want[0])
+    mask = (np.arange(700) % 3).astype(np.uint8)
+    want = topk(U, V, bias, 1.0, None, None, mask, 10, 2)
+    np.testing.assert_array_equal(topk(U, V, bias, 1.0, None, None, mask, 10, 2, pack)[0], want[0])
+    np.testing.assert_array_equal(topk(U, V, bias, 1.0, None, None, None, 10, 2, pack)[0],
+                                  topk(U, V, bias, 1.0, None, None, None, 10, 2)[0])
+    with pytest.raises(ValueError, match="item_pack does not match"):
+        topk(U, V[:600], bias[:600], 1.0, None, None, None, 10, 2, _topk.pack_items(V))

@@ -15,12 +15,13 @@ def split_entries(matrix, rng, fraction=0.3):
 class RatingsWithIds:
     """Minimal stand-in for ``mfcore.Interactions`` (the models only duck-type it)."""
 
-    def __init__(self, matrix, user_ids, item_ids, item_genres=None, genre_names=None):
+    def __init__(self, matrix, user_ids, item_ids, item_genres=None, genre_names=None, titles=None):
         self._matrix = matrix
         self.user_ids = np.asarray(user_ids)
         self.item_ids = np.asarray(item_ids)
         self.item_genres = item_genres
         self.genre_names = genre_names
+        self.titles = titles
 
     def user_items(self):
         return self._matrix

@@ -86,7 +86,7 @@ def test_training_loss_can_be_switched_off(planted, cls, params, monkeypatch):
     held_out = sp.vstack([held_out, sp.csr_matrix((R.shape[0] - held_out.shape[0], R.shape[1]), dtype=R.dtype)]).tocsr()
     options = {"item_genres": genres} if cls is GenreALS else {}
     passes = []                                              # lengths of the rating passes (training: R.nnz)
-    counted = lambda model, pairs, threads: passes.append(len(pairs[0])) or squared_error(model, pairs, threads)  # noqa: E731
+    counted = lambda model, pairs, threads, **kw: passes.append(len(pairs[0])) or squared_error(model, pairs, threads, **kw)  # noqa: E731
     squared_error = _training.squared_error
     monkeypatch.setattr(_training, "squared_error", counted)
     on = cls(**params, iterations=3, num_threads=1).fit(R, eval_set=held_out, show_progress=False, **options)
@@ -278,9 +278,11 @@ def test_genre_als_cold_items(planted_with_ids):
         model.add_items([9001], [["G0"]])
 
 
-def test_genre_als_zero_rating_item_equals_formula(planted_with_ids):
-    # An item with no ratings gets v = tau c / (lambda + tau), b = tau_b d / (lambda_b + tau_b) from the
-    # half-sweep itself, with c, d the centroids of the W, w_b refreshed at the end of the previous epoch.
+@pytest.mark.parametrize("cold_bias", ["prior", "ratings"])
+def test_genre_als_zero_rating_item_equals_formula(planted_with_ids, cold_bias):
+    # An item with no ratings gets v = tau c / (lambda + tau) from the half-sweep itself, with c the centroid
+    # of the W refreshed at the end of the previous epoch; its bias is b = tau_b d / (lambda_b + tau_b) likewise
+    # ("prior"), or G_i w_cold, the map fitted against the rating loss after the last epoch ("ratings").
     data = planted_with_ids
     R = data.user_items().tolil()
     R[:, 0] = 0
@@ -289,17 +291,32 @@ def test_genre_als_zero_rating_item_equals_formula(planted_with_ids):
     data0 = type(data)(R, data.user_ids, data.item_ids, data.item_genres, data.genre_names)
     snapshots = []
     model = GenreALS(factors=3, iterations=3, dtype="float64", genre_weight=2.0, regularization=1.5, num_threads=1,
-                     genre_bias_weight=1.0, bias_regularization=0.5)
+                     genre_bias_weight=1.0, bias_regularization=0.5, cold_bias=cold_bias)
     model.fit(data0, show_progress=False,
               callback=lambda e, rec, m: snapshots.append((m.genre_factors.copy(), m.genre_bias.copy())))
-    g = ref.genre_centroid_matrix(data.item_genres)[0]
+    G = ref.genre_centroid_matrix(data.item_genres)
+    g = G[0]
     W_prev, wb_prev = snapshots[-2]
     np.testing.assert_allclose(model.item_factors[0], 2.0 / 3.5 * (g @ W_prev), rtol=1e-8)
-    assert model.item_bias[0] == pytest.approx(1.0 / 1.5 * (g @ wb_prev), rel=1e-8)
-    # item_factors_from_genres applies the same formula with the final W
     vec, bias = model.item_factors_from_genres(data.item_genres[0])
+    # item_factors_from_genres applies the same formula with the final W
     np.testing.assert_allclose(vec[0], 2.0 / 3.5 * (g @ model.genre_factors), rtol=1e-8)
-    assert bias[0] == pytest.approx(1.0 / 1.5 * (g @ model.genre_bias), rel=1e-8)
+    if cold_bias == "prior":
+        assert model.genre_cold_bias_ is None
+        assert model.item_bias[0] == pytest.approx(1.0 / 1.5 * (g @ wb_prev), rel=1e-8)
+        assert bias[0] == pytest.approx(1.0 / 1.5 * (g @ model.genre_bias), rel=1e-8)
+        return
+    # the reference solves the rating-loss ridge regression with one design row per training rating
+    w = ref.genre_cold_bias(R, model.global_mean, model.user_factors, model.user_bias, G,
+                            2.0 / 3.5 * (G @ model.genre_factors), 1.0)
+    np.testing.assert_allclose(model.genre_cold_bias_, w, rtol=1e-8, atol=1e-10)
+    assert model.item_bias[0] == pytest.approx(g @ w, rel=1e-8)
+    assert bias[0] == pytest.approx(g @ w, rel=1e-8)
+    # rated items keep the bias of the last half-sweep: the same as with the prior rule
+    other = GenreALS(**{**model.get_params(), "cold_bias": "prior"}).fit(data0, show_progress=False)
+    np.testing.assert_array_equal(model.item_bias[1:], other.item_bias[1:])
+    np.testing.assert_array_equal(model.item_factors, other.item_factors)
+    assert model.item_bias[0] != other.item_bias[0]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -324,3 +341,97 @@ def test_in_kernel_training_loss_equals_a_pass_over_the_ratings(planted, cls, so
     in_kernel = [h["train_rmse"] for h in model.history_]
     assert len(in_kernel) == 4 and len(set(in_kernel)) == 4       # one value per epoch, and they move
     np.testing.assert_allclose(in_kernel, recomputed, rtol=tol["rtol"], atol=0)
+
+
+def _with_titles(data, years):
+    titles = [f"Movie {i} ({y})" if y else f"Movie {i}" for i, y in enumerate(years)]
+    return type(data)(data.user_items(), data.user_ids, data.item_ids, data.item_genres, data.genre_names, titles)
+
+
+def test_genre_als_release_years_from_titles_equal_explicit_features(planted_with_ids):
+    # Fitted on data with titles, GenreALS appends the release-year buckets itself: the same model
+    # as one given item_features_with_years(...) explicitly (bit for bit), and release_years=False
+    # (or item_genres= passed) gives the genres-only model.
+    from mfcore._item_features import DEFAULT_YEAR_EDGES
+    from mfcore.data import item_features_with_years
+
+    base = planted_with_ids
+    n_items = base.user_items().shape[1]
+    years = [(1940 + 7 * i) if i % 5 else None for i in range(n_items)]
+    data = _with_titles(base, years)
+    params = dict(factors=3, iterations=3, genre_weight=2.0, genre_bias_weight=1.0, num_threads=1)
+    auto = GenreALS(**params).fit(data, show_progress=False)
+    features, names = item_features_with_years(base.item_genres, base.genre_names, data.titles)
+    manual = GenreALS(**params).fit(base, item_genres=features, show_progress=False)
+    assert auto.genre_names == names and auto.year_edges_ == list(DEFAULT_YEAR_EDGES)
+    assert auto.genre_factors.shape[0] == len(base.genre_names) + len(DEFAULT_YEAR_EDGES) + 1
+    np.testing.assert_array_equal(auto.item_factors, manual.item_factors)
+    np.testing.assert_array_equal(auto.item_bias, manual.item_bias)
+    off = GenreALS(release_years=False, **params).fit(data, show_progress=False)
+    plain = GenreALS(**params).fit(base, show_progress=False)
+    passed = GenreALS(**params).fit(data, item_genres=base.item_genres, show_progress=False)
+    for other in (off, passed):
+        assert other.year_edges_ is None and other.genre_names[:1] in (["G0"], ["genre_0"])
+        np.testing.assert_array_equal(other.item_factors, plain.item_factors)
+    assert not np.array_equal(auto.item_factors, plain.item_factors)
+    # titles without a year: nothing is appended
+    none = GenreALS(**params).fit(_with_titles(base, [None] * n_items), show_progress=False)
+    assert none.year_edges_ is None
+    np.testing.assert_array_equal(none.item_factors, plain.item_factors)
+    with pytest.raises(TypeError, match="release_years must be True or False"):
+        GenreALS(release_years="yes", **params).fit(data, show_progress=False)
+
+
+def test_genre_als_new_items_from_titles_and_save_load(planted_with_ids, tmp_path):
+    from mfcore.models import FactorModel
+
+    base = planted_with_ids
+    n_items = base.user_items().shape[1]
+    data = _with_titles(base, [1950 + i for i in range(n_items)])
+    model = GenreALS(factors=3, iterations=2, genre_weight=2.0, genre_bias_weight=1.0, num_threads=1)
+    model.fit(data, show_progress=False)
+    n_genres = len(base.genre_names)
+    # a 1994 drama: the genre column plus the year bucket column "year1990-1994"
+    full = np.zeros((1, len(model.genre_names)))
+    full[0, 0] = 1.0
+    full[0, model.genre_names.index("year1990-1994")] = 1.0
+    expected = model.item_factors_from_genres(full)
+    for got in (model.item_factors_from_genres(full[:, :n_genres], titles=["New (1994)"]),
+                model.item_factors_from_genres([["G0"]], titles=["New (1994)"]),
+                model.item_factors_from_genres([["G0", "year1990-1994"]])):
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    no_year = model.item_factors_from_genres([["G0"]], titles=["New"])
+    assert not np.array_equal(no_year[0], expected[0])
+    with pytest.raises(ValueError, match=r"release-year buckets: pass titles="):
+        model.item_factors_from_genres(full[:, :n_genres])
+    with pytest.raises(ValueError, match="titles has 2 entries, genres 1 rows"):
+        model.item_factors_from_genres([["G0"]], titles=["A (1990)", "B (1991)"])
+    with pytest.raises(ValueError, match="with titles=, genres must have the"):
+        model.item_factors_from_genres(full, titles=["New (1994)"])
+    path = model.save(tmp_path / "m.npz")
+    loaded = FactorModel.load(path)
+    assert loaded.year_edges_ == model.year_edges_ and loaded.genre_names == model.genre_names
+    loaded.add_items([99991], [["G0"]], titles=["New (1994)"])
+    np.testing.assert_array_equal(loaded.item_factors[-1], expected[0][0])
+    plain = GenreALS(factors=3, iterations=2, num_threads=1).fit(base, show_progress=False)
+    with pytest.raises(ValueError, match="titles= applies only to a model fitted with release-year"):
+        plain.item_factors_from_genres([["G0"]], titles=["New (1994)"])
+
+
+@pytest.mark.parametrize("edges, message", [([1990.0, 1980.0], "increasing"), (np.arange(40.0), "1 to "),
+                                            ([], "1 to "), ([1990.0, np.nan], "non-finite")])
+def test_genre_als_model_file_refuses_bad_year_edges(planted_with_ids, edges, message):
+    from mfcore._model_file import check_model_state
+    from mfcore._persist import ModelFileError
+
+    base = planted_with_ids
+    data = _with_titles(base, [1950 + i for i in range(base.user_items().shape[1])])
+    model = GenreALS(factors=3, iterations=1, num_threads=1).fit(data, show_progress=False)
+    header = {"model": "GenreALS", "params": {"factors": 3}, "attributes": {"global_mean": model.global_mean}}
+    arrays = {"user_factors": model.user_factors, "item_factors": model.item_factors,
+              "user_bias": model.user_bias, "item_bias": model.item_bias, **model._extra_arrays()}
+    check_model_state("m.npz", header, arrays)          # the arrays as saved pass
+    arrays["year_edges"] = np.asarray(edges, dtype=np.float64)
+    with pytest.raises(ModelFileError, match=message):
+        check_model_state("m.npz", header, arrays)

@@ -233,8 +233,9 @@ class ModelContract:
             return
         got = model.recalculate_item(data.item_ids[[0, 3]], R[[0, 3]])
         # the fit ended with an item half-sweep: re-solving an item from its training column gives it back
-        # (GenreALS moved its genre centroids after that sweep, so it only lands near)
-        tol = 1e-4 if type(model) is not GenreALS else 0.5
+        # (GenreALS, and ImplicitALS with its genre prior, moved the genre centroids after that sweep, so it
+        # only lands near)
+        tol = 1e-4 if type(model) is not GenreALS and getattr(model, "_G", None) is None else 0.5
         np.testing.assert_allclose(got, model.item_factors[[0, 3]], rtol=tol,
                                    atol=tol * np.abs(model.item_factors).max())
         with pytest.raises(ValueError, match="item_users must have one row per requested item"):
@@ -488,11 +489,11 @@ class ModelContract:
         assert best < len(values) == best + 2        # it did stop early, two epochs after the best
         for name, array in snapshots[best - 1].items():
             assert np.array_equal(getattr(model, name), array), name
-        # the restored model scores the held-out set as the best epoch did
+        # the restored model scores the held-out set as the best epoch did (eval_rmse scores predict(), clipped)
         if self.eval_metric == "eval_rmse":
             train, test, _ = split
             users, items = test.nonzero()
-            rmse = np.sqrt(np.mean((model.predict(users, items, clip=False) - np.asarray(test[users, items]).ravel()) ** 2))
+            rmse = np.sqrt(np.mean((model.predict(users, items) - np.asarray(test[users, items]).ravel()) ** 2))
             assert rmse == pytest.approx(values[best - 1], rel=1e-5)
         # a later fit without early stopping forgets the best epoch
         assert self.fit_split(split).best_epoch_ is None

@@ -113,24 +113,22 @@ MFC_BPR_BUILD(double, l0, )
 #if MFC_X86
 MFC_BPR_BUILD(float, l1, MFC_TARGET_FMA)
 MFC_BPR_BUILD(double, l1, MFC_TARGET_FMA)
-#define MFC_BPR_PICK(F, ...) (mfc_level() >= MFC_LEVEL_AVX2 ? F##_l1(__VA_ARGS__) : F##_l0(__VA_ARGS__))
 #else
-#define MFC_BPR_PICK(F, ...) F##_l0(__VA_ARGS__)
+#define mfc_float_dotdiff_l1 mfc_float_dotdiff_l0
+#define mfc_double_dotdiff_l1 mfc_double_dotdiff_l0
+#define mfc_float_update_l1 mfc_float_update_l0
+#define mfc_double_update_l1 mfc_double_update_l0
 #endif
 
-static inline float mfc_sdotdiff(const float *u, const float *vi, const float *vj, int n) {
-    return MFC_BPR_PICK(mfc_float_dotdiff, u, vi, vj, n);
-}
-static inline double mfc_ddotdiff(const double *u, const double *vi, const double *vj, int n) {
-    return MFC_BPR_PICK(mfc_double_dotdiff, u, vi, vj, n);
-}
-static inline void mfc_supdate(float *u, float *vi, float *vj, int n, float lr, float z,
-                               float ru, float ri) {
-    MFC_BPR_PICK(mfc_float_update, u, vi, vj, n, lr, z, ru, ri);
-}
-static inline void mfc_dupdate(double *u, double *vi, double *vj, int n, double lr, double z,
-                               double ru, double ri) {
-    MFC_BPR_PICK(mfc_double_update, u, vi, vj, n, lr, z, ru, ri);
+/* Which build of the step functions above runs: 1 (the _l1 build, levels >= AVX2)
+   or 0 (the _l0 baseline build). The kernels read it once per call or per thread's
+   chunk and branch on that local, not on mfc_level() inside the sample loop. */
+static inline int mfc_bpr_build(void) {
+#if MFC_X86
+    return mfc_level() >= MFC_LEVEL_AVX2;
+#else
+    return 0;
+#endif
 }
 
 #endif /* MFCORE_BPR_H */

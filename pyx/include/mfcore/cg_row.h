@@ -4,7 +4,9 @@
        A_u = YtY + reg I + sum_{j in J} c'_j y_j y_j^T,  b_u = sum_{j in J} (1 + c'_j) y_j
    mfc_ials_<s|d>_cg_row(isa, ...) runs cg_steps warm-started CG steps on A_u x = b_u
    without forming A_u, with the build for instruction-set level `isa` (simd.h:
-   mfc_level()). NumPy: x = CG(A_u, b_u, x0=x, steps=cg_steps). */
+   mfc_level()). NumPy: x = CG(A_u, b_u, x0=x, steps=cg_steps).
+   With a prior (`prior` not NULL: the row's centroid c_u, K values) b_u gains
+   tau c_u; the caller adds tau to `reg` (the prior's tau I on A_u's diagonal). */
 #ifndef MFCORE_CG_ROW_H
 #define MFCORE_CG_ROW_H
 
@@ -290,13 +292,16 @@ MFC_INLINE TGT void P##_symv_reg(const T *restrict YtY, T reg,                  
                                                                                      \
 MFC_INLINE TGT int P##_cg(T *x, const T *Y, const int32_t *cols, T *G,               \
                                   const T *conf, int64_t n, const T *YtY, T reg,     \
-                                  int K, int cg_steps, T *r, T *p, T *Ap) {          \
+                                  int K, int cg_steps, T *r, T *p, T *Ap,            \
+                                  const T *prior, T tau) {                           \
     double rs, rs_new, pAp, alpha, beta;                                             \
     int step, k;                                                                     \
     /* r = b - A x = sum_j [(1 + c'_j) - c'_j (y_j . x)] y_j - (YtY + reg I) x,      \
        reading Y in place and gathering the rows into G on the way */                \
     P##_symv_reg(YtY, reg, x, r, K);                                                 \
     for (k = 0; k < K; k++) r[k] = -r[k];                                            \
+    if (prior)                               /* b += tau c (a prior's pull) */       \
+        for (k = 0; k < K; k++) r[k] += tau * prior[k];                              \
     if (G) {                                                                         \
         P##_pass(Y, cols, n, K, conf, x, r, 1, G);                                   \
         Y = G;                               /* later passes read the copy */        \
@@ -333,10 +338,12 @@ MFC_INLINE TGT int P##_cg(T *x, const T *Y, const int32_t *cols, T *G,          
                                                                                      \
 static TGT int P##_cg_row(T *x, const T *Y, const int32_t *cols, T *G,               \
                           const T *conf, int64_t n, const T *YtY, T reg, int K,      \
-                          int cg_steps, T *r, T *p, T *Ap) {                         \
+                          int cg_steps, T *r, T *p, T *Ap, const T *prior, T tau) {  \
     if (K == 64)                                                                     \
-        return P##_cg(x, Y, cols, G, conf, n, YtY, reg, 64, cg_steps, r, p, Ap);     \
-    return P##_cg(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap);          \
+        return P##_cg(x, Y, cols, G, conf, n, YtY, reg, 64, cg_steps, r, p, Ap,      \
+                      prior, tau);                                                   \
+    return P##_cg(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap,           \
+                  prior, tau);                                                       \
 }
 
 MFC_IALS_KERNELS(mfc_ials_s0, float, mfc_f, 16, )
@@ -379,13 +386,16 @@ MFC_INLINE void P##_pass(const T *Y, const int32_t *cols, int64_t n, int K,     
                                                                                      \
 MFC_INLINE TGT int P##_cg(T *x, const T *Y, const int32_t *cols, T *G,               \
                                   const T *conf, int64_t n, const T *YtY, T reg,     \
-                                  int K, int cg_steps, T *r, T *p, T *Ap) {          \
+                                  int K, int cg_steps, T *r, T *p, T *Ap,            \
+                                  const T *prior, T tau) {                           \
     double rs, rs_new, pAp, alpha, beta;                                             \
     int step, k;                                                                     \
     /* r = b - A x = sum_j [(1 + c'_j) - c'_j (y_j . x)] y_j - (YtY + reg I) x,      \
        reading Y in place and gathering the rows into G on the way */                \
     P##_symv_reg(YtY, reg, x, r, K);                                                 \
     for (k = 0; k < K; k++) r[k] = -r[k];                                            \
+    if (prior)                               /* b += tau c (a prior's pull) */       \
+        for (k = 0; k < K; k++) r[k] += tau * prior[k];                              \
     if (G) {                                                                         \
         P##_pass(Y, cols, n, K, conf, x, r, 1, G);                                   \
         Y = G;                               /* later passes read the copy */        \
@@ -422,10 +432,12 @@ MFC_INLINE TGT int P##_cg(T *x, const T *Y, const int32_t *cols, T *G,          
                                                                                      \
 static TGT int P##_cg_row(T *x, const T *Y, const int32_t *cols, T *G,               \
                           const T *conf, int64_t n, const T *YtY, T reg, int K,      \
-                          int cg_steps, T *r, T *p, T *Ap) {                         \
+                          int cg_steps, T *r, T *p, T *Ap, const T *prior, T tau) {  \
     if (K == 64)                                                                     \
-        return P##_cg(x, Y, cols, G, conf, n, YtY, reg, 64, cg_steps, r, p, Ap);     \
-    return P##_cg(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap);          \
+        return P##_cg(x, Y, cols, G, conf, n, YtY, reg, 64, cg_steps, r, p, Ap,      \
+                      prior, tau);                                                   \
+    return P##_cg(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap,           \
+                  prior, tau);                                                       \
 }
 MFC_IALS_SCALAR(mfc_ials_s0, float, )
 MFC_IALS_SCALAR(mfc_ials_d0, double, )
@@ -443,20 +455,24 @@ MFC_IALS_KERNELS(mfc_ials_d4, double, mfc_d, 64, MFC_TARGET_V4)
 #define MFC_IALS_DISPATCH(P, T)                                                      \
 static int P##_cg_row(int isa, T *x, const T *Y, const int32_t *cols, T *G,          \
                       const T *conf, int64_t n, const T *YtY, T reg, int K,          \
-                      int cg_steps, T *r, T *p, T *Ap) {                             \
+                      int cg_steps, T *r, T *p, T *Ap, const T *prior, T tau) {      \
     if (isa >= 2)                                                                    \
-        return P##4_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap); \
+        return P##4_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap,  \
+                              prior, tau);                                           \
     if (isa == 1)                                                                    \
-        return P##3_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap); \
-    return P##0_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap);     \
+        return P##3_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap,  \
+                              prior, tau);                                           \
+    return P##0_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap,      \
+                          prior, tau);                                               \
 }
 #else
 #define MFC_IALS_DISPATCH(P, T)                                                      \
 static int P##_cg_row(int isa, T *x, const T *Y, const int32_t *cols, T *G,          \
                       const T *conf, int64_t n, const T *YtY, T reg, int K,          \
-                      int cg_steps, T *r, T *p, T *Ap) {                             \
+                      int cg_steps, T *r, T *p, T *Ap, const T *prior, T tau) {      \
     (void)isa;                                                                       \
-    return P##0_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap);     \
+    return P##0_cg_row(x, Y, cols, G, conf, n, YtY, reg, K, cg_steps, r, p, Ap,      \
+                          prior, tau);                                               \
 }
 #endif
 MFC_IALS_DISPATCH(mfc_ials_s, float)
