@@ -85,7 +85,7 @@ def test_ranking_parser_and_genre_rows():
         assert ranking_quality.ROWS[key][2] in _peers.RANKING_USES_GENRES and key in ranking_quality.DEFAULTS
     assert "cornac-bpr" in ranking_quality.DEFAULTS and ranking_quality.ROWS["cornac-bpr"][2] in _peers.RANKING_MODELS
     # the genre-prior row's defaults are the class defaults, shown by name
-    assert "genre_weight=" in ranking_quality._setting({"factors": 64}, "mfcore-ials-genres")
+    assert "genre_share=" in ranking_quality._setting({"factors": 64}, "mfcore-ials-genres")
 
 
 def test_mfcore_genre_prior_adapter_scores_unrated_items_from_genres(data):
@@ -93,7 +93,7 @@ def test_mfcore_genre_prior_adapter_scores_unrated_items_from_genres(data):
     X[:, 0] = 0                                   # item 0: no training rating at all
     X = X.tocsr()
     X.eliminate_zeros()
-    params = {"factors": 4, "iterations": 2, "genre_weight": 5.0, "seed": 0}
+    params = {"factors": 4, "iterations": 2, "genre_share": 0.5, "seed": 0}
     U, V, b = _peers.rank_mfcore_implicit_als_genres(X, params, 1, item_genres=data.item_genres)
     assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b is None
     assert np.all(np.isfinite(V)) and np.any(V[0] != 0)   # the genre centroid reaches the unrated item
