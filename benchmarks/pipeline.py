@@ -16,7 +16,8 @@ a load-robust figure on a shared machine; the peak RSS is the process's VmHWM at
 5. ``fit ExplicitALS``       ``ExplicitALS(factors, iterations=15).fit(train)`` with its defaults
                              (training RMSE logged each epoch).
 6. ``test RMSE``             ``model.predict`` on every test rating (raw ids), then ``metrics.rmse``.
-7. ``top-10 all users``      ``model.recommend(every user, N=10)``, seen (train) items filtered.
+7. ``top-10 all users``      ``model.recommend(every user, N=10)``, seen (train) items filtered
+                             (``--compare-gemm``: again with the bf16 screening off, outside the totals).
 8. ``P@10 / NDCG@10``        ``precision_at_k`` / ``ndcg_at_k`` against the test ratings >= 4.
 
 "total (warm cache)" is stages 3-8: what re-running the study costs once the cache exists;
@@ -128,6 +129,18 @@ def run(args):
 
     all_users = train.user_ids
     rec_raw, _ = timed("top-10 all users", lambda: model.recommend(all_users, N=10))
+    if args.compare_gemm:
+        # the same stage on the float32 gemm path (bf16 screening off), not part of the totals
+        from mfcore import _topk
+
+        if _topk._bf16_screening():
+            _topk._bf16_screening(False)
+            try:
+                rec_gemm, _ = timed("top-10 (gemm path)", lambda: model.recommend(all_users, N=10))
+            finally:
+                _topk._bf16_screening(True)
+            print(f"# gemm path lists equal to the bf16 path's: {float(np.mean(rec_gemm == rec_raw)):.6f} "
+                  "of entries (float32 near-ties may order differently)", flush=True)
 
     def ranking():
         rec = np.where(rec_raw == -1, -1, 0)         # padding stays -1 (only if a user had < 10 candidates)
@@ -137,7 +150,8 @@ def run(args):
         return precision_at_k(rec, relevant, 10), ndcg_at_k(rec, relevant, 10)
 
     p10, ndcg10 = timed("P@10 / NDCG@10", ranking)
-    warm = sum(v for k, v in stages.items() if k not in ("parse (uncached)", "parse + write cache"))
+    extra = ("parse (uncached)", "parse + write cache", "top-10 (gemm path)")
+    warm = sum(v for k, v in stages.items() if k not in extra)
     cold = warm - stages["load (warm cache)"] + stages["parse + write cache"]
     return {"data": desc, "n_users": data.n_users, "n_items": data.n_items, "n_ratings": len(data),
             "stages_seconds": stages, "stages_cpu_seconds": cpu, "total_warm_seconds": warm, "total_cold_seconds": cold,
@@ -159,6 +173,9 @@ def build_parser():
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "mfcore-pipeline"),
                    help="where the synthetic ratings.csv and the temporary cache go (default /tmp/mfcore-pipeline)")
     p.add_argument("--skip-uncached", action="store_true", help="do not time the uncached parse")
+    p.add_argument("--compare-gemm", action="store_true",
+                   help="also time top-10 for all users on the float32 gemm path (bf16 screening off); "
+                        "not counted in the totals")
     p.add_argument("--json", help="also write the results to this file")
     return p
 

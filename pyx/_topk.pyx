@@ -493,6 +493,19 @@ def topk(const floating[:, ::1] user_factors,
     return ids_arr, scores_arr
 
 
+#: items x K per thread below which a batch of fewer users than threads is not split over
+#: the items on the bf16 path (testing hook: _bf16_split_min_work)
+cdef double bf16_split_min_work = 16777216.0
+
+
+def _bf16_split_min_work(value=None):
+    """Testing hook: set / report the bf16 path's per-thread work threshold for splitting items."""
+    global bf16_split_min_work
+    if value is not None:
+        bf16_split_min_work = float(value)
+    return bf16_split_min_work
+
+
 def _bf16_screening(enabled=None):
     """Testing/benchmark hook: turn the bfloat16 screening path on/off (None: leave it).
 
@@ -535,8 +548,8 @@ def pack_items(const float[:, ::1] item_factors, item_bias=None, double bias_wei
     -------
     tuple or None
         (packed bfloat16 items as uint16, item norms float32 (n_blocks * 16,) by position,
-        largest norm as float, position -> item id as int32), the layout of
-        ``mfcore/topk_bf16.h``; None when the path is not available here or a factor
+        largest norm as float, position -> item id as int32, a dict caching the per-item
+        offsets of unmasked calls), the layout of ``mfcore/topk_bf16.h``; None when the path is not available here or a factor
         rounds to an infinite bfloat16 (the gemm path is used).
     """
     cdef int n_items = item_factors.shape[0]
@@ -560,7 +573,29 @@ def pack_items(const float[:, ::1] item_factors, item_bias=None, double bias_wei
         rc = mfc_tk_pack_items(&item_factors[0, 0], n_items, K, nvb, &order[0], &vp[0], &nrm[0])
     if rc != 0:
         return None
-    return vp_arr, nrm_arr, float(nrm_arr.max()), order_arr
+    return vp_arr, nrm_arr, float(nrm_arr.max()), order_arr, {}
+
+
+cdef void _item_offsets(float[:, ::1] offs, const int32_t[::1] order, const float[::1] bias_mv,
+                        double bias_weight, const uint8_t[::1] mask_mv, int n_items, double A) noexcept nogil:
+    """offs[0] = fl32(w b_i) (NaN: masked or padding), offs[1] = c2 |w b_i| + A, offs[2] = their sum; by position."""
+    cdef Py_ssize_t k
+    cdef int i
+    cdef double wb
+    cdef bint has_bias = bias_mv is not None
+    cdef bint has_mask = mask_mv is not None
+    for k in range(offs.shape[1]):  # by position; item i = order[k]
+        if k >= n_items:
+            offs[0, k] = NAN
+            offs[1, k] = 0
+        else:
+            i = order[k]
+            wb = bias_weight * bias_mv[i] if has_bias else 0.0
+            offs[0, k] = <float>wb
+            offs[1, k] = <float>(MFC_TK_C2 * (wb if wb >= 0 else -wb) + A)
+            if has_mask and mask_mv[i] == 0:
+                offs[0, k] = NAN
+        offs[2, k] = offs[0, k] + offs[1, k]
 
 
 cdef void _topk_bf16(const float[:, ::1] user_factors, const float[:, ::1] item_factors, item_bias,
@@ -570,7 +605,7 @@ cdef void _topk_bf16(const float[:, ::1] user_factors, const float[:, ::1] item_
     cdef int n_batch = user_factors.shape[0]
     cdef int K = user_factors.shape[1]
     cdef int n_items = item_factors.shape[0]
-    vp_arr, nrm_arr, vmax, order_arr = item_pack
+    vp_arr, nrm_arr, vmax, order_arr, offs_cache = item_pack
     cdef const uint16_t[::1] vp = vp_arr
     cdef const float[::1] nrm = nrm_arr
     cdef const int32_t[::1] order = order_arr
@@ -591,10 +626,9 @@ cdef void _topk_bf16(const float[:, ::1] user_factors, const float[:, ::1] item_
     un_arr = np.empty(n_batch, dtype=np.float32)
     cdef float[::1] un = un_arr
     cdef int32_t* perm_p = NULL
-    offs_arr = np.empty((3, <size_t>nvb * 16), dtype=np.float32)
     cdef float[::1] ua = ua_arr
-    cdef float[:, ::1] offs = offs_arr
-    cdef double c1 = mfc_tk_c1(K), umax = 0.0, ss, A, wb, vmax_d = float(vmax)
+    cdef float[:, ::1] offs
+    cdef double c1 = mfc_tk_c1(K), umax = 0.0, ss, vmax_d = float(vmax)
     cdef int b, k, i, nt = num_threads, B, n_blocks, blk, u0, nb, tid, part, u, lo, hi
     cdef const float* U = &user_factors[0, 0]
     with nogil:
@@ -607,19 +641,25 @@ cdef void _topk_bf16(const float[:, ::1] user_factors, const float[:, ::1] item_
                 umax = ss
             ua[b] = <float>(c1 * ss)
             un[b] = <float>ss
-        A = 7.52316384526264e-37 * (K + 4) * (1.0 + vmax_d) * (1.0 + umax)  # 2^-120 * ...
-        for k in range(nvb * 16):  # by position; item i = order[k]
-            if k >= n_items:
-                offs[0, k] = NAN
-                offs[1, k] = 0
-            else:
-                i = order[k]
-                wb = bias_weight * bias_mv[i] if has_bias else 0.0
-                offs[0, k] = <float>wb
-                offs[1, k] = <float>(MFC_TK_C2 * (wb if wb >= 0 else -wb) + A)
-                if has_mask and mask_mv[i] == 0:
-                    offs[0, k] = NAN
-            offs[2, k] = offs[0, k] + offs[1, k]
+    # The per-item offsets depend on the bias, its weight, the mask and (through the tiny
+    # absolute term A) the largest user norm, rounded up to a power of two so that calls
+    # without a mask can reuse them (kept in the pack, checked against the bias values).
+    umax_r = float(2.0 ** np.ceil(np.log2(umax))) if umax > 0 else 1.0
+    key = (float(bias_weight) if has_bias else 0.0, umax_r)
+    cached = None if has_mask else offs_cache.get(key)
+    if cached is not None and (cached[0] is None) == (not has_bias) and (
+            not has_bias or np.array_equal(cached[0], item_bias)):
+        offs_arr = cached[1]
+        offs = offs_arr
+    else:
+        offs_arr = np.empty((3, <size_t>nvb * 16), dtype=np.float32)
+        offs = offs_arr
+        _item_offsets(offs, order, bias_mv if has_bias else None, bias_weight, mask_mv if has_mask else None,
+                      n_items, 7.52316384526264e-37 * (K + 4) * (1.0 + vmax_d) * (1.0 + umax_r))  # 2^-120 * ...
+        if not has_mask:
+            if len(offs_cache) >= 8:
+                offs_cache.clear()
+            offs_cache[key] = (np.array(item_bias, copy=True) if has_bias else None, offs_arr)
     cdef mfc_tk_items it
     it.vp = &vp[0]
     it.nrm = &nrm[0]
@@ -634,7 +674,11 @@ cdef void _topk_bf16(const float[:, ::1] user_factors, const float[:, ::1] item_
     it.K = K
     it.P = P
     it.nvb = nvb
-    cdef bint split_items = n_batch < nt and n_items >= SPLIT_MIN_ITEMS * nt and nt <= MAX_SPLIT
+    # Fewer users than threads: split the items over the threads only when each thread gets
+    # a lot of work; a one-user call over ~100k items (~0.3-0.5 ms on one core) loses more to
+    # waking and joining a team -- and far more on a loaded machine -- than it gains.
+    cdef bint split_items = (n_batch < nt and nt <= MAX_SPLIT
+                             and <double>n_items * K >= bf16_split_min_work * nt)
     B = BF16_BLOCK
     if not split_items:
         # enough blocks for the threads to balance: at least ~4 per thread

@@ -125,3 +125,20 @@ def test_lightfm_genre_adapter_scores_unrated_items_from_genres(data):
 def test_year_rows_are_wired():
     assert "mfcore-genre-years" in _peers.USES_GENRES and "mfcore-genre-years" in _peers.USES_YEARS
     assert "mfcore-genre-years" in quality.DEFAULT_ROWS and "mfcore-genre-years" in quality.GRIDS
+
+
+def test_genre_defaults_on_interactions_rows(data):
+    # the "defaults" rows fit GenreALS on the Interactions itself (release-year buckets from the
+    # titles, raw ids) and score index pairs: the same numbers as a direct fit predicting raw ids
+    assert data.titles is not None
+    train, test = random_split(data, 0.2, random_state=0)
+    vtrain, valid = random_split(train, 0.2, random_state=1)
+    d = quality.evaluate_defaults("mfcore-genre-years", train, vtrain, valid, test, 1, lambda m: None)
+    model = GenreALS(num_threads=1, random_state=0).fit(train, show_progress=False)
+    assert model.year_edges_ is not None
+    u, i, y = quality._pairs(test)
+    pred = model.predict(np.asarray(data.user_ids)[u], np.asarray(data.item_ids)[i])
+    assert d["test_rmse"] == pytest.approx(float(np.sqrt(np.mean((y - pred) ** 2))), rel=1e-6)
+    cold = quality.cold_start(data, 1, lambda m: None, seed=0)
+    names = [r["model"] for r in cold["rows"]]
+    assert any("release-year buckets" in n for n in names) and any("cold_bias='prior'" in n for n in names)

@@ -79,6 +79,7 @@ items/users, batch fold-in and save/load live here.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
 import warnings
@@ -95,6 +96,14 @@ from ._ids import IdMap
 from ._training import FitState, run_epochs
 
 _MODEL_REGISTRY: dict[str, type] = {}
+
+
+def _blas_guard(pack, N):
+    """BLAS held to one thread around the top-N kernel -- unless its bfloat16 path runs
+    (``pack`` available, N <= 256), which calls no BLAS: limiting costs ~50-100 us a call."""
+    if pack is not None and N <= 256:
+        return contextlib.nullcontext()
+    return blas_limited()
 
 
 class NotFittedError(RuntimeError):
@@ -499,8 +508,8 @@ class FactorModel:
         """User vector(s) re-solved from ``user_items`` with the items held fixed (implicit's API).
 
         Nothing in the model changes (see :meth:`partial_fit_users` to store them). All
-        rows are solved in one call of the model's half-sweep kernel (ALS models); BPR
-        and BiasBaseline solve them one by one.
+        rows are solved in one kernel call (the ALS models' half-sweep, BPR's batch
+        fold-in); BiasBaseline solves them one by one.
 
         Parameters
         ----------
@@ -539,7 +548,7 @@ class FactorModel:
         complete interactions (they replace that user's training row, used to filter
         recommendations). Unknown users are added: a model with raw ids appends them; a model
         fitted on a bare matrix grows to ``max(userids) + 1`` users (users in between get zero
-        vectors). One kernel call solves every row (ALS models).
+        vectors). One kernel call solves every row (ALS models, BPR).
 
         Parameters
         ----------
@@ -781,11 +790,11 @@ class FactorModel:
         mask = self._item_mask(items, filter_items)
         item_norm, bias_max, item_bias = self._item_side()
         check_user_side(user_vecs, item_norm, bias_max, bias_weight)
-        with blas_limited():
+        pack = self._item_pack("items", self.item_factors, item_bias)
+        with _blas_guard(pack, N):
             idx, scores = top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
                                         ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
-                                        16384, self._threads(),
-                                        self._item_pack("items", self.item_factors, item_bias))
+                                        16384, self._threads(), pack)
         scores = scores.astype(np.float64) + (self.global_mean + user_bias.astype(np.float64))[:, None]
         scores[idx < 0] = -np.inf
         out_ids = self._items.to_raw(idx)
@@ -855,10 +864,10 @@ class FactorModel:
         ex_indices = idx[known].astype(np.int32)
         mask = self._item_mask(candidates, filter_ids, idmap)
         check_user_side(Q, 1.0, 0.0, 0.0)
-        with blas_limited():
+        pack = self._item_pack(("unit", side), unit, None)
+        with _blas_guard(pack, N):
             res, scores = top_n_checked(np.ascontiguousarray(Q), unit, None, 0.0, ex_indptr, ex_indices, mask,
-                                        min(N, unit.shape[0]), None, 16384, self._threads(),
-                                        self._item_pack(("unit", side), unit, None))
+                                        min(N, unit.shape[0]), None, 16384, self._threads(), pack)
         out = idmap.to_raw(res)
         if scalar:
             keep = res[0] >= 0

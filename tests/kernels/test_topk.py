@@ -387,6 +387,9 @@ def check_bf16_exact(U, V, N, threads=2, **kw):
 def test_bf16_path_is_exact_on_continuous_scores(n_users, K, threads):
     rng = np.random.default_rng(1000 * n_users + K + threads)
     n_items = 2 * 4096 + 333 if n_users == 1 else 1500
+    split = _topk._bf16_split_min_work()
+    if n_users == 1:
+        _topk._bf16_split_min_work(1000)  # one user: split the items over the threads
     U = rng.standard_normal((n_users, K)).astype(np.float32)
     V = (rng.standard_normal((n_items, K)) * rng.lognormal(0, 0.7, (n_items, 1))).astype(np.float32)
     bias = rng.standard_normal(n_items).astype(np.float32)
@@ -394,9 +397,12 @@ def test_bf16_path_is_exact_on_continuous_scores(n_users, K, threads):
     V[::97] = 0.0  # zero item vectors
     ex = sp.random(n_users, n_items, density=0.05, format="csr", random_state=K)
     mask = rng.random(n_items) > 0.1
-    for w in (1.0, -2.5, 0.0):
-        check_bf16_exact(U, V, 10, threads, item_bias=bias, bias_weight=w, exclude=ex, item_mask=mask)
-    check_bf16_exact(U, V, 37, threads)
+    try:
+        for w in (1.0, -2.5, 0.0):
+            check_bf16_exact(U, V, 10, threads, item_bias=bias, bias_weight=w, exclude=ex, item_mask=mask)
+        check_bf16_exact(U, V, 37, threads)
+    finally:
+        _topk._bf16_split_min_work(split)
 
 
 @needs_bf16
@@ -487,5 +493,16 @@ def test_bf16_item_pack_is_checked_and_any_order_gives_the_same_lists(rng):
         got = topk(U, V, bias, 1.0, None, None, None, 10, 2, pack)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+    # the pack caches per-item offsets of unmasked calls: a different bias (same weight),
+    # no bias, or a mask must not reuse them
+    pack = _topk.pack_items(V, bias)
+    for b in (bias, -bias, None, bias):
+        want = topk(U, V, b, 1.0, None, None, None, 10, 2)
+        np.testing.assert_array_equal(topk(U, V, b, 1.0, None, None, None, 10, 2, pack)[0], want[0])
+    mask = (np.arange(700) % 3).astype(np.uint8)
+    want = topk(U, V, bias, 1.0, None, None, mask, 10, 2)
+    np.testing.assert_array_equal(topk(U, V, bias, 1.0, None, None, mask, 10, 2, pack)[0], want[0])
+    np.testing.assert_array_equal(topk(U, V, bias, 1.0, None, None, None, 10, 2, pack)[0],
+                                  topk(U, V, bias, 1.0, None, None, None, 10, 2)[0])
     with pytest.raises(ValueError, match="item_pack does not match"):
         topk(U, V[:600], bias[:600], 1.0, None, None, None, 10, 2, _topk.pack_items(V))

@@ -82,6 +82,73 @@ def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
     assert bias == 0.0 and not vec.any()
 
 
+def _pre_kernel_fold_in(model, pos, n_neg=500, steps=10):
+    """BPR.fold_in as it was before the batch kernel (per-user NumPy Newton; issue 11): the negatives
+    ``sort(rng.choice(candidates, n_neg))`` from a fresh ``default_rng(random_state)``."""
+    n_items = model.item_factors.shape[0]
+    candidates = np.setdiff1d(np.arange(n_items), pos)
+    if len(candidates) > n_neg:
+        neg = np.sort(np.random.default_rng(model.random_state).choice(candidates, n_neg, replace=False))
+    else:
+        neg = candidates
+    ranks = np.searchsorted(candidates, neg)
+    return ref.bpr_fold_in([0, len(pos)], pos, [0, len(ranks)], ranks, model.item_factors, model.item_bias,
+                           model.regularization, steps)[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bpr_batch_fold_in_is_one_kernel_call_equal_to_the_single_user_fold_in(rng, dtype):
+    """recalculate_user / partial_fit_users (one kernel call) give every user the vector the single-user
+    fold_in gives, which is the pre-kernel NumPy fold-in's (same negatives, float64 Newton)."""
+    import scipy.sparse as sp
+
+    n_users, n_items = 30, 700                    # > 500 non-positives: the negatives are sampled
+    R = sp.random(n_users, n_items, density=0.03, format="csr", random_state=1, dtype=np.float32)
+    R.data[:] = rng.choice([1.0, 2.0, 5.0], R.nnz)
+    R = sp.diags((np.arange(n_users) != 3).astype(np.float32)) @ R   # user 3 without interactions: zero vector
+    R.eliminate_zeros()
+    R = sp.csr_matrix(R)
+    model = BPR(factors=5, iterations=3, positive_threshold=None, num_threads=2, dtype=dtype,
+                random_state=4).fit(R, show_progress=False)
+    batch = model.recalculate_user(np.arange(n_users), R)
+    assert batch.dtype == np.dtype(dtype) and not batch[3].any()
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-8, atol=1e-10)
+    for u in range(n_users):
+        items = R.indices[R.indptr[u]:R.indptr[u + 1]]
+        single, _ = model.fold_in(items) if len(items) else (np.zeros(5), 0.0)
+        np.testing.assert_array_equal(batch[u], single)       # the same kernel, thread-invariant
+        np.testing.assert_allclose(batch[u], _pre_kernel_fold_in(model, items), **tol)
+    # thresholded: only ratings >= 2 are positives (a user's 1-star items may be drawn as negatives)
+    model.positive_threshold = 2.0
+    rows = model.recalculate_user(np.arange(n_users), R)
+    for u in (0, 5, 17):
+        lo, hi = R.indptr[u], R.indptr[u + 1]
+        liked = R.indices[lo:hi][R.data[lo:hi] >= 2.0]
+        np.testing.assert_allclose(rows[u], _pre_kernel_fold_in(model, liked), **tol)
+    # partial_fit_users stores the same vectors
+    model.partial_fit_users(np.arange(10), R[:10])
+    np.testing.assert_array_equal(model.user_factors[:10], rows[:10])
+
+
+def test_bpr_fold_in_sampling_follows_the_random_state(rng):
+    """A Generator random_state advances from user to user (each draws its own negatives), as before."""
+    import scipy.sparse as sp
+
+    R = sp.random(6, 600, density=0.05, format="csr", random_state=2, dtype=np.float32)
+    R.data[:] = 1.0
+    model = BPR(factors=3, iterations=1, positive_threshold=None, num_threads=1).fit(R, show_progress=False)
+    model.random_state = np.random.default_rng(11)
+    batch = model.recalculate_user(np.arange(6), R)
+    gen = np.random.default_rng(11)
+    for u in range(6):
+        pos = R.indices[R.indptr[u]:R.indptr[u + 1]]
+        candidates = np.setdiff1d(np.arange(600), pos)
+        ranks = np.searchsorted(candidates, np.sort(gen.choice(candidates, 500, replace=False)))
+        expected = ref.bpr_fold_in([0, len(pos)], pos, [0, 500], ranks, model.item_factors, model.item_bias,
+                                   model.regularization, 10)[0]
+        np.testing.assert_allclose(batch[u], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_bpr_early_stopping_keeps_best_epoch(rng, implicit_data):
     from mfcore import evaluate
 
