@@ -171,11 +171,12 @@ def plot(results, path, caption, metric="both"):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, NullLocator
+    from matplotlib.ticker import FixedLocator, LogLocator, NullLocator, StrMethodFormatter
 
     panels = ["wall", "cpu"] if metric == "both" else [metric]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.2), dpi=110, squeeze=False)
     markers = {"explicit": "o", "genre": "s", "implicit-als": "^", "bpr": "D"}
+    colors = {"explicit": "C0", "genre": "C1", "implicit-als": "C2", "bpr": "C3"}   # one colour per model
     sizes = sorted({r["n_ratings"] for r in results if r.get("status") == "ok"})
     for ax, panel in zip(axes[0], panels):
         key = "median_epoch_seconds" if panel == "wall" else "median_epoch_cpu_seconds"
@@ -183,13 +184,16 @@ def plot(results, path, caption, metric="both"):
             rows = sorted(rows, key=lambda r: r["n_ratings"])
             b = fit_exponent([(r["n_ratings"], r[key]) for r in rows])
             ax.plot([r["n_ratings"] / 1e6 for r in rows], [r[key] for r in rows],
-                    marker=markers.get(model, "o"), linestyle="-" if threads > 1 else "--",
+                    marker=markers.get(model, "o"), color=colors.get(model), linestyle="-" if threads > 1 else "--",
                     label=f"{LABELS[model]}, {threads} thr" + (f" (b = {b:.2f})" if b is not None else ""))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_major_locator(FixedLocator([s / 1e6 for s in sizes]))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticklabels([f"{s / 1e6:.0f}M" for s in sizes])
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))   # 0.1, 0.2, 0.5, 1, 2, 5, ...
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.yaxis.set_minor_formatter(StrMethodFormatter(""))
         ax.set_xlabel("training ratings (log scale)")
         ax.set_ylabel("fit() wall seconds per epoch (log scale)" if panel == "wall"
                       else "process CPU seconds per epoch, all threads (log scale)")
@@ -201,6 +205,13 @@ def plot(results, path, caption, metric="both"):
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path)
     plt.close(fig)
+
+
+def _caption(epochs, warmup, up_start, up_end):
+    load = lambda up: up.split("load average:")[-1].strip()  # noqa: E731
+    return (f"s/epoch (median of {epochs} after {warmup} warm-up), prefixes of the 32M-shaped synthetic data "
+            f"(87,585 items), 2-core VM shared with other jobs; load average (1, 5, 15 min) {load(up_start)} at "
+            f"the start, {load(up_end)} at the end. Dashed: 1 thread, solid: 2.")
 
 
 def _series(results):
@@ -238,7 +249,10 @@ def main(argv=None):
         with open(args.from_json) as fh:
             payload = json.load(fh)
         if args.plot:
-            plot(payload["results"], args.plot, payload["caption"], args.metric)
+            spec = next((r["spec"] for r in payload["results"] if "spec" in r), None)
+            caption = (_caption(spec["epochs"], spec["warmup"], payload["uptime_start"], payload["uptime_end"])
+                       if spec and "uptime_end" in payload else payload["caption"])
+            plot(payload["results"], args.plot, caption, args.metric)
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     threads = [int(t) for t in args.threads.split(",") if t.strip()]
@@ -281,9 +295,7 @@ def main(argv=None):
                  f"{by[s]['peak_rss_mib']:.0f} MiB" if s in by else "-" for s in sizes]
         print(f"| {LABELS[model]} | {t} | " + " | ".join(cells)
               + (f" | {b:.2f} (CPU {bc:.2f}) |" if b is not None else " | - |"))
-    caption = (f"s/epoch (median of {args.epochs} after {args.warmup} warm-up), prefixes of the 32M-shaped "
-               f"synthetic data (87,585 items), 2-core shared VM; {up_start.split('load average:')[-1].strip()} "
-               f"(load avg at start). Dashed: 1 thread, solid: 2.")
+    caption = _caption(args.epochs, args.warmup, up_start, up_end)
     print(f"# start: {up_start}\n# end:   {up_end}")
     if args.json:
         with open(args.json, "w") as fh:
