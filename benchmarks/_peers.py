@@ -733,12 +733,12 @@ def rank_mfcore_implicit_als(train, params, num_threads):
 
 def rank_mfcore_implicit_als_genres(train, params, num_threads, item_genres=None):
     """mfcore ImplicitALS with its genre prior: ``fit(item_genres=...)``; the parameters not in ``params``
-    (``genre_weight``, ``genre_regularization``, ``regularization``, ``alpha``) stay at the class defaults."""
+    (``genre_share``, ``genre_regularization``, ``regularization``, ``alpha``) stay at the class defaults."""
     from mfcore.models import ImplicitALS
 
     if item_genres is None:
         raise PeerUnavailable("ImplicitALS with the genre prior needs item_genres")
-    extra = {k: params[k] for k in ("regularization", "alpha", "iterations", "genre_weight", "genre_regularization")
+    extra = {k: params[k] for k in ("regularization", "alpha", "iterations", "genre_share", "genre_regularization")
              if k in params}
     model = ImplicitALS(factors=params["factors"], positive_threshold=params.get("positive_threshold", 4.0),
                         binarize=True, num_threads=num_threads, random_state=params.get("seed", 0), **extra)
@@ -864,6 +864,7 @@ RANKING_MODELS = {
     ("mfcore", "BPR"): rank_mfcore_bpr,
     ("mfcore", "ImplicitALS"): rank_mfcore_implicit_als,
     ("mfcore", "ImplicitALS+genres"): rank_mfcore_implicit_als_genres,
+    ("mfcore", "ImplicitALS+genres+years"): rank_mfcore_implicit_als_genres,
     ("mfcore", "ExplicitALS"): rank_mfcore_explicit,
     ("implicit", "BayesianPersonalizedRanking"): rank_implicit_bpr,
     ("implicit", "AlternatingLeastSquares"): rank_implicit_als,
@@ -873,4 +874,8 @@ RANKING_MODELS = {
 }
 
 #: Ranking adapters that take ``item_genres=``.
-RANKING_USES_GENRES = {("lightfm", "LightFM+genres"), ("mfcore", "ImplicitALS+genres")}
+RANKING_USES_GENRES = {("lightfm", "LightFM+genres"), ("mfcore", "ImplicitALS+genres"),
+                       ("mfcore", "ImplicitALS+genres+years")}
+
+#: Ranking adapters given the genres with release-year buckets appended (``mfcore.data.features``).
+RANKING_USES_YEARS = {("mfcore", "ImplicitALS+genres+years")}

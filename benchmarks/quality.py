@@ -208,11 +208,27 @@ def evaluate_defaults(lib, train, valid_train, valid, test, threads, log, item_g
             "test_rmse": out["test"][0], "test_mae": out["test"][1], "n_filled": 0, "status": "ok"}
 
 
-def _genre_defaults_on_interactions(X, threads):
-    """GenreALS at its class defaults fitted on an ``Interactions`` (it reads genres and titles itself)."""
+class _IndexPredictor:
+    """A model fitted on an ``Interactions`` (raw ids), predicting (user index, item index) pairs."""
+
+    def __init__(self, model, X):
+        import numpy as np
+
+        self.model, self.user_ids, self.item_ids = model, np.asarray(X.user_ids), np.asarray(X.item_ids)
+
+    def predict(self, users, items):
+        import numpy as np
+
+        return self.model.predict(self.user_ids[np.asarray(users)], self.item_ids[np.asarray(items)])
+
+
+def _genre_defaults_on_interactions(X, threads, **params):
+    """GenreALS at its class defaults (but ``params``) fitted on an ``Interactions`` (it reads genres and
+    titles itself); ``.predict`` takes index pairs."""
     from mfcore.models import GenreALS
 
-    return GenreALS(num_threads=threads, random_state=0, calculate_training_loss=False).fit(X, show_progress=False)
+    model = GenreALS(num_threads=threads, random_state=0, calculate_training_loss=False, **params)
+    return _IndexPredictor(model.fit(X, show_progress=False), X)
 
 
 # --------------------------------------------------------------------------- cold start
@@ -294,6 +310,13 @@ def cold_start(data, threads, log, item_fraction=0.1, seed=0, libs=()):
 
         tune("GenreALS at its defaults on the Interactions (genres + release-year buckets from the titles)",
              [{}], genre_years)
+
+        def genre_years_prior(X, p):
+            return _genre_defaults_on_interactions(train if X is tr_csr else vtrain, threads,
+                                                   cold_bias="prior").predict
+
+        tune("GenreALS as above with cold_bias='prior' (the cold bias from the genre prior, as before issue 12)",
+             [{}], genre_years_prior)
     for lib in libs:
         if lib not in COLD_PEER_GRIDS:
             continue

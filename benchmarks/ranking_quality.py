@@ -20,7 +20,8 @@ LightFM's ``-genres`` rows give it item features (item id one-hot and the genre
 multi-hot, rows normalised), so it can score never-rated movies from their genres.
 ``mfcore-ials-genres`` is ImplicitALS with its genre prior (``fit(item_genres=...)``;
 item vectors pulled toward their genres' centroid, so never-liked movies get one);
-its defaults row is the class defaults. ``cornac-bpr`` is cornac's BPR (item bias on;
+its defaults row is the class defaults; ``-years`` gives it the genres with release-year
+buckets appended (``mfcore.data.features.item_features_with_years``, opt-in). ``cornac-bpr`` is cornac's BPR (item bias on;
 its defaults: learning rate 0.001, lambda 0.01, 100 epochs), on the same BPR grid.
 
 Implicit-feedback models (BPR, implicit ALS, LightFM) train on the training
@@ -61,12 +62,14 @@ SEED = 0
 #: Library defaults (K fixed at 64). implicit ALS alpha=0 means c = 1 (implicit's own default on binary data).
 #: LightFM's fit() defaults to 1 epoch; 30 (the smaller grid value) is used as its "default".
 DEFAULTS = {
-    "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.01, "iterations": 100},
+    "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.003, "bias_regularization": 0.001,
+                   "iterations": 100},
     "implicit-bpr": {"factors": K, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     "mfcore-ials": {"factors": K, "regularization": 30.0, "alpha": 4.0, "iterations": 15},
     "implicit-als": {"factors": K, "regularization": 0.01, "alpha": 0.0, "iterations": 15},
     "cornac-bpr": {"factors": K, "learning_rate": 0.001, "regularization": 0.01, "iterations": 100},
     "mfcore-ials-genres": {"factors": K},
+    "mfcore-ials-genres-years": {"factors": K},
     "mfcore-explicit": {"factors": K},
     "mfcore-explicit-nobias": {"factors": K},
     "lightfm-bpr": {"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": 30},
@@ -79,8 +82,8 @@ _BPR_GRID = [{"factors": K, "learning_rate": lr, "regularization": reg, "iterati
              for lr, reg in itertools.product((0.01, 0.05), (0.01, 0.001))]
 _ALS_GRID = [{"factors": K, "regularization": reg, "alpha": a, "iterations": 15}
              for reg, a in itertools.product((1.0, 10.0, 30.0), (1.0, 4.0, 10.0))]
-_ALS_GENRE_GRID = [{"factors": K, "regularization": reg, "alpha": a, "genre_weight": tau, "iterations": 15}
-                   for reg, a, tau in itertools.product((10.0, 20.0, 30.0), (4.0,), (10.0, 30.0, 60.0))]
+_ALS_GENRE_GRID = [{"factors": K, "regularization": reg, "alpha": 4.0, "genre_share": s, "iterations": 15}
+                   for reg, s in itertools.product((20.0, 30.0, 45.0), (0.7, 0.9, 0.95))]
 _EXPLICIT_GRID = [{"factors": K, "regularization": reg, "bias_regularization": breg}
                   for reg, breg in itertools.product((5.0, 10.0, 20.0), (2.0, 10.0))]
 
@@ -93,6 +96,8 @@ ROWS = {
     "implicit-als": ("implicit", "AlternatingLeastSquares", ("implicit", "AlternatingLeastSquares"), _ALS_GRID, 1.0),
     "mfcore-ials-genres": ("mfcore", "ImplicitALS, genre prior", ("mfcore", "ImplicitALS+genres"), _ALS_GENRE_GRID,
                            1.0),
+    "mfcore-ials-genres-years": ("mfcore", "ImplicitALS, genre prior, genres + release-year buckets",
+                                 ("mfcore", "ImplicitALS+genres+years"), _ALS_GENRE_GRID, 1.0),
     "cornac-bpr": ("cornac", "BPR", ("cornac", "BPR"), _BPR_GRID, 1.0),
     "lightfm-bpr": ("lightfm", "LightFM(loss='bpr')", ("lightfm", "LightFM"),
                     [{"factors": K, "loss": "bpr", "learning_rate": 0.05, "epochs": e} for e in (30, 100)], 1.0),
@@ -174,14 +179,15 @@ def evaluate_row(key, splits, threads, log, fit_cache, item_genres=None):
 
 
 def _setting(params, row=None):
-    if row in ("mfcore-explicit", "mfcore-explicit-nobias", "mfcore-ials-genres") and set(params) == {"factors"}:
+    if (row in ("mfcore-explicit", "mfcore-explicit-nobias", "mfcore-ials-genres", "mfcore-ials-genres-years")
+            and set(params) == {"factors"}):
         import inspect
 
         from mfcore.models import ExplicitALS, ImplicitALS
 
-        if row == "mfcore-ials-genres":
+        if row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
             sig = inspect.signature(ImplicitALS)
-            names = ("regularization", "alpha", "genre_weight", "genre_regularization", "iterations")
+            names = ("regularization", "alpha", "genre_share", "genre_regularization", "iterations")
         else:
             sig = inspect.signature(ExplicitALS)
             names = ("regularization", "bias_regularization", "iterations")
@@ -250,6 +256,11 @@ def main(argv=None):
         f"train {len(train):,} ({int((splits[2].data >= 4).sum()):,} >= 4) / test {len(test):,} "
         f"({int((splits[3].data >= 4).sum()):,} relevant); validation {len(valid_train):,} / {len(valid):,}")
 
+    from mfcore.data.features import item_features_with_years
+
+    with_years = None
+    if any(ROWS[k][2] in peers.RANKING_USES_YEARS for k in rows):
+        with_years, _ = item_features_with_years(data.item_genres, data.genre_names, data.titles)
     results, fit_cache = [], {}
     t_all = time.perf_counter()
     with threadpool_limits(limits=args.threads):
@@ -260,7 +271,8 @@ def main(argv=None):
                                 "error": missing[lib]})
                 continue
             try:
-                for r in evaluate_row(key, splits, args.threads, log, fit_cache, item_genres=data.item_genres):
+                features = with_years if ROWS[key][2] in peers.RANKING_USES_YEARS else data.item_genres
+                for r in evaluate_row(key, splits, args.threads, log, fit_cache, item_genres=features):
                     r["status"] = "ok"
                     results.append(r)
             except Exception as exc:  # one library failing must not hide the others

@@ -864,6 +864,50 @@ def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, 
     return loss
 
 
+def bpr_fold_in(pos_indptr, pos_indices, neg_indptr, neg_ranks, item_factors, item_bias, reg, newton_steps=10):
+    """Twin of ``mfcore._bpr.bpr_fold_in``: each user's BPR vector by Newton's method, items fixed.
+
+    User r with positives P (row r of the CSR ``pos_indptr``/``pos_indices``) and
+    negatives S -- ranks ``neg_ranks[neg_indptr[r]:neg_indptr[r+1]]`` among the items
+    that are not in P, in increasing id order -- maximises the concave
+    ``mean_{i in P, j in S} ln sigma(u.(v_i - v_j) + b_i - b_j) - reg ||u||^2`` from
+    u = 0 by up to ``newton_steps`` Newton steps (stop: ||step|| <= 1e-6 (1 + ||u||)).
+    A user without positives or negatives gets the zero vector.
+
+    Returns
+    -------
+    numpy.ndarray float64 (n_users, K)
+    """
+    V = np.asarray(item_factors, dtype=np.float64)
+    b = np.asarray(item_bias, dtype=np.float64)
+    n_users, (n_items, K) = len(pos_indptr) - 1, V.shape
+    out = np.zeros((n_users, K))
+    for r in range(n_users):
+        pos = np.asarray(pos_indices[pos_indptr[r]:pos_indptr[r + 1]], dtype=np.intp)
+        ranks = np.asarray(neg_ranks[neg_indptr[r]:neg_indptr[r + 1]], dtype=np.intp)
+        if len(pos) == 0 or len(ranks) == 0:
+            continue
+        neg = np.setdiff1d(np.arange(n_items), pos)[ranks]
+        Vp, Vn, bp, bn = V[pos], V[neg], b[pos], b[neg]
+        n_pairs = len(pos) * len(neg)
+        u = np.zeros(K)
+        for _ in range(int(newton_steps)):
+            x = (Vp @ u + bp)[:, None] - (Vn @ u + bn)[None, :]           # (p, n)
+            with np.errstate(over="ignore"):
+                s = 1.0 / (1.0 + np.exp(x))                                # sigma(-x) = d ln sigma(x) / dx
+            h = s * (1.0 - s)                                              # -d^2 ln sigma / dx^2
+            grad = (Vp.T @ s.sum(1) - Vn.T @ s.sum(0)) / n_pairs - 2 * reg * u
+            cross = Vp.T @ h @ Vn
+            hess = (Vp.T * h.sum(1)) @ Vp + (Vn.T * h.sum(0)) @ Vn - cross - cross.T
+            hess = hess / n_pairs + 2 * reg * np.eye(K)
+            step = np.linalg.solve(hess + 1e-10 * np.eye(K), grad)
+            u += step
+            if np.linalg.norm(step) <= 1e-6 * (1.0 + np.linalg.norm(u)):
+                break
+        out[r] = u
+    return out
+
+
 def bpr_sample(user_items, n_samples, rng):
     """Draw BPR training triples.
 

@@ -204,6 +204,8 @@ _MODEL_OPTIONS = (
                                        "'auto': 4 for rated data)"),
     ("genre_weight", float, "tau, weight of the genre prior on item vectors"),
     ("genre_bias_weight", float, "tau_b, weight of the genre prior on item biases"),
+    ("genre_share", float, "share of the item regularization pulling item vectors toward their genres' centroid "
+                           "(0: no genre prior)"),
     ("dtype", str, "factor dtype: float32 or float64"),
 )
 

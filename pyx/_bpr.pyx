@@ -46,8 +46,10 @@ bit-reproducible; with more threads results vary from run to run because the
 interleaving of updates varies.
 """
 
-from cython.parallel cimport parallel, prange
-from libc.math cimport exp, log
+from cython.parallel cimport parallel, prange, threadid
+from libc.math cimport exp, log, sqrt, INFINITY
+from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_lapack cimport dpotrf, dpotrs
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint64_t, int32_t, int64_t
 
@@ -550,3 +552,296 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
                                learning_rate, reg_user, reg_item, reg_bias, build)
     return total
 
+
+# ---------------------------------------------------------------------------
+# Batch fold-in: each user's vector by Newton's method, items fixed
+# ---------------------------------------------------------------------------
+
+cdef void _gemm_rm(bint ta, bint tb, int m, int n, int k, double alpha, const double *A, int lda,
+                   const double *B, int ldb, double beta, double *C, int ldc) noexcept nogil:
+    """Row-major C (m, n) = alpha * op(A) @ op(B) + beta * C, op(X) = X.T if its flag is set.
+
+    A row-major matrix is the column-major view of its transpose, so this is the
+    column-major call C.T = op(B).T @ op(A).T (BLAS dgemm, arguments swapped).
+    """
+    # NumPy: C[:m, :n] = alpha * op(A) @ op(B) + beta * C[:m, :n]
+    cdef char tra = b'T' if ta else b'N'
+    cdef char trb = b'T' if tb else b'N'
+    dgemm(&trb, &tra, &n, &m, &k, &alpha, <double *>B, &ldb, <double *>A, &lda, &beta, C, &ldc)
+
+
+cdef enum:
+    # positives per block of the (positives x negatives) pair matrix
+    FOLD_BLOCK = 256
+    # doubles of pair matrix per thread: blocks shrink for very many negatives
+    FOLD_PAIR_DOUBLES = 131072
+
+
+cdef int _fold_in_user(const int32_t *pos, int p, const int32_t *neg, int n,
+                       const floating *V, const floating *b, int K, double reg, int steps,
+                       double *u, double *work, int blk) noexcept nogil:
+    """One user's BPR fold-in by Newton's method (see ``bpr_fold_in``); u (K,) OUT.
+
+    ``work`` holds the per-thread buffers laid out below. Returns 0; the LAPACK info
+    (> 0) of a failed Cholesky factorization; or K + 1 for a non-finite step.
+    """
+    cdef double *Vn = work                       # (n, K) negatives' rows
+    cdef double *bn = Vn + <size_t>n * K         # (n,)
+    cdef double *sn = bn + n                     # (n,) negatives' scores
+    cdef double *Sc = sn + n                     # (n,) column sums of s
+    cdef double *Hc = Sc + n                     # (n,) column sums of h
+    cdef double *R = Hc + n                      # (n, K) Hc * Vn
+    cdef double *Vp = R + <size_t>n * K          # (blk, K) a block of positives' rows
+    cdef double *T = Vp + <size_t>blk * K        # (blk, K) Hm @ Vn, then Hr/2 * Vp - Hm @ Vn
+    cdef double *Hm = T + <size_t>blk * K        # (blk, n) h of the block's pairs
+    cdef double *sp = Hm + <size_t>blk * n       # (blk,) positives' scores
+    cdef double *Sr = sp + blk                   # (blk,) row sums of s
+    cdef double *Hr = Sr + blk                   # (blk,) row sums of h
+    cdef double *grad = Hr + blk                 # (K,)
+    cdef double *H = grad + K                    # (K, K) Hessian (negated), then its factor
+    cdef double *bp = H + <size_t>K * K          # (blk,)
+    cdef double *En = bp + blk                   # (n,) exp(-sn)
+    cdef bint factor
+    cdef double ea
+    cdef double n_pairs = <double>p * <double>n
+    cdef double x, s, h, acc, step_norm, u_norm
+    cdef int it, a, c, k, l, a0, m, info = 0
+    cdef char uplo = b'L'
+    cdef int one = 1
+    for k in range(K):
+        u[k] = 0.0
+    for c in range(n):
+        for k in range(K):
+            Vn[<size_t>c * K + k] = <double>V[<size_t>neg[c] * K + k]
+        bn[c] = <double>b[neg[c]]
+    for it in range(steps):
+        factor = True
+        # scores of the negatives; NumPy: sn = Vn @ u + bn
+        for c in range(n):
+            acc = bn[c]
+            for k in range(K):
+                acc += Vn[<size_t>c * K + k] * u[k]
+            sn[c] = acc
+            Sc[c] = 0.0
+            Hc[c] = 0.0
+            if acc > 300.0 or acc < -300.0:
+                factor = False
+        # the positives' scores must lie in [-300, 300] too: one pass (p K) before the blocks
+        if factor:
+            for a in range(p):
+                acc = <double>b[pos[a]]
+                for k in range(K):
+                    acc += <double>V[<size_t>pos[a] * K + k] * u[k]
+                if acc > 300.0 or acc < -300.0:
+                    factor = False
+                    break
+        if factor:
+            for c in range(n):
+                En[c] = exp(-sn[c])
+        for k in range(K):
+            grad[k] = 0.0
+        for k in range(K * K):
+            H[k] = 0.0
+        a0 = 0
+        while a0 < p:
+            m = p - a0 if p - a0 < blk else blk
+            for a in range(m):
+                for k in range(K):
+                    Vp[<size_t>a * K + k] = <double>V[<size_t>pos[a0 + a] * K + k]
+                bp[a] = <double>b[pos[a0 + a]]
+                acc = bp[a]
+                for k in range(K):
+                    acc += Vp[<size_t>a * K + k] * u[k]
+                sp[a] = acc
+                # s = sigma(-x) = d ln sigma(x)/dx, h = s (1 - s), x = sp - sn; with all
+                # scores in [-300, 300], exp(x) = exp(sp) * exp(-sn) (p + n exps, not p n)
+                Sr[a] = 0.0
+                Hr[a] = 0.0
+                ea = exp(sp[a]) if factor else 0.0
+                for c in range(n):
+                    if factor:
+                        s = 1.0 / (1.0 + ea * En[c])
+                    else:
+                        s = 1.0 / (1.0 + exp(sp[a] - sn[c]))
+                    h = s * (1.0 - s)
+                    Hm[<size_t>a * n + c] = h
+                    Sr[a] += s
+                    Hr[a] += h
+                    Sc[c] += s
+                    Hc[c] += h
+                # gradient: + Vp.T @ Sr
+                for k in range(K):
+                    grad[k] += Sr[a] * Vp[<size_t>a * K + k]
+            # T = Hm @ Vn (m, K)
+            _gemm_rm(False, False, m, K, n, 1.0, Hm, n, Vn, K, 0.0, T, K)
+            # T <- Hr/2 * Vp - T; H += Vp.T @ T + T.T @ Vp (added as Vp.T @ T, symmetrised below)
+            for a in range(m):
+                for k in range(K):
+                    T[<size_t>a * K + k] = 0.5 * Hr[a] * Vp[<size_t>a * K + k] - T[<size_t>a * K + k]
+            _gemm_rm(True, False, K, K, m, 1.0, Vp, K, T, K, 1.0, H, K)
+            a0 += m
+        # H <- H + H.T (the cross terms and the positives' part), then + Vn.T @ (Hc * Vn)
+        for k in range(K):
+            for l in range(k + 1):
+                acc = H[<size_t>k * K + l] + H[<size_t>l * K + k]
+                H[<size_t>k * K + l] = acc
+                H[<size_t>l * K + k] = acc
+        for c in range(n):
+            for k in range(K):
+                R[<size_t>c * K + k] = Hc[c] * Vn[<size_t>c * K + k]
+                grad[k] -= Sc[c] * Vn[<size_t>c * K + k]
+        _gemm_rm(True, False, K, K, n, 1.0, Vn, K, R, K, 1.0, H, K)
+        # grad / n_pairs - 2 reg u;  H / n_pairs + (2 reg + 1e-10) I
+        for k in range(K):
+            grad[k] = grad[k] / n_pairs - 2.0 * reg * u[k]
+            for l in range(K):
+                H[<size_t>k * K + l] /= n_pairs
+            H[<size_t>k * K + k] += 2.0 * reg + 1e-10
+        # Newton step: grad <- H^-1 grad (H symmetric: either triangle)
+        dpotrf(&uplo, &K, H, &K, &info)
+        if info != 0:
+            return info
+        dpotrs(&uplo, &K, &one, H, &K, grad, &K, &info)
+        if info != 0:
+            return info
+        step_norm = 0.0
+        u_norm = 0.0
+        for k in range(K):
+            u[k] += grad[k]
+            step_norm += grad[k] * grad[k]
+            u_norm += u[k] * u[k]
+        if not (step_norm < INFINITY):   # NaN or inf (non-finite factors): no solution
+            return K + 1
+        if sqrt(step_norm) <= 1e-6 * (1.0 + sqrt(u_norm)):
+            break
+    return 0
+
+
+def bpr_fold_in(const int32_t[::1] pos_indptr, const int32_t[::1] pos_indices,
+                const int32_t[::1] neg_indptr, const int32_t[::1] neg_ranks,
+                floating[:, ::1] item_factors, floating[::1] item_bias,
+                double reg, int newton_steps, int num_threads, double[:, ::1] out):
+    """BPR fold-in of many users at once: each user's vector by Newton's method, items fixed.
+
+    User r with positives P (``pos_indices[pos_indptr[r]:pos_indptr[r+1]]``) and
+    negatives S maximises the concave
+
+        J(u) = mean_{i in P, j in S} ln sigma(u . (v_i - v_j) + b_i - b_j) - reg ||u||^2
+
+    from u = 0 by up to ``newton_steps`` Newton steps, stopping when
+    ||step|| <= 1e-6 (1 + ||u||). The negatives are given by rank among the items
+    that are NOT positives of the user: rank k is the k-th such item in increasing
+    id order. With s = sigma(-x) and h = s (1 - s) over the pairs, N = |P| |S|:
+
+        grad = (Vp.T @ s.sum(1) - Vn.T @ s.sum(0)) / N - 2 reg u
+        Hess = (Vp.T diag(h.sum(1)) Vp + Vn.T diag(h.sum(0)) Vn - C - C.T) / N + (2 reg + 1e-10) I,
+        C = Vp.T @ h @ Vn,   u += solve(Hess, grad)  (Cholesky, LAPACK)
+
+    (``mfcore._reference.bpr_fold_in`` is the NumPy twin.) Users without
+    positives or negatives get the zero vector.
+
+    Parameters
+    ----------
+    pos_indptr : int32 (n_users + 1,), pos_indices : int32 (nnz,), IN
+        Each user's positive items, sorted ascending, no duplicates, in [0, n_items).
+    neg_indptr : int32 (n_users + 1,), neg_ranks : int32, IN
+        Each user's negatives as ranks among their non-positives, each in
+        [0, n_items - |P|). Not checked here (Python validates).
+    item_factors : float32/float64 (n_items, K), item_bias : same dtype (n_items,), IN
+    reg : float
+        L2 weight (>= 0).
+    newton_steps : int (>= 1)
+    num_threads : int (>= 1)
+        OpenMP threads over users; BLAS must be held to one thread by the caller.
+    out : float64 (n_users, K), OUT
+
+    Returns
+    -------
+    int
+        -1, or the first user whose Newton system was not positive definite or whose
+        step was not finite (non-finite factors); such users are left zero.
+    """
+    cdef int64_t n_users = pos_indptr.shape[0] - 1
+    cdef int64_t n_items = item_factors.shape[0]
+    cdef int K = <int>item_factors.shape[1]
+    cdef int64_t r
+    cdef int p, n, blk, max_n = 0, max_blk = 1, info, t
+    cdef size_t per_thread
+    cdef double *work = NULL
+    cdef int32_t *neg_items = NULL
+    cdef int64_t bad = -1
+    cdef int n_threads = num_threads
+    cdef const int32_t *pos_ptr = NULL
+    cdef const int32_t *ranks_ptr = NULL
+    if n_users < 0 or neg_indptr.shape[0] != n_users + 1:
+        raise ValueError(f"pos_indptr and neg_indptr must have n_users + 1 >= 1 entries, got "
+                         f"{pos_indptr.shape[0]} and {neg_indptr.shape[0]}")
+    if out.shape[0] != n_users or out.shape[1] != K:
+        raise ValueError(f"out must have shape ({n_users}, {K}), got ({out.shape[0]}, {out.shape[1]})")
+    if item_bias.shape[0] != n_items:
+        raise ValueError(f"item_bias has length {item_bias.shape[0]}, expected {n_items}")
+    if newton_steps < 1 or num_threads < 1:
+        raise ValueError(f"newton_steps and num_threads must be >= 1, got {newton_steps}, {num_threads}")
+    if pos_indices.shape[0] < pos_indptr[n_users] or neg_ranks.shape[0] < neg_indptr[n_users]:
+        raise ValueError("pos_indices / neg_ranks shorter than their indptr says")
+    out[:, :] = 0.0
+    if n_users == 0 or K == 0:
+        return -1
+    if pos_indices.shape[0] > 0:
+        pos_ptr = &pos_indices[0]
+    if neg_ranks.shape[0] > 0:
+        ranks_ptr = &neg_ranks[0]
+    for r in range(n_users):
+        n = neg_indptr[r + 1] - neg_indptr[r]
+        p = pos_indptr[r + 1] - pos_indptr[r]
+        if n > max_n:
+            max_n = n
+        if p > max_blk:
+            max_blk = p
+    blk = FOLD_PAIR_DOUBLES // (max_n if max_n > 0 else 1)
+    if blk > FOLD_BLOCK:
+        blk = FOLD_BLOCK
+    if blk < 8:
+        blk = 8
+    if blk > max_blk:
+        blk = max_blk
+    if n_threads > n_users:
+        n_threads = <int>n_users
+    per_thread = (<size_t>max_n * (2 * K + 5) + <size_t>blk * (2 * K + max_n + 4)
+                  + <size_t>K * (K + 1) + 8)
+    work = <double *>malloc(per_thread * n_threads * sizeof(double))
+    neg_items = <int32_t *>malloc((<size_t>neg_indptr[n_users] + 1) * sizeof(int32_t))
+    try:
+        if work == NULL or neg_items == NULL:
+            raise MemoryError("bpr_fold_in: could not allocate the per-thread work space")
+        with nogil:
+            for r in prange(n_users, schedule='dynamic', chunksize=1, num_threads=n_threads):
+                _fold_in_row(r, &pos_indptr[0], pos_ptr, &neg_indptr[0], ranks_ptr, neg_items, &item_factors[0, 0], &item_bias[0], K, reg, newton_steps,
+                             &out[r, 0], work + per_thread * <size_t>threadid(), blk, &bad)
+    finally:
+        free(work)
+        free(neg_items)
+    return bad
+
+
+cdef void _fold_in_row(int64_t r, const int32_t *pos_indptr, const int32_t *pos_indices,
+                       const int32_t *neg_indptr, const int32_t *neg_ranks, int32_t *neg_items,
+                       const floating *V, const floating *b, int K, double reg, int steps,
+                       double *u, double *work, int blk, int64_t *bad) noexcept nogil:
+    """User r of ``bpr_fold_in``: ranks -> items, then Newton (u left zero on failure)."""
+    cdef int p = pos_indptr[r + 1] - pos_indptr[r]
+    cdef int n = neg_indptr[r + 1] - neg_indptr[r]
+    cdef const int32_t *pos = pos_indices + pos_indptr[r]
+    cdef int32_t *neg = neg_items + neg_indptr[r]
+    cdef int c, k, info
+    if p == 0 or n == 0:
+        return
+    for c in range(n):
+        neg[c] = <int32_t>_kth_negative(pos, p, neg_ranks[neg_indptr[r] + c])
+    info = _fold_in_user(pos, p, neg, n, V, b, K, reg, steps, u, work, blk)
+    if info != 0:
+        for k in range(K):
+            u[k] = 0.0
+        with gil:
+            if bad[0] < 0 or r < bad[0]:
+                bad[0] = r

@@ -312,9 +312,11 @@ def test_implicit_fold_in_from_sub_threshold_ratings_is_refused(capsys, small_mo
     code, out, err = run(capsys, "recommend", "--model", str(paths["implicit-als"]), "--rate", "1=2", "2=3.5")
     assert code == 1 and "positive_threshold=4" in err and "nothing to fold in" in err, err
     code, out, err = run(capsys, "recommend", "--model", str(paths["implicit-als"]), "--rate", "1=2", "2=4",
-                         "-n", "2", "--data", str(data))
+                         "-n", "3", "--data", str(data))
     assert code == 0, err
-    assert "new user with 2 ratings" in out and "Cin\xe9ma Paradiso" in out + "Heat (1995)" and "(1995)" in out
+    # the three movies the user did not rate, the never-rated one included (the genre prior gives it a vector)
+    assert "new user with 2 ratings" in out
+    assert all(title in out for title in ("Cin\xe9ma Paradiso", "Heat (1995)", "Never Rated (1995)")), out
 
 
 @pytest.mark.parametrize("content", [b"garbage\n", b"PK\x03\x04" + b"\0" * 40])
@@ -421,3 +423,16 @@ def test_cache_info_and_clear(capsys, tmp_path, monkeypatch):
     assert [p.name for p in cache.iterdir()] == ["notes.txt"]      # only mfcore's own files
     assert mfcore.cache_info()["entries"] == 0
     assert mfcore.clear_cache(tmp_path / "absent")["removed"] == 0
+
+
+def test_train_implicit_als_genre_share(small_models, tmp_path):
+    """ImplicitALS trained from MovieLens files uses the genre prior by default; --genre-share 0 turns it off."""
+    from mfcore.models import ImplicitALS
+
+    data, paths = small_models
+    assert ImplicitALS.load(paths["implicit-als"]).genre_factors is not None
+    out = tmp_path / "plain.npz"
+    assert main(["train", "--data", str(data), "--model", "implicit-als", "--iterations", "2", "--factors", "2",
+                 "--genre-share", "0", "--out", str(out), "--quiet"]) == 0
+    plain = ImplicitALS.load(out)
+    assert plain.genre_share == 0.0 and plain.genre_factors is None

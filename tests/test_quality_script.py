@@ -85,7 +85,7 @@ def test_ranking_parser_and_genre_rows():
         assert ranking_quality.ROWS[key][2] in _peers.RANKING_USES_GENRES and key in ranking_quality.DEFAULTS
     assert "cornac-bpr" in ranking_quality.DEFAULTS and ranking_quality.ROWS["cornac-bpr"][2] in _peers.RANKING_MODELS
     # the genre-prior row's defaults are the class defaults, shown by name
-    assert "genre_weight=" in ranking_quality._setting({"factors": 64}, "mfcore-ials-genres")
+    assert "genre_share=" in ranking_quality._setting({"factors": 64}, "mfcore-ials-genres")
 
 
 def test_mfcore_genre_prior_adapter_scores_unrated_items_from_genres(data):
@@ -93,7 +93,7 @@ def test_mfcore_genre_prior_adapter_scores_unrated_items_from_genres(data):
     X[:, 0] = 0                                   # item 0: no training rating at all
     X = X.tocsr()
     X.eliminate_zeros()
-    params = {"factors": 4, "iterations": 2, "genre_weight": 5.0, "seed": 0}
+    params = {"factors": 4, "iterations": 2, "genre_share": 0.5, "seed": 0}
     U, V, b = _peers.rank_mfcore_implicit_als_genres(X, params, 1, item_genres=data.item_genres)
     assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b is None
     assert np.all(np.isfinite(V)) and np.any(V[0] != 0)   # the genre centroid reaches the unrated item
@@ -125,3 +125,20 @@ def test_lightfm_genre_adapter_scores_unrated_items_from_genres(data):
 def test_year_rows_are_wired():
     assert "mfcore-genre-years" in _peers.USES_GENRES and "mfcore-genre-years" in _peers.USES_YEARS
     assert "mfcore-genre-years" in quality.DEFAULT_ROWS and "mfcore-genre-years" in quality.GRIDS
+
+
+def test_genre_defaults_on_interactions_rows(data):
+    # the "defaults" rows fit GenreALS on the Interactions itself (release-year buckets from the
+    # titles, raw ids) and score index pairs: the same numbers as a direct fit predicting raw ids
+    assert data.titles is not None
+    train, test = random_split(data, 0.2, random_state=0)
+    vtrain, valid = random_split(train, 0.2, random_state=1)
+    d = quality.evaluate_defaults("mfcore-genre-years", train, vtrain, valid, test, 1, lambda m: None)
+    model = GenreALS(num_threads=1, random_state=0).fit(train, show_progress=False)
+    assert model.year_edges_ is not None
+    u, i, y = quality._pairs(test)
+    pred = model.predict(np.asarray(data.user_ids)[u], np.asarray(data.item_ids)[i])
+    assert d["test_rmse"] == pytest.approx(float(np.sqrt(np.mean((y - pred) ** 2))), rel=1e-6)
+    cold = quality.cold_start(data, 1, lambda m: None, seed=0)
+    names = [r["model"] for r in cold["rows"]]
+    assert any("release-year buckets" in n for n in names) and any("cold_bias='prior'" in n for n in names)

@@ -331,6 +331,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     ----------
     model : ExplicitALS, GenreALS or ImplicitALS
         Unfitted or fitted (refitted from scratch); its parameters are used as in ``model.fit``.
+        ImplicitALS is fitted without genres (its ``genre_share`` prior is not distributed): the
+        result equals a local fit on the ratings alone.
     ddf : dask.dataframe.DataFrame
         Columns ``userId``, ``movieId`` (integer raw ids), ``rating`` (finite numbers) and
         optionally ``timestamp`` (ignored), e.g. ``dask.dataframe.read_csv("ml-32m/ratings.csv")``

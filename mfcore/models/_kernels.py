@@ -146,3 +146,29 @@ def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bia
         reg_bias=float(bias_regularization), seed=int(seed), num_threads=int(num_threads),
         nnz_rows=user_of_entry,
     )
+
+
+def bpr_fold_in_rows(pos_indptr, pos_indices, neg_indptr, neg_ranks, item_factors, item_bias, *, regularization,
+                     newton_steps, num_threads):
+    """BPR fold-in of many users in one kernel call: float64 (n_users, K) vectors, items fixed.
+
+    Parameters
+    ----------
+    pos_indptr, pos_indices : int32 CSR (n_users + 1,), (nnz,)
+        Each user's positive items, sorted, no repeats.
+    neg_indptr, neg_ranks : int32 CSR
+        Each user's negatives as ranks among the items that are not their positives.
+    item_factors, item_bias : the model's (n_items, K), (n_items,)
+    regularization : float
+    newton_steps, num_threads : int
+
+    Returns
+    -------
+    out : float64 (n_users, K)
+    bad : int
+        -1, or the first row whose Newton system was not positive definite (left zero).
+    """
+    out = np.zeros((len(pos_indptr) - 1, item_factors.shape[1]))
+    bad = _bpr.bpr_fold_in(pos_indptr, pos_indices, neg_indptr, neg_ranks, item_factors, item_bias,
+                           float(regularization), int(newton_steps), int(num_threads), out)
+    return out, bad

@@ -509,8 +509,8 @@ class FactorModel:
         """User vector(s) re-solved from ``user_items`` with the items held fixed (implicit's API).
 
         Nothing in the model changes (see :meth:`partial_fit_users` to store them). All
-        rows are solved in one call of the model's half-sweep kernel (ALS models); BPR
-        and BiasBaseline solve them one by one.
+        rows are solved in one kernel call (the ALS models' half-sweep, BPR's batch
+        fold-in); BiasBaseline solves them one by one.
 
         Parameters
         ----------
@@ -549,7 +549,7 @@ class FactorModel:
         complete interactions (they replace that user's training row, used to filter
         recommendations). Unknown users are added: a model with raw ids appends them; a model
         fitted on a bare matrix grows to ``max(userids) + 1`` users (users in between get zero
-        vectors). One kernel call solves every row (ALS models).
+        vectors). One kernel call solves every row (ALS models, BPR).
 
         Parameters
         ----------

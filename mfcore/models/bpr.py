@@ -14,12 +14,15 @@ from run to run (quality does not).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from .._sparse import row_of_entry
+from .._threads import blas_limited
 from .._validation import check_float, check_int, check_random_state
 from ._implicit_data import check_some_positive, check_threshold, positive_entries, positives, resolve_threshold
-from ._kernels import bpr_sgd_epoch
+from ._kernels import bpr_fold_in_rows, bpr_sgd_epoch
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
 
@@ -32,9 +35,18 @@ class BPR(FactorModel):
     ----------
     factors : int, default 64
     learning_rate : float, default 0.05
-    regularization : float, default 0.01
+    regularization : float, default 0.003
         L2 weight on user and item vectors (per SGD step).
-    bias_regularization : float, default 0.01
+    bias_regularization : float, default 0.001
+        The defaults (0.003 / 0.001; formerly 0.01 / 0.01) were chosen on
+        validation only: ml-latest-small, ratings >= 4 as positives, K = 64,
+        100 epochs, validation split carved from the train part of a per-user
+        temporal 80/20 split (temporal again) and of a random 80/20 split (seed
+        42; validation seed 43); grid lr {0.05, 0.1} x reg {0.003, 0.01, 0.03}
+        x bias reg {0.001, 0.01}, then the four low-reg settings at lr 0.05
+        over three seeds. 0.003 / 0.001 has the smallest worst-case gap to each
+        split's best mean validation NDCG@10 (0.0027; the former defaults
+        0.0065: 0.098 vs 0.105 on the temporal validation).
     iterations : int, default 100
         Epochs.
     n_samples : int or None, default None
@@ -70,7 +82,7 @@ class BPR(FactorModel):
 
     _progress_fields = ("loss",)
 
-    def __init__(self, factors=64, learning_rate=0.05, regularization=0.01, bias_regularization=0.01,
+    def __init__(self, factors=64, learning_rate=0.05, regularization=0.003, bias_regularization=0.001,
                  iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold="auto",
                  eval_threshold="auto", init_scale=0.1, dtype="float32", num_threads=0, random_state=0):
         self.factors = factors
@@ -168,33 +180,71 @@ class BPR(FactorModel):
 
     def _fold_in_indices(self, idx, values, negatives=500, newton_steps=10):
         idx, _ = positive_entries(idx, values, resolve_threshold(self.positive_threshold, self.input_kind_))  # refuses negative strengths, as fit does
-        return self._fold_in_positive(np.unique(idx), negatives, newton_steps, exclude=idx), 0.0
+        pos = np.unique(idx).astype(np.int32)
+        vecs = self._fold_in_users(np.array([0, len(pos)], np.int32), pos, negatives, newton_steps, num_threads=1)
+        return vecs[0], 0.0
 
-    def _fold_in_positive(self, pos, n_neg, steps, exclude):
-        K = self.item_factors.shape[1]
-        if len(pos) == 0:
-            return np.zeros(K, self.item_factors.dtype)
-        rng = check_random_state(self.random_state)
-        candidates = np.setdiff1d(np.arange(self.n_items), exclude)
-        if len(candidates) == 0:  # every item is a positive: no pair to rank, only the penalty remains (u = 0)
-            return np.zeros(K, self.item_factors.dtype)
-        neg = candidates if len(candidates) <= n_neg else np.sort(rng.choice(candidates, n_neg, replace=False))
-        V, b = self.item_factors, self.item_bias
-        Vp, Vn = V[pos].astype(np.float64), V[neg].astype(np.float64)
-        bp, bn = b[pos].astype(np.float64), b[neg].astype(np.float64)
-        n_pairs = len(pos) * len(neg)
-        reg = float(self.regularization)
-        u = np.zeros(K)
-        for _ in range(int(steps)):
-            x = (Vp @ u + bp)[:, None] - (Vn @ u + bn)[None, :]           # (p, n)
-            s = 1.0 / (1.0 + np.exp(x))                                    # sigma(-x) = d ln sigma(x) / dx
-            h = s * (1.0 - s)                                              # -d^2 ln sigma / dx^2
-            grad = (Vp.T @ s.sum(1) - Vn.T @ s.sum(0)) / n_pairs - 2 * reg * u
-            cross = Vp.T @ h @ Vn
-            hess = (Vp.T * h.sum(1)) @ Vp + (Vn.T * h.sum(0)) @ Vn - cross - cross.T
-            hess = hess / n_pairs + 2 * reg * np.eye(K)
-            step = np.linalg.solve(hess + 1e-10 * np.eye(K), grad)
-            u += step
-            if np.linalg.norm(step) <= 1e-6 * (1.0 + np.linalg.norm(u)):
-                break
-        return u.astype(self.item_factors.dtype)
+    def _solve_rows(self, side, rows, index=None):
+        """BPR fold-in of every row of ``rows`` (users x the model's items) in one kernel call.
+
+        Each row's positives are its entries passing ``positive_threshold`` (negative
+        strengths refused, as in ``fit``); :meth:`fold_in` explains the objective.
+        """
+        if side != "user":
+            raise NotImplementedError(f"{type(self).__name__} cannot re-solve item rows (no item-side solve)")
+        pos = positives(rows, resolve_threshold(self.positive_threshold, self.input_kind_))
+        vecs = self._fold_in_users(pos.indptr.astype(np.int32), pos.indices.astype(np.int32), 500, 10,
+                                   num_threads=self._threads())
+        dtype = self.item_factors.dtype
+        return vecs.astype(dtype), np.zeros(rows.shape[0], dtype)
+
+    def _negative_ranks(self, counts, n_neg):
+        """Each user's negatives as sorted ranks among the items that are not their positives (CSR).
+
+        The sample :meth:`fold_in` has always drawn: for a user with c > 0 positives and
+        m = n_items - c > n_neg other items, ``sort(rng.choice(m, n_neg, replace=False))``
+        with ``rng = check_random_state(random_state)`` made afresh for the user (so an int
+        seed gives every user with the same m the same ranks: computed once per m); all m
+        items when m <= n_neg; none for a user without positives.
+        """
+        n_items = self.n_items
+        seed = self.random_state
+        fixed_seed = isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
+        cache = {}
+        parts = []
+        indptr = np.zeros(len(counts) + 1, np.int64)
+        for r, c in enumerate(counts.tolist()):
+            m = n_items - c
+            if c == 0:
+                ranks = None
+            else:
+                rng = None if fixed_seed else check_random_state(seed)   # advances a RandomState per user, as before
+                if m <= n_neg:
+                    ranks = np.arange(m, dtype=np.int32)
+                elif fixed_seed:
+                    ranks = cache.get(m)
+                    if ranks is None:
+                        ranks = cache[m] = np.sort(check_random_state(seed).choice(m, n_neg, replace=False)
+                                                   ).astype(np.int32)
+                else:
+                    ranks = np.sort(rng.choice(m, n_neg, replace=False)).astype(np.int32)
+            if ranks is not None and len(ranks):
+                parts.append(ranks)
+                indptr[r + 1] = len(ranks)
+        np.cumsum(indptr, out=indptr)
+        ranks = np.concatenate(parts) if parts else np.zeros(0, np.int32)
+        return indptr, ranks
+
+    def _fold_in_users(self, pos_indptr, pos_indices, n_neg, steps, *, num_threads):
+        """float64 (n, K) vectors of the users whose positives are the CSR rows given (int32, sorted)."""
+        neg_indptr, neg_ranks = self._negative_ranks(np.diff(pos_indptr), int(n_neg))
+        if neg_indptr[-1] > np.iinfo(np.int32).max:
+            raise ValueError(f"too many negatives in one call ({int(neg_indptr[-1])}): fold in fewer users at once")
+        with blas_limited():   # the kernel calls BLAS/LAPACK from its OpenMP threads
+            out, bad = bpr_fold_in_rows(pos_indptr, pos_indices, neg_indptr.astype(np.int32), neg_ranks,
+                                        self.item_factors, self.item_bias, regularization=self.regularization,
+                                        newton_steps=steps, num_threads=num_threads)
+        if bad >= 0:
+            raise FloatingPointError(f"BPR fold-in: the Newton system of row {bad} is not positive definite; "
+                                     "raise regularization")
+        return out

@@ -18,17 +18,24 @@ Each half-sweep solves, per row, (Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u
 where Y^T Y is shared by all rows and computed once per half-sweep; the kernel
 uses conjugate gradient (warm-started, ``cg_steps`` steps) or Cholesky.
 
-Genre prior (``genre_weight`` tau > 0 and item genres given to ``fit``): as in
-GenreALS, the item vectors lean toward their genres' centroid. The objective gains::
+Genre prior (``genre_share`` s > 0 and item genres given to ``fit``): as in
+GenreALS, the item vectors lean toward their genres' centroid. The share s of
+the item regularization pulls toward the centroid instead of toward 0: the
+item penalty ``reg * sum_i ||v_i||^2`` becomes::
 
-    tau * ( sum_i ||v_i - c_i||^2 + gamma * ||W||^2 ),   c_i = (G W)_i
+    reg * (1 - s) * sum_i ||v_i||^2 + tau * ( sum_i ||v_i - c_i||^2 + gamma * ||W||^2 ),
+    tau = s * reg,   c_i = (G W)_i
 
 with G the genre multi-hot, rows normalised to sum 1, W (n_genres, K) and gamma
-``genre_regularization``. The item half-sweep passes c_i and tau to the kernel
-(tau I on the system, tau c_i on the right-hand side); W is then the ridge
-regression of the item vectors on G. An item with no positives gets
-v_i = (U^T U + (reg + tau) I)^-1 tau c_i rather than 0: never-liked movies are
-ranked by their genres.
+``genre_regularization``; users keep ``reg``. The item system keeps its diagonal
+reg I, and its right-hand side gains tau c_i (the kernel's prior argument). W
+is then the ridge regression of the item vectors on G. An item with no
+positives gets v_i = (U^T U + reg I)^-1 tau c_i rather than 0: never-liked
+movies are ranked by their genres. (Parametrised as a share so that one
+``regularization`` serves the model with and without genres: the ranking is
+unchanged by rescaling U up and V down, under which only the product of the
+user and item penalties matters, and a separate absolute weight tau would
+have moved the best user regularization.)
 """
 
 from __future__ import annotations
@@ -95,10 +102,17 @@ class ImplicitALS(FactorModel):
         Log the objective L (module docstring, float64) after every epoch
         (``history_``: ``objective``). It costs one more pass over the training
         interactions per epoch, so it is off by default (as in implicit).
-    genre_weight : float, default 0.0
-        tau, the pull of each item vector toward its genres' centroid (module
-        docstring). Used only when ``fit`` gets genres (``item_genres=``, or an
-        ``Interactions`` with genres); 0 switches the prior off.
+    genre_share : float in [0, 1], default 0.9
+        s, the share of the item regularization that pulls each item vector
+        toward its genres' centroid rather than toward 0 (module docstring).
+        Used only when ``fit`` gets genres (``item_genres=``, or an
+        ``Interactions`` with genres); 0 switches the prior off. The default
+        was chosen on validation only, as lambda and alpha below (same splits,
+        lambda 30 and alpha 4 fixed, s in {0.5, 0.7, 0.8, 0.85, 0.9, 0.95}): the
+        smallest worst-case gap to each split's best validation NDCG@10 over
+        every setting tried with genres (~190 fits of lambda 5-40, alpha 4-8,
+        absolute prior weights 3-120): 0.0009 temporal, 0.0008 random; the
+        validation AUC rises from 0.892 / 0.914 (no prior) to 0.907 / 0.927.
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projection W.
 
@@ -122,7 +136,7 @@ class ImplicitALS(FactorModel):
 
     def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
-                 num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_weight=0.0,
+                 num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_share=0.9,
                  genre_regularization=1.0):
         self.factors = factors
         self.regularization = regularization
@@ -139,7 +153,7 @@ class ImplicitALS(FactorModel):
         self.random_state = random_state
         self.calculate_training_loss = calculate_training_loss
         self.confidence = confidence
-        self.genre_weight = genre_weight
+        self.genre_share = genre_share
         self.genre_regularization = genre_regularization
 
     def _validate_params(self):
@@ -156,7 +170,7 @@ class ImplicitALS(FactorModel):
         check_choice(self.confidence, "confidence", {"linear", "raw"})
         check_float(self.init_scale, "init_scale", min_value=0.0)
         check_choice(self.calculate_training_loss, "calculate_training_loss", {True, False})
-        check_float(self.genre_weight, "genre_weight", min_value=0.0)
+        check_float(self.genre_share, "genre_share", min_value=0.0, max_value=1.0)
         check_float(self.genre_regularization, "genre_regularization", min_value=0.0, min_inclusive=False)
 
     def _confidence_minus_one(self, r):
@@ -186,7 +200,7 @@ class ImplicitALS(FactorModel):
         user_items = fit.user_items
         genres = item_genres if item_genres is not None else fit.meta.get("item_genres")
         G = None
-        if genres is not None and float(self.genre_weight) > 0:
+        if genres is not None and float(self.genre_share) > 0:
             G = normalised_genres(genres, user_items.shape[1], np.float64)   # checked before any state changes
         fit.conf_ui = self._confidence(user_items, fit.meta["has_ratings"], fit.meta["kind"])
         if fit.conf_ui.nnz == 0:
@@ -219,10 +233,11 @@ class ImplicitALS(FactorModel):
     def _run_epoch(self, fit, epoch):
         for side, conf, fixed, solved, ids in (("user", fit.conf_ui, self.item_factors, self.user_factors, self._users),
                                                ("item", fit.conf_iu, self.user_factors, self.item_factors, self._items)):
-            prior = {}
+            solve = fit.solve
             if side == "item" and self._G is not None:
-                prior = dict(prior=self._centroids(self.item_factors.dtype), prior_weight=float(self.genre_weight))
-            status = solve_implicit_rows(conf, fixed, solved, **fit.solve, **prior)
+                reg_item, tau = self._item_penalties()
+                solve = dict(solve, reg=reg_item, prior=self._centroids(self.item_factors.dtype), prior_weight=tau)
+            status = solve_implicit_rows(conf, fixed, solved, **solve)
             if status >= 0:
                 raise FloatingPointError(f"epoch {epoch}: the solve failed for {side} "
                                          f"{ids.to_raw(np.array([status]))[0].item()!r} (index {status}); "
@@ -232,6 +247,11 @@ class ImplicitALS(FactorModel):
         return {}
 
     # ------------------------------------------------------------ genre prior
+    def _item_penalties(self):
+        """(reg * (1 - s), tau = reg * s): the item side's L2 weight toward 0 and toward the centroid."""
+        reg, share = float(self.regularization), float(self.genre_share)
+        return reg * (1.0 - share), reg * share
+
     def _update_projection(self):
         """W = (G^T G + gamma I)^-1 G^T V: the ridge regression of the item vectors on the genres (float64)."""
         G = self._G
@@ -252,18 +272,18 @@ class ImplicitALS(FactorModel):
         Returns
         -------
         numpy.ndarray (n, K) of the model's dtype
-            ``(U^T U + (reg + tau) I)^-1 tau c`` for each row's centroid c = G W.
+            ``(U^T U + reg I)^-1 tau c`` for each row's centroid c = G W (tau = reg * genre_share).
         """
         self._check_fitted()
         if self._G is None:
-            raise ValueError("this ImplicitALS was fitted without the genre prior (genre_weight > 0 and item "
+            raise ValueError("this ImplicitALS was fitted without the genre prior (genre_share > 0 and item "
                              "genres passed to fit)")
         rows = normalised_genres(genres, np.shape(genres)[0], np.float64)
         if rows.shape[1] != self.genre_factors.shape[0]:
             raise ValueError(f"genres must have {self.genre_factors.shape[0]} columns, got {rows.shape[1]}")
-        tau = float(self.genre_weight)
+        reg_item, tau = self._item_penalties()
         U = self.user_factors.astype(np.float64)
-        A = U.T @ U + (float(self.regularization) + tau) * np.eye(U.shape[1])
+        A = U.T @ U + (reg_item + tau) * np.eye(U.shape[1])
         return np.linalg.solve(A, tau * (rows @ self.genre_factors).T).T.astype(self.item_factors.dtype)
 
     def _epoch_metrics(self, fit, record):
@@ -289,10 +309,13 @@ class ImplicitALS(FactorModel):
         U, V = self.user_factors.astype(np.float64), self.item_factors.astype(np.float64)
         all_cells = float(np.sum((U.T @ U) * (V.T @ V)))
         observed_cells = float(np.sum((1.0 + alpha_r) * np.square(1.0 - x) - np.square(x)))
-        penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
-        if self._G is not None:
-            penalty += float(self.genre_weight) * (float(np.sum((V - self._centroids()) ** 2)) + float(
-                self.genre_regularization) * float(np.sum(self.genre_factors ** 2)))
+        if self._G is None:
+            penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
+        else:
+            reg_item, tau = self._item_penalties()
+            penalty = (float(self.regularization) * float(np.sum(U * U)) + reg_item * float(np.sum(V * V))
+                       + tau * (float(np.sum((V - self._centroids()) ** 2))
+                                + float(self.genre_regularization) * float(np.sum(self.genre_factors ** 2))))
         return all_cells + observed_cells + penalty
 
     # --------------------------------------------------------------- fold-in
@@ -327,19 +350,19 @@ class ImplicitALS(FactorModel):
         """
         fixed = self.item_factors if side == "user" else self.user_factors
         dtype = fixed.dtype
-        prior = {}
+        prior, reg = {}, self.regularization
         if side == "item" and self._G is not None:
             if index is None or (np.asarray(index) < 0).any():
                 raise ValueError("an ImplicitALS with the genre prior re-solves only items it knows (their genres "
                                  "give the prior)")
-            prior = dict(prior=np.ascontiguousarray(self._centroids(dtype)[np.asarray(index)]),
-                         prior_weight=float(self.genre_weight))
+            reg, tau = self._item_penalties()
+            prior = dict(prior=np.ascontiguousarray(self._centroids(dtype)[np.asarray(index)]), prior_weight=tau)
         conf = self._confidence(rows, self.input_kind_ != "interactions", self.input_kind_)
         vecs = as_aligned(np.zeros((rows.shape[0], fixed.shape[1]), dtype), dtype)
         gram = self._cached(("gram", side), lambda: np.ascontiguousarray(
             (fixed.astype(np.float64).T @ fixed.astype(np.float64)).astype(dtype)))
         with blas_limited():
-            status = solve_implicit_rows(conf, fixed, vecs, reg=self.regularization, solver="cholesky",
+            status = solve_implicit_rows(conf, fixed, vecs, reg=reg, solver="cholesky",
                                          cg_steps=int(self.cg_steps), num_threads=self._threads(), gram=gram,
                                          **prior)
         if status >= 0:

@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from mfcore import _reference as ref
-from mfcore._bpr import bpr_epoch, bpr_sgd_triples
+from mfcore._bpr import bpr_epoch, bpr_fold_in, bpr_sgd_triples
 
 LR, REG_U, REG_I, REG_B = 0.05, 0.01, 0.02, 0.03
 
@@ -330,3 +330,98 @@ def test_nnz_rows_gives_identical_epoch(rng):
     wrong[7] = 10**6
     with pytest.raises(ValueError, match=r"nnz_rows\[7\]"):
         bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, 0, 0, 0, 0, 1, None, wrong)
+
+
+# --------------------------------------------------------------------------- batch fold-in
+
+# bpr_fold_in gathers the factors into float64 and runs every Newton step in float64
+# (BLAS dgemm, LAPACK dpotrf/dpotrs) whatever the factor dtype, as the NumPy twin does
+# from the same (float32-rounded) inputs: both dtypes are held to the float64
+# tolerance. Where they stop, both have just taken a step <= 1e-6 (1 + ||u||) of a
+# quadratically converging Newton iteration, so a flipped stopping test changes u by
+# ~1e-12 at most, inside it.
+FOLD_TOL = {"rtol": 1e-8, "atol": 1e-10}
+
+
+def _fold_case(rng, n_users, n_items, K, n_neg, dtype, scale=0.5):
+    V = (rng.standard_normal((n_items, K)) * scale).astype(dtype)
+    b = (rng.standard_normal(n_items) * scale).astype(dtype)
+    rows = [np.sort(rng.choice(n_items, int(rng.integers(1, 12)), replace=False)) for _ in range(n_users)]
+    rows[0] = np.zeros(0, np.int64)          # no positive: zero vector
+    rows[1] = np.arange(n_items)             # every item a positive: no negative, zero vector
+    rows[2] = np.array([n_items - 1])        # one positive, the last item
+    negs = [np.sort(rng.choice(n_items - len(r), min(n_neg, n_items - len(r)), replace=False)) if len(r)
+            else np.zeros(0, np.int64) for r in rows]
+    csr = [(np.concatenate([[0], np.cumsum([len(r) for r in parts])]).astype(np.int32),
+            np.concatenate(parts).astype(np.int32)) for parts in (rows, negs)]
+    return csr[0], csr[1], V, b
+
+
+@pytest.mark.parametrize("K, n_neg, threads", [(1, 5, 1), (7, 20, 2), (16, 500, 2)])
+def test_fold_in_matches_reference(rng, dtype, K, n_neg, threads):
+    (pi, px), (ni, nx), V, b = _fold_case(rng, 23, 60, K, n_neg, dtype)
+    out = np.full((23, K), np.nan)
+    assert bpr_fold_in(pi, px, ni, nx, V, b, 0.02, 10, threads, out) == -1
+    expected = ref.bpr_fold_in(pi, px, ni, nx, V, b, 0.02, 10)
+    np.testing.assert_allclose(out, expected, **FOLD_TOL)
+    assert not out[:2].any() and np.abs(out[2:]).min(axis=1).max() > 0
+
+
+def test_fold_in_many_positives_and_large_scores(rng, dtype):
+    """Users with more positives than one block (256), and scores beyond +-300 (exp per pair, not factored)."""
+    n_items, K = 900, 4
+    V = (rng.standard_normal((n_items, K))).astype(dtype)
+    b = np.zeros(n_items, dtype)
+    b[:5] = 400.0                                 # scores of items 0..4 start at 400
+    rows = [np.sort(rng.choice(n_items, 700, replace=False)), np.array([0, 1, 2, 7]), np.arange(1, 600, 2)]
+    pi = np.array([0, 700, 704, 1004], np.int32)
+    px = np.concatenate(rows).astype(np.int32)
+    negs = [np.arange(200), np.sort(rng.choice(n_items - 4, 50, replace=False)), np.arange(0, 600, 3)]
+    ni = np.concatenate([[0], np.cumsum([len(x) for x in negs])]).astype(np.int32)
+    nx = np.concatenate(negs).astype(np.int32)
+    out = np.zeros((3, K))
+    assert bpr_fold_in(pi, px, ni, nx, V, b, 0.05, 8, 2, out) == -1
+    np.testing.assert_allclose(out, ref.bpr_fold_in(pi, px, ni, nx, V, b, 0.05, 8), **FOLD_TOL)
+    assert np.isfinite(out).all() and np.abs(out).min(axis=1).max() > 0
+
+
+def test_fold_in_is_thread_invariant(rng):
+    (pi, px), (ni, nx), V, b = _fold_case(rng, 40, 80, 8, 30, np.float32)
+    outs = []
+    for threads in (1, 2, 3):
+        out = np.zeros((40, 8))
+        bpr_fold_in(pi, px, ni, nx, V, b, 0.01, 10, threads, out)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], outs[2])
+
+
+def test_fold_in_reports_a_failed_user(rng):
+    """A non-finite item row makes the Newton step of every user who draws it non-finite: those users are
+    left zero and the first of them is returned; the others are solved as usual."""
+    (pi, px), (ni, nx), V, b = _fold_case(rng, 6, 30, 3, 10, np.float64)
+    V[px[pi[4]]] = np.nan
+    touched = [r for r in range(6) if np.isin(px[pi[4]], px[pi[r]:pi[r + 1]]) or
+               np.isin(px[pi[4]], np.setdiff1d(np.arange(30), px[pi[r]:pi[r + 1]])[nx[ni[r]:ni[r + 1]]])]
+    touched = [r for r in touched if pi[r + 1] > pi[r] and ni[r + 1] > ni[r]]
+    out = np.zeros((6, 3))
+    assert bpr_fold_in(pi, px, ni, nx, V, b, 0.01, 5, 2, out) == touched[0] == 4
+    assert not out[touched].any() and np.isfinite(out).all()
+    ok = [r for r in range(2, 6) if r not in touched]
+    assert ok                                     # some users are solved as usual
+    np.testing.assert_allclose(out[ok], ref.bpr_fold_in(pi, px, ni, nx, V, b, 0.01, 5)[ok], **FOLD_TOL)
+
+
+def test_fold_in_rejects_bad_shapes(rng):
+    (pi, px), (ni, nx), V, b = _fold_case(rng, 5, 20, 3, 4, np.float64)
+    out = np.zeros((5, 3))
+    with pytest.raises(ValueError, match="out must have shape"):
+        bpr_fold_in(pi, px, ni, nx, V, b, 0.01, 5, 1, np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="item_bias has length"):
+        bpr_fold_in(pi, px, ni, nx, V, b[:-1].copy(), 0.01, 5, 1, out)
+    with pytest.raises(ValueError, match="n_users \\+ 1"):
+        bpr_fold_in(pi, px, ni[:-1].copy(), nx, V, b, 0.01, 5, 1, out)
+    with pytest.raises(ValueError, match="newton_steps and num_threads"):
+        bpr_fold_in(pi, px, ni, nx, V, b, 0.01, 0, 1, out)
+    with pytest.raises(ValueError, match="shorter than their indptr"):
+        bpr_fold_in(pi, px[:-1].copy(), ni, nx, V, b, 0.01, 5, 1, out)

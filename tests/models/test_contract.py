@@ -233,8 +233,9 @@ class ModelContract:
             return
         got = model.recalculate_item(data.item_ids[[0, 3]], R[[0, 3]])
         # the fit ended with an item half-sweep: re-solving an item from its training column gives it back
-        # (GenreALS moved its genre centroids after that sweep, so it only lands near)
-        tol = 1e-4 if type(model) is not GenreALS else 0.5
+        # (GenreALS, and ImplicitALS with its genre prior, moved the genre centroids after that sweep, so it
+        # only lands near)
+        tol = 1e-4 if type(model) is not GenreALS and getattr(model, "_G", None) is None else 0.5
         np.testing.assert_allclose(got, model.item_factors[[0, 3]], rtol=tol,
                                    atol=tol * np.abs(model.item_factors).max())
         with pytest.raises(ValueError, match="item_users must have one row per requested item"):

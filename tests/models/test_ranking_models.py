@@ -82,6 +82,73 @@ def test_bpr_fold_in_ranks_like_trained_vector(rng, implicit_data):
     assert bias == 0.0 and not vec.any()
 
 
+def _pre_kernel_fold_in(model, pos, n_neg=500, steps=10):
+    """BPR.fold_in as it was before the batch kernel (per-user NumPy Newton; issue 11): the negatives
+    ``sort(rng.choice(candidates, n_neg))`` from a fresh ``default_rng(random_state)``."""
+    n_items = model.item_factors.shape[0]
+    candidates = np.setdiff1d(np.arange(n_items), pos)
+    if len(candidates) > n_neg:
+        neg = np.sort(np.random.default_rng(model.random_state).choice(candidates, n_neg, replace=False))
+    else:
+        neg = candidates
+    ranks = np.searchsorted(candidates, neg)
+    return ref.bpr_fold_in([0, len(pos)], pos, [0, len(ranks)], ranks, model.item_factors, model.item_bias,
+                           model.regularization, steps)[0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bpr_batch_fold_in_is_one_kernel_call_equal_to_the_single_user_fold_in(rng, dtype):
+    """recalculate_user / partial_fit_users (one kernel call) give every user the vector the single-user
+    fold_in gives, which is the pre-kernel NumPy fold-in's (same negatives, float64 Newton)."""
+    import scipy.sparse as sp
+
+    n_users, n_items = 30, 700                    # > 500 non-positives: the negatives are sampled
+    R = sp.random(n_users, n_items, density=0.03, format="csr", random_state=1, dtype=np.float32)
+    R.data[:] = rng.choice([1.0, 2.0, 5.0], R.nnz)
+    R = sp.diags((np.arange(n_users) != 3).astype(np.float32)) @ R   # user 3 without interactions: zero vector
+    R.eliminate_zeros()
+    R = sp.csr_matrix(R)
+    model = BPR(factors=5, iterations=3, positive_threshold=None, num_threads=2, dtype=dtype,
+                random_state=4).fit(R, show_progress=False)
+    batch = model.recalculate_user(np.arange(n_users), R)
+    assert batch.dtype == np.dtype(dtype) and not batch[3].any()
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-8, atol=1e-10)
+    for u in range(n_users):
+        items = R.indices[R.indptr[u]:R.indptr[u + 1]]
+        single, _ = model.fold_in(items) if len(items) else (np.zeros(5), 0.0)
+        np.testing.assert_array_equal(batch[u], single)       # the same kernel, thread-invariant
+        np.testing.assert_allclose(batch[u], _pre_kernel_fold_in(model, items), **tol)
+    # thresholded: only ratings >= 2 are positives (a user's 1-star items may be drawn as negatives)
+    model.positive_threshold = 2.0
+    rows = model.recalculate_user(np.arange(n_users), R)
+    for u in (0, 5, 17):
+        lo, hi = R.indptr[u], R.indptr[u + 1]
+        liked = R.indices[lo:hi][R.data[lo:hi] >= 2.0]
+        np.testing.assert_allclose(rows[u], _pre_kernel_fold_in(model, liked), **tol)
+    # partial_fit_users stores the same vectors
+    model.partial_fit_users(np.arange(10), R[:10])
+    np.testing.assert_array_equal(model.user_factors[:10], rows[:10])
+
+
+def test_bpr_fold_in_sampling_follows_the_random_state(rng):
+    """A Generator random_state advances from user to user (each draws its own negatives), as before."""
+    import scipy.sparse as sp
+
+    R = sp.random(6, 600, density=0.05, format="csr", random_state=2, dtype=np.float32)
+    R.data[:] = 1.0
+    model = BPR(factors=3, iterations=1, positive_threshold=None, num_threads=1).fit(R, show_progress=False)
+    model.random_state = np.random.default_rng(11)
+    batch = model.recalculate_user(np.arange(6), R)
+    gen = np.random.default_rng(11)
+    for u in range(6):
+        pos = R.indices[R.indptr[u]:R.indptr[u + 1]]
+        candidates = np.setdiff1d(np.arange(600), pos)
+        ranks = np.searchsorted(candidates, np.sort(gen.choice(candidates, 500, replace=False)))
+        expected = ref.bpr_fold_in([0, len(pos)], pos, [0, 500], ranks, model.item_factors, model.item_bias,
+                                   model.regularization, 10)[0]
+        np.testing.assert_allclose(batch[u], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_bpr_early_stopping_keeps_best_epoch(rng, implicit_data):
     from mfcore import evaluate
 
@@ -313,8 +380,9 @@ def _ridge(G, V, gamma):
 
 
 def _genre_prior_kw(**extra):
-    return {**dict(factors=5, regularization=0.3, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
-                   binarize=False, positive_threshold=None, random_state=2, genre_weight=4.0,
+    # regularization 2 with genre_share 0.75: users 2, items 0.5 toward 0 and tau = 1.5 toward the centroid
+    return {**dict(factors=5, regularization=2.0, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
+                   binarize=False, positive_threshold=None, random_state=2, genre_share=0.75,
                    genre_regularization=0.5, num_threads=1), **extra}
 
 
@@ -340,8 +408,8 @@ def test_implicit_als_genre_prior_equals_reference(planted):
     conf = R.astype(np.float64) * 2.0
     W = _ridge(G, V, 0.5)
     for _ in range(3):
-        U = ref.implicit_als_half_sweep(conf, V, 0.3)
-        V = ref.implicit_als_half_sweep(conf.T.tocsr(), U, 0.3, prior=G @ W, prior_weight=4.0)
+        U = ref.implicit_als_half_sweep(conf, V, 2.0)
+        V = ref.implicit_als_half_sweep(conf.T.tocsr(), U, 0.5, prior=G @ W, prior_weight=1.5)
         W = _ridge(G, V, 0.5)
     np.testing.assert_allclose(model.user_factors, U, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.item_factors, V, rtol=1e-8, atol=1e-10)
@@ -351,9 +419,9 @@ def test_implicit_als_genre_prior_equals_reference(planted):
     assert np.abs(model.item_factors[0]).max() > 1e-3
     empty = sp.csr_matrix((2, R.shape[0]))
     np.testing.assert_allclose(model.item_factors_from_genres(genres[[0, 7]]),
-                               ref.implicit_als_half_sweep(empty, U, 0.3, prior=(G @ W)[[0, 7]], prior_weight=4.0),
+                               ref.implicit_als_half_sweep(empty, U, 0.5, prior=(G @ W)[[0, 7]], prior_weight=1.5),
                                rtol=1e-8, atol=1e-10)
-    plain = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, item_genres=genres, show_progress=False)
+    plain = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
     assert (plain.item_factors[[0, 7]] == 0).all() and plain.genre_factors is None
 
 
@@ -370,26 +438,30 @@ def test_implicit_als_genre_prior_cg_float32_and_objective(planted):
     g = genres.toarray().astype(np.float64)
     G = g / g.sum(1, keepdims=True)
     V = exact.item_factors
-    expected = (_dense_implicit_objective(exact, R.astype(np.float64) * 2.0, 0.3)
-                + 4.0 * (np.sum((V - G @ exact.genre_factors) ** 2) + 0.5 * np.sum(exact.genre_factors ** 2)))
+    U = exact.user_factors
+    # users: reg 2; items: 0.5 ||v||^2 + 1.5 (||v - c||^2 + gamma ||W||^2)
+    expected = (_dense_implicit_objective(exact, R.astype(np.float64) * 2.0, 0.0) + 2.0 * np.sum(U * U)
+                + 0.5 * np.sum(V * V)
+                + 1.5 * (np.sum((V - G @ exact.genre_factors) ** 2) + 0.5 * np.sum(exact.genre_factors ** 2)))
     assert exact.history_[-1]["objective"] == pytest.approx(expected, rel=1e-10)
     objective = [h["objective"] for h in exact.history_]
     assert all(b <= a * (1 + 1e-10) for a, b in zip(objective, objective[1:])), objective
 
 
 def test_implicit_als_genre_prior_needs_genres_and_a_weight(planted):
-    """Without genres (or with genre_weight 0) the model is plain ImplicitALS, bit for bit."""
+    """Without genres (or with genre_share 0) the model is plain ImplicitALS, bit for bit."""
     R, genres = planted
-    plain = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, show_progress=False)
+    plain = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, show_progress=False)
     no_genres = ImplicitALS(**_genre_prior_kw()).fit(R, show_progress=False)
-    zero = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, item_genres=genres, show_progress=False)
+    zero = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
     for m in (no_genres, zero):
         np.testing.assert_array_equal(m.item_factors, plain.item_factors)
         assert m.genre_factors is None
     with pytest.raises(ValueError, match="item_genres must have one row per item"):
         ImplicitALS(**_genre_prior_kw()).fit(R, item_genres=genres[:-1], show_progress=False)
-    with pytest.raises(ValueError, match="genre_weight"):
-        ImplicitALS(genre_weight=-1.0).fit(R, item_genres=genres, show_progress=False)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="genre_share"):
+            ImplicitALS(genre_share=bad).fit(R, item_genres=genres, show_progress=False)
     with pytest.raises(ValueError, match="fitted without the genre prior"):
         plain.item_factors_from_genres(genres[:2])
 
@@ -403,13 +475,13 @@ def test_implicit_als_genre_prior_save_load_and_resolve(planted, tmp_path):
     assert back.genre_names == model.genre_names and back.get_params() == model.get_params()
     # re-solving known items uses their prior, as the training item update does
     rows = R.T.tocsr()[[1, 2]]
-    exact_next = ref.implicit_als_half_sweep(rows.astype(np.float64) * 2.0, model.user_factors, 0.3,
-                                             prior=(model._G @ model.genre_factors)[[1, 2]], prior_weight=4.0)
+    exact_next = ref.implicit_als_half_sweep(rows.astype(np.float64) * 2.0, model.user_factors, 0.5,
+                                             prior=(model._G @ model.genre_factors)[[1, 2]], prior_weight=1.5)
     np.testing.assert_allclose(back.recalculate_item([1, 2], rows), exact_next, rtol=1e-8, atol=1e-10)
     with pytest.raises(ValueError, match="re-solves known items only"):
         back.partial_fit_items([R.shape[1]], sp.csr_matrix((1, R.shape[0])))
     # a model without the prior saves no genre arrays
-    plain = ImplicitALS(**_genre_prior_kw(genre_weight=0.0)).fit(R, item_genres=genres, show_progress=False)
+    plain = ImplicitALS(**_genre_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
     again = ImplicitALS.load(plain.save(tmp_path / "p.npz"))
     assert again.genre_factors is None and again._G is None
 
@@ -425,12 +497,12 @@ def test_implicit_als_genre_prior_early_stopping_restores_projection(implicit_da
     held.eliminate_zeros()
     held = (held - held.multiply(train)).tocsr()
     held.eliminate_zeros()
-    model = ImplicitALS(factors=4, regularization=1.0, iterations=12, genre_weight=2.0, random_state=0,
+    model = ImplicitALS(factors=4, regularization=1.0, iterations=12, genre_share=0.5, random_state=0,
                         num_threads=1, positive_threshold=None).fit(train, eval_set=held, item_genres=genres,
                                                                     early_stopping_rounds=2, show_progress=False)
     best = model.best_epoch_
     assert best is not None
-    refit = ImplicitALS(factors=4, regularization=1.0, iterations=best, genre_weight=2.0, random_state=0,
+    refit = ImplicitALS(factors=4, regularization=1.0, iterations=best, genre_share=0.5, random_state=0,
                         num_threads=1, positive_threshold=None).fit(train, item_genres=genres, show_progress=False)
     np.testing.assert_array_equal(model.genre_factors, refit.genre_factors)
     np.testing.assert_array_equal(model.item_factors, refit.item_factors)
