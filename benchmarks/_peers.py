@@ -440,7 +440,7 @@ def fit_mfcore_explicit(train, params, num_threads):
                         regularization_scaling=params.get("regularization_scaling", "none"),
                         num_threads=num_threads, random_state=params.get("seed", 0))
     model.fit(train, show_progress=False)
-    return lambda users, items: model.predict(users, items)
+    return lambda users, items: model.predict(users, items, clip=False)   # no library is clipped here
 
 
 def fit_bias_baseline(train, params, num_threads):
@@ -542,7 +542,7 @@ def fit_mfcore_genre(train, params, num_threads, item_genres=None):
     params = {k: v for k, v in params.items() if k != "seed"}
     model = GenreALS(num_threads=num_threads, random_state=0, calculate_training_loss=False, **params)
     model.fit(train, item_genres=item_genres, show_progress=False)
-    return lambda users, items: model.predict(users, items)
+    return lambda users, items: model.predict(users, items, clip=False)   # no library is clipped here
 
 
 def fit_mfcore_explicit_params(train, params, num_threads, item_genres=None):
@@ -552,7 +552,7 @@ def fit_mfcore_explicit_params(train, params, num_threads, item_genres=None):
     params = {k: v for k, v in params.items() if k != "seed"}
     model = ExplicitALS(num_threads=num_threads, random_state=0, calculate_training_loss=False, **params)
     model.fit(train, show_progress=False)
-    return lambda users, items: model.predict(users, items)
+    return lambda users, items: model.predict(users, items, clip=False)   # no library is clipped here
 
 
 def _compact(train, item_genres):

@@ -32,6 +32,7 @@ imports every module of ``benchmarks/``).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -219,7 +220,7 @@ class _IndexPredictor:
     def predict(self, users, items):
         import numpy as np
 
-        return self.model.predict(self.user_ids[np.asarray(users)], self.item_ids[np.asarray(items)])
+        return self.model.predict(self.user_ids[np.asarray(users)], self.item_ids[np.asarray(items)], clip=False)
 
 
 def _genre_defaults_on_interactions(X, threads, **params):
@@ -293,13 +294,13 @@ def cold_start(data, threads, log, item_fraction=0.1, seed=0, libs=()):
 
     def explicit(X, p):
         model = ExplicitALS(num_threads=threads, random_state=0, **p).fit(X, show_progress=False)
-        return model.predict
+        return functools.partial(model.predict, clip=False)        # no library is clipped here
 
     tune("ExplicitALS (no genres)", [{"factors": 32, "regularization": lam, "bias_regularization": lam}
                                      for lam in (2.0, 5.0, 10.0)], explicit)
 
     def genre(X, p):
-        return _cold_genre_fit(X, genres, p, threads).predict
+        return functools.partial(_cold_genre_fit(X, genres, p, threads).predict, clip=False)
 
     tune("GenreALS, genre prior on vectors only (genre_bias_weight=0)", COLD_GRID_VECTORS, genre)
     tune("GenreALS, genre prior on vectors and biases", COLD_GRID_BIASES, genre)

@@ -21,7 +21,9 @@ multi-hot, rows normalised), so it can score never-rated movies from their genre
 ``mfcore-ials-genres`` is ImplicitALS with its genre prior (``fit(item_genres=...)``;
 item vectors pulled toward their genres' centroid, so never-liked movies get one);
 its defaults row is the class defaults; ``-years`` gives it the genres with release-year
-buckets appended (``mfcore.data.features.item_features_with_years``, opt-in). ``cornac-bpr`` is cornac's BPR (item bias on;
+buckets appended (``mfcore.data.features.item_features_with_years``): what ImplicitALS
+builds itself at its defaults (``release_years=True``) when fitted on an ``Interactions``
+with titles, so that row's defaults are ``ImplicitALS().fit(train)``'s figures. ``cornac-bpr`` is cornac's BPR (item bias on;
 its defaults: learning rate 0.001, lambda 0.01, 100 epochs), on the same BPR grid.
 
 Implicit-feedback models (BPR, implicit ALS, LightFM) train on the training

@@ -566,7 +566,8 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
 
     For a new item with genres ``g`` (weights ``G_g = 1 / |genres|``) a
     GenreALS model sets ``v = s * sum_g G_g W_g`` and ``b = s_b * sum_g G_g w_b[g]``
-    (``s = tau / (lambda + tau)``, ``s_b = tau_b / (lambda_b + tau_b)``: see
+    (``s = tau / (lambda + tau)``, ``s_b = tau_b / (lambda_b + tau_b)``; with the default
+    ``cold_bias="ratings"`` the bias is ``sum_g G_g w_cold[g]`` and ``s_b w_b`` reads ``w_cold``: see
     :meth:`mfcore.GenreALS.item_factors_from_genres`, which gives ``s W_g`` and
     ``s_b w_b[g]`` for genre g alone). So genre ``g`` contributes
     ``G_g (u . s W_g)`` to ``u . v`` and ``G_g s_b w_b[g]`` to the bias.

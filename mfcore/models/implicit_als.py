@@ -53,6 +53,7 @@ from ._implicit_data import (check_some_positive, check_threshold, positive_entr
 from ._kernels import SOLVERS, solve_implicit_rows
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
+from .._item_features import DEFAULT_YEAR_EDGES, append_year_buckets
 from .genre_als import normalised_genres
 
 
@@ -115,6 +116,15 @@ class ImplicitALS(FactorModel):
         validation AUC rises from 0.892 / 0.914 (no prior) to 0.907 / 0.927.
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projection W.
+    release_years : bool, default True
+        With the genre prior on, fitted on an ``Interactions`` with genres and
+        titles ending in "(YYYY)" (MovieLens), append one-hot release-year
+        buckets to the genres (``mfcore.data.features``), as GenreALS does: the
+        centroid is then that of the movie's genres and era (``genre_names``
+        lists the columns; ``item_factors_from_genres`` takes rows of all of
+        them). Ignored when ``item_genres=`` is passed. On the validation
+        splits (lambda 30, alpha 4, s 0.9): AUC +0.012 temporal / +0.007
+        random, NDCG@10 -0.0014 / +0.0028.
 
     Notes
     -----
@@ -137,7 +147,7 @@ class ImplicitALS(FactorModel):
     def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_share=0.9,
-                 genre_regularization=1.0):
+                 genre_regularization=1.0, release_years=True):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -155,6 +165,7 @@ class ImplicitALS(FactorModel):
         self.confidence = confidence
         self.genre_share = genre_share
         self.genre_regularization = genre_regularization
+        self.release_years = release_years
 
     def _validate_params(self):
         super()._validate_params()
@@ -172,6 +183,8 @@ class ImplicitALS(FactorModel):
         check_choice(self.calculate_training_loss, "calculate_training_loss", {True, False})
         check_float(self.genre_share, "genre_share", min_value=0.0, max_value=1.0)
         check_float(self.genre_regularization, "genre_regularization", min_value=0.0, min_inclusive=False)
+        if not isinstance(self.release_years, (bool, np.bool_)):
+            raise TypeError(f"release_years must be True or False, got {self.release_years!r}")
 
     def _confidence_minus_one(self, r):
         """c - 1 (what the kernels take) of stored values ``r`` (already thresholded / binarized)."""
@@ -199,9 +212,15 @@ class ImplicitALS(FactorModel):
         eval_k = check_int(eval_k, "eval_k", min_value=1)
         user_items = fit.user_items
         genres = item_genres if item_genres is not None else fit.meta.get("item_genres")
-        G = None
+        G, year_names = None, []
         if genres is not None and float(self.genre_share) > 0:
             G = normalised_genres(genres, user_items.shape[1], np.float64)   # checked before any state changes
+            titles = fit.meta.get("titles") if item_genres is None and self.release_years else None
+            if titles is not None:
+                with_years, names = append_year_buckets(genres, list(titles), DEFAULT_YEAR_EDGES)
+                if with_years.nnz > G.nnz:                  # some title carries a year
+                    genres, year_names = with_years, names
+                    G = normalised_genres(genres, user_items.shape[1], np.float64)
         fit.conf_ui = self._confidence(user_items, fit.meta["has_ratings"], fit.meta["kind"])
         if fit.conf_ui.nnz == 0:
             threshold = resolve_threshold(self.positive_threshold, fit.meta["kind"])
@@ -224,7 +243,9 @@ class ImplicitALS(FactorModel):
         if G is not None:
             self._genre_matrix = sp.csr_matrix(genres, dtype=np.float32)
             names = fit.meta.get("genre_names") if item_genres is None else None
-            self.genre_names = list(names) if names is not None else [f"genre_{g}" for g in range(G.shape[1])]
+            names = (list(names) if names is not None
+                     else [f"genre_{g}" for g in range(G.shape[1] - len(year_names))])
+            self.genre_names = names + list(year_names)
             self._update_projection()
         # the observed cells as (user, item, c - 1) for the training loss
         fit.observed = ((row_of_entry(fit.conf_ui.indptr), fit.conf_ui.indices, fit.conf_ui.data)

@@ -523,3 +523,25 @@ def test_implicit_als_genre_arrays_come_all_or_none(planted, tmp_path):
                           attributes=header["attributes"], arrays=edited)
         with pytest.raises(ModelFileError, match=match):
             ImplicitALS.load(bad)
+
+
+def test_implicit_als_release_years_from_titles():
+    """On an Interactions with titles the prior's features are the genres plus release-year buckets (default);
+    release_years=False, or item_genres= given, keeps the genres alone."""
+    from mfcore import make_movielens_like
+
+    data = make_movielens_like(n_users=60, n_items=50, n_ratings=1200, random_state=3)
+    assert data.titles is not None
+    kw = dict(factors=3, iterations=2, num_threads=1, random_state=0)
+    with_years = ImplicitALS(**kw).fit(data, show_progress=False)
+    n_genres = len(data.genre_names)
+    assert with_years.genre_names[:n_genres] == list(data.genre_names)
+    assert len(with_years.genre_names) > n_genres and with_years.genre_names[-1].startswith("year")
+    assert with_years.genre_factors.shape[0] == len(with_years.genre_names)
+    genres_only = ImplicitALS(release_years=False, **kw).fit(data, show_progress=False)
+    passed = ImplicitALS(**kw).fit(data, item_genres=data.item_genres, show_progress=False)
+    for m in (genres_only, passed):
+        assert m.genre_factors.shape[0] == n_genres
+    assert not np.array_equal(with_years.item_factors, genres_only.item_factors)
+    with pytest.raises(TypeError, match="release_years"):
+        ImplicitALS(release_years="yes").fit(data, show_progress=False)
