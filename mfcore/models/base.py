@@ -91,6 +91,7 @@ from .._memory import as_aligned
 from .._persist import save_arrays
 from .._threads import blas_limited, resolve_num_threads
 from .._validation import check_choice, check_csr, check_dtype, check_float, check_fold_in, check_int
+from .._topk import _bf16_screening
 from .._ranking import _csr_rows, check_user_side, item_bound, item_pack, top_n_checked
 from ._ids import IdMap
 from ._training import FitState, run_epochs
@@ -101,7 +102,7 @@ _MODEL_REGISTRY: dict[str, type] = {}
 def _blas_guard(pack, N):
     """BLAS held to one thread around the top-N kernel -- unless its bfloat16 path runs
     (``pack`` available, N <= 256), which calls no BLAS: limiting costs ~50-100 us a call."""
-    if pack is not None and N <= 256:
+    if pack is not None and N <= 256 and _bf16_screening():
         return contextlib.nullcontext()
     return blas_limited()
 

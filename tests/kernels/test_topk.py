@@ -342,8 +342,9 @@ def test_split_over_items_pads_when_few_candidates_remain(dtype):
 
 from mfcore import _topk  # noqa: E402
 
-needs_bf16 = pytest.mark.skipif(not _topk._bf16_screening(), reason="no AVX512_BF16 on this CPU "
-                                "(or MFCORE_SIMD below avx512): the float32 gemm path runs instead")
+needs_bf16 = pytest.mark.skipif(not _topk._bf16_screening(), reason="bf16 screening path not available "
+                                "(no AVX512_BF16, MFCORE_SIMD below avx512, or the portable build): "
+                                "the float32 gemm path runs instead")
 
 
 def fp32_exact_reference(U, V, N, item_bias=None, bias_weight=1.0, exclude=None, item_mask=None):
