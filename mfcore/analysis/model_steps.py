@@ -327,7 +327,9 @@ def _step_precision(ctx):
     train, test = ctx.state["train"], ctx.state["test"]
     models = {}
     ctx.progress.reset(total=3)
-    bpr = BPR(iterations=b["bpr_epochs"], random_state=ctx.seed, num_threads=ctx.num_threads)
+    # one thread: BPR's Hogwild SGD with more threads interleaves updates in whatever order the
+    # threads run, so the report (which promises identical results for a seed) fits it serially
+    bpr = BPR(iterations=b["bpr_epochs"], random_state=ctx.seed, num_threads=1)
     models["BPR"] = bpr.fit(train, show_progress=False)
     ctx.progress.update()
     if "als" in ctx.state:
