@@ -17,11 +17,14 @@ from mfcore._ranking import top_n
 from mfcore._topk import topk
 
 
-def reference_top_n(U, V, N, item_bias=None, bias_weight=1.0, exclude=None, item_mask=None):
-    """Brute force: full float64 score matrix, per-user lexsort by (-score, item id)."""
+def reference_top_n(U, V, N, item_bias=None, bias_weight=1.0, exclude=None, item_mask=None,
+                    score_dtype=np.float64):
+    """Brute force: full float64 score matrix (rounded once to ``score_dtype``), per-user lexsort by
+    (-score, item id)."""
     S = U.astype(np.float64) @ V.astype(np.float64).T
     if item_bias is not None:
         S = S + bias_weight * item_bias.astype(np.float64)
+    S = S.astype(score_dtype, copy=False)
     n_users, n_items = S.shape
     excluded = np.zeros((n_users, n_items), dtype=bool)
     if exclude is not None:
@@ -32,7 +35,7 @@ def reference_top_n(U, V, N, item_bias=None, bias_weight=1.0, exclude=None, item
         excluded |= ~np.asarray(item_mask, dtype=bool)[None, :]
     N = min(N, n_items)  # top_n caps N at the number of items
     ids = np.full((n_users, N), -1, dtype=np.int32)
-    scores = np.full((n_users, N), -np.inf)
+    scores = np.full((n_users, N), -np.inf, dtype=score_dtype)
     items = np.arange(n_items)
     for u in range(n_users):
         cand = items[~excluded[u]]
@@ -349,27 +352,7 @@ needs_bf16 = pytest.mark.skipif(not _topk._bf16_screening(), reason="bf16 screen
 
 def fp32_exact_reference(U, V, N, item_bias=None, bias_weight=1.0, exclude=None, item_mask=None):
     """Brute force of the bf16 path's contract: float64 scores rounded once to float32, lexsort."""
-    S = U.astype(np.float64) @ V.astype(np.float64).T
-    if item_bias is not None:
-        S = S + bias_weight * item_bias.astype(np.float64)
-    S = S.astype(np.float32)
-    n_users, n_items = S.shape
-    excluded = np.zeros(S.shape, dtype=bool)
-    if exclude is not None:
-        excluded |= sp.csr_matrix((np.ones(exclude.nnz), exclude.indices, exclude.indptr),
-                                  shape=exclude.shape).toarray() != 0
-    if item_mask is not None:
-        excluded |= ~np.asarray(item_mask, dtype=bool)[None, :]
-    N = min(N, n_items)
-    ids = np.full((n_users, N), -1, dtype=np.int32)
-    scores = np.full((n_users, N), -np.inf, dtype=np.float32)
-    items = np.arange(n_items)
-    for u in range(n_users):
-        cand = items[~excluded[u]]
-        order = cand[np.lexsort((cand, -S[u, cand]))][:N]
-        ids[u, : order.size] = order
-        scores[u, : order.size] = S[u, order]
-    return ids, scores
+    return reference_top_n(U, V, N, item_bias, bias_weight, exclude, item_mask, score_dtype=np.float32)
 
 
 def check_bf16_exact(U, V, N, threads=2, **kw):
