@@ -179,26 +179,46 @@ static TGT int NAME(int n, T *A, int lda, T *s, T c, T *b) {                    
             }                                                                    \
         }                                                                        \
         if (np < 4) break;                                                       \
-        for (i = k + 4; i < n; i++) {        /* rank-4 update of the rest */     \
-            T *ri = A + (size_t)i * lda, bi = b[i];                              \
-            T m0 = r[0][i] * inv[k], m1 = r[1][i] * inv[k + 1];                  \
-            T m2 = r[2][i] * inv[k + 2], m3 = r[3][i] * inv[k + 3];              \
-            for (j = i & ~(W - 1); j < lda; j += W) {   /* four chained FMAs */  \
-                NAME##_v v = *(NAME##_v *)(ri + j);                              \
-                v -= m0 * *(NAME##_v *)(r[0] + j);                               \
-                v -= m1 * *(NAME##_v *)(r[1] + j);                               \
-                v -= m2 * *(NAME##_v *)(r[2] + j);                               \
-                v -= m3 * *(NAME##_v *)(r[3] + j);                               \
-                *(NAME##_v *)(ri + j) = v;                                       \
-            }                                                                    \
-            bi -= m0 * b[k]; bi -= m1 * b[k + 1];                                \
-            bi -= m2 * b[k + 2]; bi -= m3 * b[k + 3];                            \
-            b[i] = bi;                                                           \
+        {   /* rank-4 update of the rest: pivot rows, multipliers' factors and    \
+               b, s entries held in locals (no reloads after the row stores);    \
+               per entry the same operations in the same order as one at a time */ \
+            const T *r0 = r[0], *r1 = r[1], *r2 = r[2], *r3 = r[3];              \
+            const T v0 = inv[k], v1 = inv[k + 1], v2 = inv[k + 2], v3 = inv[k + 3]; \
+            const T b0 = b[k], b1 = b[k + 1], b2 = b[k + 2], b3 = b[k + 3];      \
             if (s) {                                                             \
-                T si = s[i];                                                     \
-                si -= m0 * s[k]; si -= m1 * s[k + 1];                            \
-                si -= m2 * s[k + 2]; si -= m3 * s[k + 3];                        \
-                s[i] = si;                                                       \
+                const T s0 = s[k], s1 = s[k + 1], s2 = s[k + 2], s3 = s[k + 3];  \
+                for (i = k + 4; i < n; i++) {                                    \
+                    T *ri = A + (size_t)i * lda, bi = b[i], si = s[i];           \
+                    T m0 = r0[i] * v0, m1 = r1[i] * v1;                          \
+                    T m2 = r2[i] * v2, m3 = r3[i] * v3;                          \
+                    for (j = i & ~(W - 1); j < lda; j += W) {                    \
+                        NAME##_v x = *(NAME##_v *)(ri + j);                      \
+                        x -= m0 * *(const NAME##_v *)(r0 + j);                   \
+                        x -= m1 * *(const NAME##_v *)(r1 + j);                   \
+                        x -= m2 * *(const NAME##_v *)(r2 + j);                   \
+                        x -= m3 * *(const NAME##_v *)(r3 + j);                   \
+                        *(NAME##_v *)(ri + j) = x;                               \
+                    }                                                            \
+                    bi -= m0 * b0; bi -= m1 * b1; bi -= m2 * b2; bi -= m3 * b3;  \
+                    si -= m0 * s0; si -= m1 * s1; si -= m2 * s2; si -= m3 * s3;  \
+                    b[i] = bi; s[i] = si;                                        \
+                }                                                                \
+            } else {                                                             \
+                for (i = k + 4; i < n; i++) {                                    \
+                    T *ri = A + (size_t)i * lda, bi = b[i];                      \
+                    T m0 = r0[i] * v0, m1 = r1[i] * v1;                          \
+                    T m2 = r2[i] * v2, m3 = r3[i] * v3;                          \
+                    for (j = i & ~(W - 1); j < lda; j += W) {                    \
+                        NAME##_v x = *(NAME##_v *)(ri + j);                      \
+                        x -= m0 * *(const NAME##_v *)(r0 + j);                   \
+                        x -= m1 * *(const NAME##_v *)(r1 + j);                   \
+                        x -= m2 * *(const NAME##_v *)(r2 + j);                   \
+                        x -= m3 * *(const NAME##_v *)(r3 + j);                   \
+                        *(NAME##_v *)(ri + j) = x;                               \
+                    }                                                            \
+                    bi -= m0 * b0; bi -= m1 * b1; bi -= m2 * b2; bi -= m3 * b3;  \
+                    b[i] = bi;                                                   \
+                }                                                                \
             }                                                                    \
         }                                                                        \
     }                                                                            \
