@@ -115,7 +115,7 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
 
 
 def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bias, *, n_samples, learning_rate,
-                  regularization, bias_regularization, seed, num_threads):
+                  regularization, bias_regularization, seed, num_threads, run_length=1):
     """One BPR epoch: ``n_samples`` lock-free SGD steps on sampled (user, positive, negative) triples.
 
     Parameters
@@ -131,6 +131,8 @@ def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bia
     seed : int
         Seeds the kernel's per-thread generators.
     num_threads : int
+    run_length : int, default 1
+        Positives drawn in runs of this many consecutive stored entries (see ``mfcore._bpr``).
 
     Returns
     -------
@@ -144,7 +146,7 @@ def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bia
         item_factors=item_factors, item_bias=item_bias, n_samples=int(n_samples),
         learning_rate=float(learning_rate), reg_user=float(regularization), reg_item=float(regularization),
         reg_bias=float(bias_regularization), seed=int(seed), num_threads=int(num_threads),
-        nnz_rows=user_of_entry,
+        nnz_rows=user_of_entry, run_length=int(run_length),
     )
 
 

@@ -70,6 +70,15 @@ class BPR(FactorModel):
     dtype : {"float32", "float64"}
     num_threads : int, default 0
     random_state : int, numpy Generator or RandomState, or None, default 0
+    run_length : int, default 8
+        Positives are sampled in runs of this many consecutive stored
+        interactions from a uniform random start (``mfcore._bpr``): every
+        sample's (user, positive) is still uniform over the positives, but
+        consecutive samples usually share the user, whose row stays in cache
+        (about 1.5x the samples per second on 32M positives). 1 = independent
+        uniform draws (the sampler before this option). Ranking quality on
+        ml-latest-small (K = 64, 100 epochs, 10 seeds, temporal and random
+        splits) is the same within one standard error for 1, 4, 8 and 16.
 
     Notes
     -----
@@ -84,7 +93,8 @@ class BPR(FactorModel):
 
     def __init__(self, factors=64, learning_rate=0.05, regularization=0.003, bias_regularization=0.001,
                  iterations=100, n_samples=None, learning_rate_decay=1.0, positive_threshold="auto",
-                 eval_threshold="auto", init_scale=0.1, dtype="float32", num_threads=0, random_state=0):
+                 eval_threshold="auto", init_scale=0.1, dtype="float32", num_threads=0, random_state=0,
+                 run_length=8):
         self.factors = factors
         self.learning_rate = learning_rate
         self.regularization = regularization
@@ -97,6 +107,7 @@ class BPR(FactorModel):
         self.init_scale = init_scale
         self.dtype = dtype
         self.num_threads = num_threads
+        self.run_length = run_length
         self.random_state = random_state
 
     def _validate_params(self):
@@ -111,6 +122,7 @@ class BPR(FactorModel):
         check_threshold(self.positive_threshold, "positive_threshold")
         check_threshold(self.eval_threshold, "eval_threshold")
         check_float(self.init_scale, "init_scale", min_value=0.0)
+        check_int(self.run_length, "run_length", min_value=1)
 
     # ------------------------------------------------------------------ fit
     def _begin_fit(self, fit, *, eval_k=10):
@@ -141,7 +153,7 @@ class BPR(FactorModel):
             fit.positives, fit.user_of_entry, self.user_factors, self.item_factors, self.item_bias,
             n_samples=fit.n_samples, learning_rate=lr, regularization=self.regularization,
             bias_regularization=self.bias_regularization, seed=int(fit.rng.integers(0, 2**63 - 1)),
-            num_threads=fit.num_threads,
+            num_threads=fit.num_threads, run_length=int(self.run_length),
         )
         if not (np.isfinite(self.user_factors).all() and np.isfinite(self.item_factors).all()
                 and np.isfinite(self.item_bias).all()):

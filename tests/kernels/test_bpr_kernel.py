@@ -425,3 +425,48 @@ def test_fold_in_rejects_bad_shapes(rng):
         bpr_fold_in(pi, px, ni, nx, V, b, 0.01, 0, 1, out)
     with pytest.raises(ValueError, match="shorter than their indptr"):
         bpr_fold_in(pi, px[:-1].copy(), ni, nx, V, b, 0.01, 5, 1, out)
+
+
+@pytest.mark.parametrize("run_length", [3, 8])
+def test_run_sampling_walks_consecutive_entries_from_uniform_starts(run_length):
+    """run_length = m: runs of m consecutive stored entries (wrapping), starts uniform; negatives valid."""
+    rng = np.random.default_rng(21)
+    R = _random_csr(rng, 12, 15, 0.5)
+    D = R.toarray() > 0
+    nnz = R.nnz
+    entry = {(int(u), int(i)): p for p, (u, i) in enumerate(zip(np.repeat(np.arange(12), np.diff(R.indptr)),
+                                                                  R.indices))}
+    n = 60000 - 60000 % run_length
+    log = np.zeros((n, 3), np.int32)
+    U, V, b = _factors(rng, 12, 15, 2, np.float64, scale=0.0)
+    bpr_epoch(R.indptr, R.indices, U, V, b, n, LR, REG_U, REG_I, REG_B, 99, 1, log, run_length=run_length)
+    u, i, j = log.T
+    assert D[u, i].all() and not D[u, j].any()
+    p = np.array([entry[(a, c)] for a, c in zip(u.tolist(), i.tolist())])
+    runs = p.reshape(-1, run_length)
+    # within a run: the next stored entry, wrapping at nnz
+    assert (np.diff(runs, axis=1) % nnz == 1).all()
+    # run starts: independent uniform draws over the entries
+    starts = np.bincount(runs[:, 0], minlength=nnz)
+    assert stats.chisquare(starts).pvalue > 1e-4
+    # hence every position of a run, and each user's share of samples, is uniform / proportional to its row
+    share = np.bincount(u, minlength=12) / n
+    np.testing.assert_allclose(share, np.diff(R.indptr) / nnz, atol=0.02)
+    # the negatives of the densest user stay uniform over its non-positives
+    u0 = int(np.argmax(D.sum(1)))
+    c = np.bincount(j[u == u0], minlength=15)[~D[u0]]
+    assert stats.chisquare(c).pvalue > 1e-4
+
+
+def test_run_length_one_is_the_independent_draw(rng):
+    """run_length=1 draws exactly what the default draws (same random stream)."""
+    R = _random_csr(rng, 20, 16, 0.3)
+    logs = []
+    for kw in ({}, {"run_length": 1}):
+        U, V, b = _factors(np.random.default_rng(0), 20, 16, 3, np.float64)
+        log = np.zeros((500, 3), np.int32)
+        bpr_epoch(R.indptr, R.indices, U, V, b, 500, LR, REG_U, REG_I, REG_B, 7, 1, log, **kw)
+        logs.append(log)
+    np.testing.assert_array_equal(logs[0], logs[1])
+    with pytest.raises(ValueError, match="run_length"):
+        bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, REG_U, REG_I, REG_B, 7, 1, None, run_length=0)
