@@ -64,8 +64,8 @@ SEED = 0
 #: Library defaults (K fixed at 64). implicit ALS alpha=0 means c = 1 (implicit's own default on binary data).
 #: LightFM's fit() defaults to 1 epoch; 30 (the smaller grid value) is used as its "default".
 DEFAULTS = {
-    "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.003, "bias_regularization": 0.001,
-                   "iterations": 100},
+    "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.005, "bias_regularization": 0.001,
+                   "iterations": 400},
     "implicit-bpr": {"factors": K, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     "mfcore-ials": {"factors": K, "regularization": 30.0, "alpha": 4.0, "iterations": 15},
     "implicit-als": {"factors": K, "regularization": 0.01, "alpha": 0.0, "iterations": 15},
