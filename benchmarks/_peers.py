@@ -719,6 +719,21 @@ def rank_mfcore_bpr(train, params, num_threads):
     return _factor_arrays(model.user_factors, model.item_factors, model.item_bias)
 
 
+def rank_mfcore_bpr_genres(train, params, num_threads, item_genres=None):
+    """mfcore BPR with its genre prior (``fit(item_genres=...)``); ``genre_share`` and the parameters not in
+    ``params`` stay at the class defaults."""
+    from mfcore.models import BPR
+
+    if item_genres is None:
+        raise PeerUnavailable("BPR with the genre prior needs item_genres")
+    extra = {k: params[k] for k in ("learning_rate", "regularization", "bias_regularization", "iterations",
+                                    "genre_share") if k in params}
+    model = BPR(factors=params["factors"], positive_threshold=params.get("positive_threshold", 4.0),
+                num_threads=num_threads, random_state=params.get("seed", 0), **extra)
+    model.fit(train, item_genres=item_genres, show_progress=False)
+    return _factor_arrays(model.user_factors, model.item_factors, model.item_bias)
+
+
 def rank_mfcore_implicit_als(train, params, num_threads):
     """mfcore ImplicitALS: confidence 1 + alpha on the binarised positives."""
     from mfcore.models import ImplicitALS
@@ -862,6 +877,7 @@ def rank_cornac_bpr(train, params, num_threads):
 #: (library, model) -> ranking factor adapter
 RANKING_MODELS = {
     ("mfcore", "BPR"): rank_mfcore_bpr,
+    ("mfcore", "BPR+genres+years"): rank_mfcore_bpr_genres,
     ("mfcore", "ImplicitALS"): rank_mfcore_implicit_als,
     ("mfcore", "ImplicitALS+genres"): rank_mfcore_implicit_als_genres,
     ("mfcore", "ImplicitALS+genres+years"): rank_mfcore_implicit_als_genres,
@@ -875,7 +891,7 @@ RANKING_MODELS = {
 
 #: Ranking adapters that take ``item_genres=``.
 RANKING_USES_GENRES = {("lightfm", "LightFM+genres"), ("mfcore", "ImplicitALS+genres"),
-                       ("mfcore", "ImplicitALS+genres+years")}
+                       ("mfcore", "ImplicitALS+genres+years"), ("mfcore", "BPR+genres+years")}
 
 #: Ranking adapters given the genres with release-year buckets appended (``mfcore.data.features``).
-RANKING_USES_YEARS = {("mfcore", "ImplicitALS+genres+years")}
+RANKING_USES_YEARS = {("mfcore", "ImplicitALS+genres+years"), ("mfcore", "BPR+genres+years")}

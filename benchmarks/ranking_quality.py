@@ -64,8 +64,9 @@ SEED = 0
 #: Library defaults (K fixed at 64). implicit ALS alpha=0 means c = 1 (implicit's own default on binary data).
 #: LightFM's fit() defaults to 1 epoch; 30 (the smaller grid value) is used as its "default".
 DEFAULTS = {
-    "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.003, "bias_regularization": 0.001,
-                   "iterations": 100},
+    "mfcore-bpr": {"factors": K, "learning_rate": 0.05, "regularization": 0.005, "bias_regularization": 0.001,
+                   "iterations": 400},
+    "mfcore-bpr-genres-years": {"factors": K},
     "implicit-bpr": {"factors": K, "learning_rate": 0.01, "regularization": 0.01, "iterations": 100},
     "mfcore-ials": {"factors": K, "regularization": 30.0, "alpha": 4.0, "iterations": 15},
     "implicit-als": {"factors": K, "regularization": 0.01, "alpha": 0.0, "iterations": 15},
@@ -92,6 +93,8 @@ _EXPLICIT_GRID = [{"factors": K, "regularization": reg, "bias_regularization": b
 #: row key -> (library, model label, adapter key in _peers.RANKING_MODELS, grid, bias_weight)
 ROWS = {
     "mfcore-bpr": ("mfcore", "BPR", ("mfcore", "BPR"), _BPR_GRID, 1.0),
+    "mfcore-bpr-genres-years": ("mfcore", "BPR, genre prior, genres + release-year buckets",
+                                ("mfcore", "BPR+genres+years"), _BPR_GRID, 1.0),
     "implicit-bpr": ("implicit", "BayesianPersonalizedRanking", ("implicit", "BayesianPersonalizedRanking"),
                      _BPR_GRID, 1.0),
     "mfcore-ials": ("mfcore", "ImplicitALS", ("mfcore", "ImplicitALS"), _ALS_GRID, 1.0),
@@ -181,13 +184,16 @@ def evaluate_row(key, splits, threads, log, fit_cache, item_genres=None):
 
 
 def _setting(params, row=None):
-    if (row in ("mfcore-explicit", "mfcore-explicit-nobias", "mfcore-ials-genres", "mfcore-ials-genres-years")
-            and set(params) == {"factors"}):
+    if (row in ("mfcore-explicit", "mfcore-explicit-nobias", "mfcore-ials-genres", "mfcore-ials-genres-years",
+                "mfcore-bpr-genres-years") and set(params) == {"factors"}):
         import inspect
 
-        from mfcore.models import ExplicitALS, ImplicitALS
+        from mfcore.models import BPR, ExplicitALS, ImplicitALS
 
-        if row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
+        if row == "mfcore-bpr-genres-years":
+            sig = inspect.signature(BPR)
+            names = ("learning_rate", "regularization", "bias_regularization", "iterations", "genre_share")
+        elif row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
             sig = inspect.signature(ImplicitALS)
             names = ("regularization", "alpha", "genre_share", "genre_regularization", "iterations")
         else:

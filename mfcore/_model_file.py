@@ -18,7 +18,8 @@ process or returning garbage later:
   non-decreasing, ending at nnz; indices in [0, n_items), strictly increasing
   within each row;
 * model extras (GenreALS: the genre CSR, names, projections; ImplicitALS fitted with
-  the genre prior: the same without the bias projection, all or none) the same way;
+  the genre prior: the same without the bias projection, all or none; BPR fitted with
+  the genre prior: the same with it, all or none) the same way;
 * no array or attribute the model does not know.
 
 Every check is vectorised and at most one pass over an array, so loading a
@@ -149,13 +150,15 @@ _EXTRA_ARRAYS = {
 }
 
 #: Arrays a model class may add (checked by the class's checker when present).
-_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias")}
+_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias"), "BPR": ("year_edges",)}
 
 #: Groups of arrays a model class may add, all or none, in place of its extras, and their checker
 #: (ImplicitALS fitted with the genre prior: the prior's state).
 _OPTIONAL_EXTRA_GROUPS = {
     "ImplicitALS": (("genre_factors", "genre_indptr", "genre_indices", "genre_data", "genre_names"),
                     lambda chk, n_items, K: _check_genre_arrays(chk, n_items, K, bias=False)),
+    "BPR": (("genre_factors", "genre_bias", "genre_indptr", "genre_indices", "genre_data", "genre_names"),
+            _check_genre_arrays),
 }
 
 #: Models whose factor matrices have K = 0 columns.
@@ -173,6 +176,11 @@ def check_model_state(path, header, arrays):
                  f"arrays {list(optional)} come all or none)")
     if present:
         extras, check_extras = optional, check_optional
+    else:
+        stray = [name for name in _OPTIONAL_EXTRA_ARRAYS.get(header["model"], ()) if name in arrays]
+        if optional and stray:
+            chk.fail(f"array {stray[0]!r} belongs with the {header['model']} arrays {list(optional)}, "
+                     "which are absent")
     missing = [name for name in _BASE_ARRAYS + extras if name not in arrays]
     if missing:
         chk.fail(f"array {missing[0]!r} is missing")

@@ -792,7 +792,7 @@ def bpr_log_loss(user_factors, item_factors, item_bias, users, pos_items, neg_it
 
 
 def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, learning_rate,
-            reg_user, reg_item, reg_bias):
+            reg_user, reg_item, reg_bias, prior=None, bias_prior=None, prior_weight=0.0, bias_prior_weight=0.0):
     """Sequential BPR-SGD over explicit triples (Rendle et al. 2009), updating in place.
 
     For each triple ``(u, i, j)`` in order, with all right-hand sides taken
@@ -807,7 +807,12 @@ def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, 
         b_j  += lr * (-g            - reg_bias b_j)
 
     i.e. gradient ascent on ``ln sigma(x) - reg/2 ||theta||^2`` restricted to
-    the parameters of the triple. ``i == j`` is rejected (ValueError): the
+    the parameters of the triple. With an item prior C (``prior``, (n_items, K))
+    and d (``bias_prior``, (n_items,)), the item updates gain the pull toward it::
+
+        v_i  += lr * (g u  - reg_item v_i + prior_weight c_i)       (v_j: -g u, c_j)
+        b_i  += lr * (g    - reg_bias b_i + bias_prior_weight d_i)  (b_j: -g, d_j)
+ ``i == j`` is rejected (ValueError): the
     paper's sampler never produces it and the in-place result would depend on
     write order.
 
@@ -818,6 +823,8 @@ def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, 
     item_bias : ndarray float (n_items,), IN/OUT
     users, pos_items, neg_items : int array_like (n,)
     learning_rate, reg_user, reg_item, reg_bias : float
+    prior : ndarray float (n_items, K) or None, bias_prior : ndarray float (n_items,) or None
+    prior_weight, bias_prior_weight : float
 
     Returns
     -------
@@ -840,6 +847,13 @@ def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, 
         k = int(np.flatnonzero(i_arr == j_arr)[0])
         raise ValueError(f"triple {k} has pos_items == neg_items == {i_arr[k]}")
     lr = float(learning_rate)
+    C = None if prior is None else np.asarray(prior, dtype=np.float64)
+    d = None if bias_prior is None else np.asarray(bias_prior, dtype=np.float64)
+    if C is not None and C.shape != V.shape:
+        raise ValueError(f"prior must have shape {V.shape}, got {C.shape}")
+    if d is not None and d.shape != b.shape:
+        raise ValueError(f"bias_prior must have shape {b.shape}, got {d.shape}")
+    tau, tau_b = float(prior_weight), float(bias_prior_weight)
     loss = 0.0
     for u, i, j in zip(u_arr.tolist(), i_arr.tolist(), j_arr.tolist()):
         pu = U[u].astype(np.float64)  # copies: every right-hand side uses the pre-step values
@@ -857,10 +871,12 @@ def bpr_sgd(user_factors, item_factors, item_bias, users, pos_items, neg_items, 
             loss += -x + math.log1p(e)
             g = 1.0 / (1.0 + e)
         U[u] = pu + lr * (g * (qi - qj) - reg_user * pu)
-        V[i] = qi + lr * (g * pu - reg_item * qi)
-        V[j] = qj + lr * (-g * pu - reg_item * qj)
-        b[i] = bi + lr * (g - reg_bias * bi)
-        b[j] = bj + lr * (-g - reg_bias * bj)
+        pull_i = tau * C[i] if C is not None else 0.0
+        pull_j = tau * C[j] if C is not None else 0.0
+        V[i] = qi + lr * (g * pu - reg_item * qi + pull_i)
+        V[j] = qj + lr * (-g * pu - reg_item * qj + pull_j)
+        b[i] = bi + lr * (g - reg_bias * bi + (tau_b * d[i] if d is not None else 0.0))
+        b[j] = bj + lr * (-g - reg_bias * bj + (tau_b * d[j] if d is not None else 0.0))
     return loss
 
 

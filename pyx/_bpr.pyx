@@ -17,6 +17,17 @@ right-hand sides read the values from *before* the step:
 The loss of a step is -ln sigma(x_uij) = softplus(-x_uij), accumulated in
 float64.
 
+Optional item prior (``prior`` C, ``bias_prior`` d, weights tau, tau_b; the
+model's genre prior): the item updates gain a pull toward the item's row of C
+and entry of d,
+
+    v_i += lr * ( z * u - reg_item * v_i + tau * c_i)      (v_j likewise, -z)
+    b_i += lr * ( z     - reg_bias * b_i + tau_b * d_i)    (b_j likewise, -z)
+
+i.e. the penalty reg_item/2 ||v||^2 becomes (reg_item - tau)/2 ||v||^2 +
+tau/2 ||v - c||^2 up to a constant. Without them (None) the step is the one
+above, the same code path bit for bit.
+
 Sampling (``bpr_epoch``)
 ------------------------
 * (u, i) uniform over the stored interactions: a random nnz index p, its row
@@ -90,6 +101,15 @@ cdef extern from "mfcore/bpr.h":
                               double ru, double ri) nogil
     void mfc_double_update_l1(double *u, double *vi, double *vj, int n, double lr, double z,
                               double ru, double ri) nogil
+    # the same with a prior on the item vectors (pulled toward ci, cj with weight tc)
+    void mfc_float_update_prior_l0(float *u, float *vi, float *vj, const float *ci, const float *cj, int n,
+                                   float lr, float z, float ru, float ri, float tc) nogil
+    void mfc_float_update_prior_l1(float *u, float *vi, float *vj, const float *ci, const float *cj, int n,
+                                   float lr, float z, float ru, float ri, float tc) nogil
+    void mfc_double_update_prior_l0(double *u, double *vi, double *vj, const double *ci, const double *cj,
+                                    int n, double lr, double z, double ru, double ri, double tc) nogil
+    void mfc_double_update_prior_l1(double *u, double *vi, double *vj, const double *ci, const double *cj,
+                                    int n, double lr, double z, double ru, double ri, double tc) nogil
     int mfc_bpr_build() nogil
 
 
@@ -115,11 +135,17 @@ def _simd_level(level=None):
 cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
                              floating *bi, floating *bj, int K,
                              double lr, double reg_user, double reg_item,
-                             double reg_bias, int build) noexcept nogil:
+                             double reg_bias, int build,
+                             const floating *ci, const floating *cj, double tau,
+                             const floating *di, const floating *dj,
+                             double tau_b) noexcept nogil:
     """One BPR update in place; returns the step's loss -ln sigma(x_uij) (float64).
 
     ``build`` selects the vector loops' build, ``mfc_bpr_build()`` read once by the
-    caller (1: the FMA build, 0: the baseline build).
+    caller (1: the FMA build, 0: the baseline build). ``ci``, ``cj`` (K,) IN: the
+    prior rows of items i and j, pulled toward with weight ``tau`` (both NULL: no
+    vector prior); ``di``, ``dj`` IN: their bias priors, weight ``tau_b`` (NULL:
+    none). See the module docstring.
     """
     cdef double x, e, z, loss
     cdef double bi_old = bi[0]
@@ -146,7 +172,20 @@ cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
         e = exp(x)
         z = 1.0 / (1.0 + e)
         loss = -x + log(1.0 + e)
-    if floating is float:
+    if ci != NULL:
+        if floating is float:
+            if build:
+                mfc_float_update_prior_l1(u, vi, vj, ci, cj, K, <float>lr, <float>z, <float>reg_user,
+                                          <float>reg_item, <float>tau)
+            else:
+                mfc_float_update_prior_l0(u, vi, vj, ci, cj, K, <float>lr, <float>z, <float>reg_user,
+                                          <float>reg_item, <float>tau)
+        else:
+            if build:
+                mfc_double_update_prior_l1(u, vi, vj, ci, cj, K, lr, z, reg_user, reg_item, tau)
+            else:
+                mfc_double_update_prior_l0(u, vi, vj, ci, cj, K, lr, z, reg_user, reg_item, tau)
+    elif floating is float:
         if build:
             mfc_float_update_l1(u, vi, vj, K, <float>lr, <float>z, <float>reg_user, <float>reg_item)
         else:
@@ -156,8 +195,12 @@ cdef inline double _bpr_step(floating *u, floating *vi, floating *vj,
             mfc_double_update_l1(u, vi, vj, K, lr, z, reg_user, reg_item)
         else:
             mfc_double_update_l0(u, vi, vj, K, lr, z, reg_user, reg_item)
-    bi[0] = <floating>(bi_old + lr * (z - reg_bias * bi_old))
-    bj[0] = <floating>(bj_old + lr * (-z - reg_bias * bj_old))
+    if di != NULL:
+        bi[0] = <floating>(bi_old + lr * (z - reg_bias * bi_old + tau_b * <double>di[0]))
+        bj[0] = <floating>(bj_old + lr * (-z - reg_bias * bj_old + tau_b * <double>dj[0]))
+    else:
+        bi[0] = <floating>(bi_old + lr * (z - reg_bias * bi_old))
+        bj[0] = <floating>(bj_old + lr * (-z - reg_bias * bj_old))
     return loss
 
 
@@ -269,8 +312,13 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                      floating *U, floating *V, floating *B, int K,
                      int64_t start, int64_t stop, uint64_t seed, int64_t chunk, int64_t run,
                      double lr, double reg_user, double reg_item, double reg_bias,
-                     int32_t *log, double *loss_out, int64_t *skipped_out) noexcept nogil:
+                     int32_t *log, double *loss_out, int64_t *skipped_out,
+                     const floating *C, double tau,
+                     const floating *D, double tau_b) noexcept nogil:
     """Samples start..stop-1 of an epoch, with the random stream of ``chunk``.
+
+    ``C`` (n_items, K) / ``D`` (n_items,): the optional item priors of the step
+    (NULL: none), see ``_bpr_step``.
 
     Four stages per sample, a few samples apart, so that the cache misses of
     later samples overlap the arithmetic of the current one and every load that
@@ -321,8 +369,18 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                 log[3 * s + 1] = <int32_t>i
                 log[3 * s + 2] = <int32_t>j
             if j >= 0:
-                loss += _bpr_step(U + u * K, V + i * K, V + j * K, B + i, B + j, K,
-                                  lr, reg_user, reg_item, reg_bias, build)
+                if C == NULL and D == NULL:
+                    # no prior: the NULLs are constants, so the inlined step is the plain one
+                    loss += _bpr_step(U + u * K, V + i * K, V + j * K, B + i, B + j, K,
+                                      lr, reg_user, reg_item, reg_bias, build,
+                                      NULL, NULL, 0.0, NULL, NULL, 0.0)
+                else:
+                    loss += _bpr_step(U + u * K, V + i * K, V + j * K, B + i, B + j, K,
+                                      lr, reg_user, reg_item, reg_bias, build,
+                                      C + i * K if C != NULL else NULL,
+                                      C + j * K if C != NULL else NULL, tau,
+                                      D + i if D != NULL else NULL,
+                                      D + j if D != NULL else NULL, tau_b)
         # stage W for sample t - LAG_W
         s = t - LAG_W
         if s >= start and s < stop:
@@ -350,6 +408,8 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
             mfc_prefetch_range(V + i * K, row_bytes)
             mfc_prefetch(B + i)
             mfc_prefetch_range(indptr + u, 2 * sizeof(int32_t))
+            if C != NULL:
+                mfc_prefetch_range(C + i * K, row_bytes)
         # stage A for sample t
         if t < stop:
             slot = t & (DEPTH - 1)
@@ -368,6 +428,8 @@ cdef void _bpr_chunk(const int32_t *indptr, const int32_t *indices, const int32_
                 mfc_prefetch(nnz_rows + ring_p[slot])
             mfc_prefetch_range(V + ring_j[slot] * K, row_bytes)
             mfc_prefetch(B + ring_j[slot])
+            if C != NULL:
+                mfc_prefetch_range(C + ring_j[slot] * K, row_bytes)
     loss_out[0] = loss
     skipped_out[0] = skipped
 
@@ -393,7 +455,8 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
               long n_samples, double learning_rate, double reg_user, double reg_item,
               double reg_bias, unsigned long long seed, int num_threads,
               int32_t[:, ::1] sample_log=None, const int32_t[::1] nnz_rows=None,
-              long run_length=1):
+              long run_length=1, prior=None, bias_prior=None, double prior_weight=0.0,
+              double bias_prior_weight=0.0):
     """Run ``n_samples`` BPR SGD steps on sampled triples (one epoch).
 
     Parameters
@@ -428,6 +491,14 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
         interactions from a uniform start (see the module docstring); 1 =
         independent uniform draws. Each (u, i) stays uniform over the stored
         interactions; the negatives are drawn per sample as before.
+    prior : same dtype (n_items, K) or None, IN
+        Optional prior of the item vectors (the genre centroids): each item
+        vector of a step is pulled toward its row with weight ``prior_weight``
+        (module docstring). None: no pull, the plain step (bit-identical).
+    bias_prior : same dtype (n_items,) or None, IN
+        Optional prior of the item biases, weight ``bias_prior_weight``.
+    prior_weight, bias_prior_weight : float
+        tau and tau_b (ignored without their prior).
 
     Returns
     -------
@@ -452,6 +523,10 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
     cdef double total_loss = 0.0
     cdef int64_t total_skipped = 0
     cdef uint64_t useed = <uint64_t>seed
+    cdef const floating[:, ::1] prior_view
+    cdef const floating[::1] bias_prior_view
+    cdef const floating *C = NULL
+    cdef const floating *D = NULL
 
     if n_users < 0:
         raise ValueError("indptr must have at least one entry")
@@ -486,6 +561,19 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
             if bad >= 0:
                 raise ValueError(f"nnz_rows[{bad}] = {nnz_rows[bad]} does not match indptr "
                                  f"(expected np.repeat(np.arange(n_users), np.diff(indptr)))")
+    if prior is not None:
+        prior_view = prior
+        if prior_view.shape[0] != n_items or prior_view.shape[1] != K:
+            raise ValueError(f"prior must have shape ({n_items}, {K}), got ({prior_view.shape[0]}, "
+                             f"{prior_view.shape[1]})")
+        if n_items > 0:
+            C = &prior_view[0, 0]
+    if bias_prior is not None:
+        bias_prior_view = bias_prior
+        if bias_prior_view.shape[0] != n_items:
+            raise ValueError(f"bias_prior has length {bias_prior_view.shape[0]}, expected {n_items}")
+        if n_items > 0:
+            D = &bias_prior_view[0]
     if n_samples == 0:
         return float("nan"), 0
     if nnz == 0:
@@ -514,7 +602,7 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
                            &item_factors[0, 0], &item_bias[0], K,
                            bounds[t], bounds[t + 1], useed, t, run_length,
                            learning_rate, reg_user, reg_item, reg_bias,
-                           log_ptr, &losses[t], &skips[t])
+                           log_ptr, &losses[t], &skips[t], C, prior_weight, D, bias_prior_weight)
         for t in range(n_chunks):
             total_loss += losses[t]
             total_skipped += skips[t]
@@ -530,7 +618,8 @@ def bpr_epoch(const int32_t[::1] indptr, const int32_t[::1] indices,
 def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int32_t[::1] neg,
                     floating[:, ::1] user_factors, floating[:, ::1] item_factors,
                     floating[::1] item_bias, double learning_rate, double reg_user,
-                    double reg_item, double reg_bias):
+                    double reg_item, double reg_bias, prior=None, bias_prior=None,
+                    double prior_weight=0.0, double bias_prior_weight=0.0):
     """Apply the BPR update to the given triples, sequentially and in order.
 
     Parameters
@@ -541,6 +630,14 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
     item_factors : same dtype (n_items, K), IN/OUT
     item_bias : same dtype (n_items,), IN/OUT
     learning_rate, reg_user, reg_item, reg_bias : float
+    prior : same dtype (n_items, K) or None, IN
+        Optional prior of the item vectors (the genre centroids): each item
+        vector of a step is pulled toward its row with weight ``prior_weight``
+        (module docstring). None: no pull, the plain step (bit-identical).
+    bias_prior : same dtype (n_items,) or None, IN
+        Optional prior of the item biases, weight ``bias_prior_weight``.
+    prior_weight, bias_prior_weight : float
+        tau and tau_b (ignored without their prior).
 
     Returns
     -------
@@ -554,6 +651,10 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
     cdef int64_t u, i, j
     cdef double total = 0.0
     cdef int build = mfc_bpr_build()
+    cdef const floating[:, ::1] prior_view
+    cdef const floating[::1] bias_prior_view
+    cdef const floating *C = NULL
+    cdef const floating *D = NULL
     if pos.shape[0] != n or neg.shape[0] != n:
         raise ValueError(f"users, pos, neg must have equal lengths, got {n}, {pos.shape[0]}, "
                          f"{neg.shape[0]}")
@@ -569,6 +670,17 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
             raise ValueError(f"pos[{s}] = {i} or neg[{s}] = {j} out of range [0, {n_items})")
         if i == j:
             raise ValueError(f"pos[{s}] == neg[{s}] == {i}")
+    if prior is not None:
+        prior_view = prior
+        if prior_view.shape[0] != n_items or prior_view.shape[1] != K:
+            raise ValueError(f"prior must have shape ({n_items}, {K}), got ({prior_view.shape[0]}, "
+                             f"{prior_view.shape[1]})")
+        C = &prior_view[0, 0] if n_items > 0 else NULL
+    if bias_prior is not None:
+        bias_prior_view = bias_prior
+        if bias_prior_view.shape[0] != n_items:
+            raise ValueError(f"bias_prior has length {bias_prior_view.shape[0]}, expected {n_items}")
+        D = &bias_prior_view[0] if n_items > 0 else NULL
     if n == 0:
         return 0.0
     with nogil:
@@ -576,7 +688,10 @@ def bpr_sgd_triples(const int32_t[::1] users, const int32_t[::1] pos, const int3
             u = users[s]; i = pos[s]; j = neg[s]
             total += _bpr_step(&user_factors[u, 0], &item_factors[i, 0], &item_factors[j, 0],
                                &item_bias[i], &item_bias[j], K,
-                               learning_rate, reg_user, reg_item, reg_bias, build)
+                               learning_rate, reg_user, reg_item, reg_bias, build,
+                               C + i * K if C != NULL else NULL, C + j * K if C != NULL else NULL,
+                               prior_weight, D + i if D != NULL else NULL, D + j if D != NULL else NULL,
+                               bias_prior_weight)
     return total
 
 

@@ -436,3 +436,17 @@ def test_train_implicit_als_genre_share(small_models, tmp_path):
                  "--genre-share", "0", "--out", str(out), "--quiet"]) == 0
     plain = ImplicitALS.load(out)
     assert plain.genre_share == 0.0 and plain.genre_factors is None
+
+
+def test_train_bpr_genre_share(small_models, tmp_path):
+    """--genre-share reaches BPR: > 0 fits the genre prior (genres + release years from movies.csv), 0 does not."""
+    from mfcore.models import BPR
+
+    data, _ = small_models
+    for share, has_prior in (("0.9", True), ("0", False)):
+        out = tmp_path / f"bpr{share}.npz"
+        assert main(["train", "--data", str(data), "--model", "bpr", "--iterations", "2", "--factors", "2",
+                     "--genre-share", share, "--out", str(out), "--quiet"]) == 0
+        model = BPR.load(out)
+        assert model.genre_share == float(share)
+        assert (model.genre_factors is not None) == has_prior

@@ -115,7 +115,8 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
 
 
 def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bias, *, n_samples, learning_rate,
-                  regularization, bias_regularization, seed, num_threads, run_length=1):
+                  regularization, bias_regularization, seed, num_threads, run_length=1, prior=None,
+                  bias_prior=None, prior_weight=0.0, bias_prior_weight=0.0):
     """One BPR epoch: ``n_samples`` lock-free SGD steps on sampled (user, positive, negative) triples.
 
     Parameters
@@ -133,6 +134,9 @@ def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bia
     num_threads : int
     run_length : int, default 1
         Positives drawn in runs of this many consecutive stored entries (see ``mfcore._bpr``).
+    prior : (n_items, K) of the factors' dtype or None, bias_prior : (n_items,) or None
+        Item priors (the genre centroids): each step pulls the item vectors / biases
+        toward them with ``prior_weight`` / ``bias_prior_weight`` (see ``mfcore._bpr``).
 
     Returns
     -------
@@ -146,7 +150,8 @@ def bpr_sgd_epoch(positives, user_of_entry, user_factors, item_factors, item_bia
         item_factors=item_factors, item_bias=item_bias, n_samples=int(n_samples),
         learning_rate=float(learning_rate), reg_user=float(regularization), reg_item=float(regularization),
         reg_bias=float(bias_regularization), seed=int(seed), num_threads=int(num_threads),
-        nnz_rows=user_of_entry, run_length=int(run_length),
+        nnz_rows=user_of_entry, run_length=int(run_length), prior=prior, bias_prior=bias_prior,
+        prior_weight=float(prior_weight), bias_prior_weight=float(bias_prior_weight),
     )
 
 

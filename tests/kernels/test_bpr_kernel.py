@@ -470,3 +470,107 @@ def test_run_length_one_is_the_independent_draw(rng):
     np.testing.assert_array_equal(logs[0], logs[1])
     with pytest.raises(ValueError, match="run_length"):
         bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, REG_U, REG_I, REG_B, 7, 1, None, run_length=0)
+
+
+# ------------------------------------------------------------------ item prior (genre centroids)
+TAU, TAU_B = 0.015, 0.02
+
+
+def _priors(rng, n_items, K, dtype):
+    C = (rng.standard_normal((n_items, K)) * 0.5).astype(dtype)
+    d = (rng.standard_normal(n_items) * 0.5).astype(dtype)
+    return C, d
+
+
+@pytest.mark.parametrize("which", ["both", "vectors", "biases"])
+@pytest.mark.parametrize("K", [1, 7, 16])
+def test_sgd_triples_with_prior_matches_reference(rng, dtype, tol, K, which):
+    R = _random_csr(rng, 25, 18, 0.3)
+    users, pos, neg = ref.bpr_sample(R, 300, rng)
+    U, V, b = _factors(rng, 25, 18, K, dtype)
+    C, d = _priors(rng, 18, K, dtype)
+    kw = {"prior": C if which != "biases" else None, "bias_prior": d if which != "vectors" else None,
+          "prior_weight": TAU, "bias_prior_weight": TAU_B}
+    U_ref, V_ref, b_ref = U.copy(), V.copy(), b.copy()
+    loss_ref = ref.bpr_sgd(U_ref, V_ref, b_ref, users, pos, neg, LR, REG_U, REG_I, REG_B, **kw)
+    loss = bpr_sgd_triples(users, pos, neg, U, V, b, LR, REG_U, REG_I, REG_B, **kw)
+    rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (tol["rtol"], tol["atol"])
+    np.testing.assert_allclose(U, U_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(V, V_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(b, b_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(loss, loss_ref, rtol=rtol)
+    # the prior changed what it should: without it the reference ends elsewhere
+    U0, V0, b0 = _factors(np.random.default_rng(0), 25, 18, K, np.float64)
+    U1, V1, b1 = U0.copy(), V0.copy(), b0.copy()
+    ref.bpr_sgd(U0, V0, b0, users, pos, neg, LR, REG_U, REG_I, REG_B)
+    ref.bpr_sgd(U1, V1, b1, users, pos, neg, LR, REG_U, REG_I, REG_B, **{k: (v.astype(np.float64) if
+                                                                          isinstance(v, np.ndarray) else v)
+                                                                      for k, v in kw.items()})
+    if which != "biases":
+        assert np.abs(V1 - V0).max() > 1e-4
+    if which != "vectors":
+        assert np.abs(b1 - b0).max() > 1e-4
+
+
+def test_epoch_with_prior_equals_reference_replay_of_its_samples(rng, dtype, tol):
+    """One thread, item priors on: the epoch is exactly reference SGD (with the prior) over its triples."""
+    R = _random_csr(rng, 30, 20, 0.25)
+    U, V, b = _factors(rng, 30, 20, 6, dtype)
+    C, d = _priors(rng, 20, 6, dtype)
+    U_ref, V_ref, b_ref = U.copy(), V.copy(), b.copy()
+    n = 400
+    log = np.full((n, 3), -7, np.int32)
+    mean_loss, skipped = bpr_epoch(R.indptr, R.indices, U, V, b, n, LR, REG_U, REG_I, REG_B, 123, 1, log,
+                                   prior=C, bias_prior=d, prior_weight=TAU, bias_prior_weight=TAU_B)
+    assert skipped == 0
+    loss_ref = ref.bpr_sgd(U_ref, V_ref, b_ref, log[:, 0], log[:, 1], log[:, 2], LR, REG_U, REG_I, REG_B,
+                           prior=C, bias_prior=d, prior_weight=TAU, bias_prior_weight=TAU_B)
+    rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (tol["rtol"], tol["atol"])
+    np.testing.assert_allclose(U, U_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(V, V_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(b, b_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(mean_loss, loss_ref / n, rtol=rtol)
+
+
+def test_epoch_without_prior_is_bit_identical_to_prior_none(rng):
+    """No prior arguments and prior=None / bias_prior=None (weights then ignored) run the same steps, bit
+    for bit, with the same samples."""
+    R = _random_csr(rng, 30, 20, 0.25)
+    U, V, b = _factors(rng, 30, 20, 8, np.float32)
+    runs = []
+    for kw in ({}, {"prior": None, "bias_prior": None, "prior_weight": 5.0, "bias_prior_weight": 5.0}):
+        U1, V1, b1 = U.copy(), V.copy(), b.copy()
+        log = np.zeros((300, 3), np.int32)
+        loss, _ = bpr_epoch(R.indptr, R.indices, U1, V1, b1, 300, LR, REG_U, REG_I, REG_B, 9, 1, log, **kw)
+        runs.append((U1, V1, b1, loss, log))
+    for a, c in zip(runs[0], runs[1]):
+        assert np.array_equal(a, c)
+
+
+def test_prior_pulls_an_item_without_positives_toward_it(rng):
+    """An item no user has (only ever a negative) ends near its prior when the pull dominates."""
+    R = _random_csr(rng, 30, 20, 0.25)           # the last item is nobody's positive
+    U, V, b = _factors(rng, 30, 20, 4, np.float64, scale=0.0)
+    C = np.zeros((20, 4))
+    C[-1] = [1.0, -2.0, 0.5, 3.0]
+    d = np.zeros(20)
+    d[-1] = 1.5
+    bpr_epoch(R.indptr, R.indices, U, V, b, 20000, 0.05, 0.0, 1.0, 1.0, 3, 1, None,
+              prior=C, bias_prior=d, prior_weight=1.0, bias_prior_weight=1.0)
+    np.testing.assert_allclose(V[-1], C[-1], atol=0.1)
+    assert abs(b[-1] - 1.5) < 0.2
+
+
+def test_prior_argument_errors(rng):
+    R = _random_csr(rng, 6, 5, 0.4)
+    U, V, b = _factors(rng, 6, 5, 3, np.float64)
+    with pytest.raises(ValueError, match="prior must have shape"):
+        bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, REG_U, REG_I, REG_B, 1, 1, None, prior=np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="bias_prior has length"):
+        bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, REG_U, REG_I, REG_B, 1, 1, None, bias_prior=np.zeros(4))
+    with pytest.raises(ValueError, match="prior must have shape"):
+        bpr_sgd_triples(np.array([0], np.int32), np.array([0], np.int32), np.array([1], np.int32), U, V, b,
+                        LR, 0, 0, 0, prior=np.zeros((4, 3)))
+    with pytest.raises((ValueError, TypeError)):   # dtype must match the factors'
+        bpr_epoch(R.indptr, R.indices, U, V, b, 10, LR, REG_U, REG_I, REG_B, 1, 1, None,
+                  prior=np.zeros((5, 3), np.float32))

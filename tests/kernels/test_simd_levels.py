@@ -49,7 +49,17 @@ FITS = [
     ("ials_cg", lambda K: M.ImplicitALS(factors=K, iterations=2, regularization=1.0, solver="cg", positive_threshold=3.0,
                                         dtype="float64", num_threads=1)),
     ("bpr", lambda K: M.BPR(factors=K, iterations=2, positive_threshold=3.0, dtype="float64", num_threads=1)),
+    # the step with the genre prior (its own vector loop, mfc_*_update_prior_*)
+    ("bpr_genres", lambda K: M.BPR(factors=K, iterations=2, positive_threshold=3.0, dtype="float64", num_threads=1,
+                                   genre_share=0.9, regularization=0.05, bias_regularization=0.05)),
 ]
+
+
+def _genres(n_items, seed=4):
+    rng = np.random.default_rng(seed)
+    g = (rng.random((n_items, 6)) < 0.3).astype(np.float64)
+    g[:, 0] = 1.0
+    return sp.csr_matrix(g)
 
 
 def test_simd_level_hook_caps_and_reports(capped):
@@ -70,7 +80,8 @@ def test_every_build_fits_the_same_model(capped, name, make, K):
     fits = {}
     for level in _levels():
         capped(level)
-        model = make(K).fit(X, show_progress=False)
+        opts = {"item_genres": _genres(X.shape[1])} if name.endswith("_genres") else {}
+        model = make(K).fit(X, show_progress=False, **opts)
         fits[level] = (model.user_factors, model.item_factors)
     assert 0 in fits
     top = max(fits)

@@ -545,3 +545,181 @@ def test_implicit_als_release_years_from_titles():
     assert not np.array_equal(with_years.item_factors, genres_only.item_factors)
     with pytest.raises(TypeError, match="release_years"):
         ImplicitALS(release_years="yes").fit(data, show_progress=False)
+
+
+# --------------------------------------------------------------------------- BPR genre prior
+
+
+def _bpr_prior_kw(**extra):
+    return {**dict(factors=4, learning_rate=0.05, regularization=0.02, bias_regularization=0.01, iterations=3,
+                   dtype="float64", positive_threshold=None, random_state=3, genre_share=0.8,
+                   genre_regularization=0.5, num_threads=1), **extra}
+
+
+def test_bpr_genre_prior_epochs_use_the_refreshed_centroids(planted, monkeypatch):
+    """Each epoch's kernel call gets c = G W and d = G w_b, the ridge regressions (rated items only) of the
+    vectors and biases as the previous epoch left them, with weights s * reg and s * reg_bias; after the fit
+    the items without interactions hold (s c, s d) of the final projection."""
+    import mfcore.models.bpr as bpr_module
+
+    R, genres = planted
+    R = _with_cold_items(R)                      # items 0 and 7: no interaction at all
+    calls = []
+    real = bpr_module.bpr_sgd_epoch
+
+    def spy(positives, user_of_entry, U, V, b, **kw):
+        calls.append((V.copy(), b.copy(), {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()}))
+        return real(positives, user_of_entry, U, V, b, **kw)
+
+    monkeypatch.setattr(bpr_module, "bpr_sgd_epoch", spy)
+    model = BPR(**_bpr_prior_kw()).fit(R, item_genres=genres, show_progress=False)
+    g = genres.toarray().astype(np.float64)
+    G = g / g.sum(1, keepdims=True)
+    rated = np.ones(R.shape[1], bool)
+    rated[[0, 7]] = False
+    assert len(calls) == 3
+    for V, b, kw in calls:
+        W = _ridge(G[rated], V[rated], 0.5)
+        w_b = _ridge(G[rated], b[rated], 0.5)
+        np.testing.assert_allclose(kw["prior"], G @ W, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(kw["bias_prior"], G @ w_b, rtol=1e-9, atol=1e-12)
+        assert kw["prior_weight"] == pytest.approx(0.8 * 0.02) and kw["bias_prior_weight"] == pytest.approx(0.8 * 0.01)
+    # the model's projection is the one of the last epoch's output (computed before the cold rows were set)
+    V_last = model.item_factors.copy()
+    np.testing.assert_allclose(model.item_factors[[0, 7]], 0.8 * (G @ model.genre_factors)[[0, 7]], rtol=1e-12)
+    np.testing.assert_allclose(model.item_bias[[0, 7]], 0.8 * (G @ model.genre_bias)[[0, 7]], rtol=1e-12)
+    W_last = _ridge(G[rated], V_last[rated], 0.5)
+    np.testing.assert_allclose(model.genre_factors, W_last, rtol=1e-9, atol=1e-12)
+    vec, bias = model.item_factors_from_genres(genres[[0, 7]])
+    np.testing.assert_allclose(vec, model.item_factors[[0, 7]], rtol=1e-12)
+    np.testing.assert_allclose(bias, model.item_bias[[0, 7]], rtol=1e-12)
+
+
+def test_bpr_genre_prior_off_is_plain_bpr_bit_for_bit(planted):
+    """Without genres, or with genre_share 0, a fit is the plain BPR fit, bit for bit."""
+    R, genres = planted
+    plain = BPR(**_bpr_prior_kw(genre_share=0.0)).fit(R, show_progress=False)
+    no_genres = BPR(**_bpr_prior_kw()).fit(R, show_progress=False)
+    zero = BPR(**_bpr_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
+    on = BPR(**_bpr_prior_kw()).fit(R, item_genres=genres, show_progress=False)
+    for m in (no_genres, zero):
+        np.testing.assert_array_equal(m.item_factors, plain.item_factors)
+        np.testing.assert_array_equal(m.user_factors, plain.user_factors)
+        np.testing.assert_array_equal(m.item_bias, plain.item_bias)
+        assert m.genre_factors is None
+    assert not np.array_equal(on.item_factors, plain.item_factors)
+    with pytest.raises(ValueError, match="fitted without the genre prior"):
+        plain.item_factors_from_genres(genres[:2])
+    with pytest.raises(ValueError, match="fitted without the genre prior"):
+        plain.add_items([99], genres[:1])
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="genre_share"):
+            BPR(genre_share=bad).fit(R, item_genres=genres, show_progress=False)
+    with pytest.raises(ValueError, match="item_genres must have one row per item"):
+        BPR(**_bpr_prior_kw()).fit(R, item_genres=genres[:-1], show_progress=False)
+
+
+def test_bpr_genre_prior_float32_close_to_float64(planted):
+    R, genres = planted
+    f64 = BPR(**_bpr_prior_kw()).fit(R, item_genres=genres, show_progress=False)
+    f32 = BPR(**_bpr_prior_kw(dtype="float32")).fit(R, item_genres=genres, show_progress=False)
+    assert f32.item_factors.dtype == np.float32
+    np.testing.assert_allclose(f32.item_factors, f64.item_factors, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(f32.genre_factors, f64.genre_factors, rtol=1e-3, atol=1e-4)
+
+
+def test_bpr_add_items_scores_new_movies_from_their_genres(planted_with_ids):
+    """add_items appends (s c, s d) under new raw ids; recommend can return them; names, matrices and
+    bad input behave as in GenreALS."""
+    data = planted_with_ids
+    model = BPR(**_bpr_prior_kw(positive_threshold=3.0)).fit(data, show_progress=False)
+    n = model.n_items
+    vec, bias = model.item_factors_from_genres([["G0", "G2"], ["G1"]])
+    model.add_items([5000, 5001], [["G0", "G2"], ["G1"]])
+    assert model.n_items == n + 2 and list(model.item_ids[-2:]) == [5000, 5001]
+    np.testing.assert_array_equal(model.item_factors[-2:], vec)
+    np.testing.assert_array_equal(model.item_bias[-2:], bias)
+    assert np.abs(vec).max() > 0
+    user = model.user_ids[0]
+    ids, _ = model.recommend(user, N=model.n_items, filter_already_liked_items=False)
+    assert {5000, 5001} <= set(np.asarray(ids).tolist())
+    s_new = model.predict([user], [5000])[0]
+    u = model.user_factors[0].astype(np.float64)
+    assert s_new == pytest.approx(float(u @ vec[0] + bias[0]), rel=1e-6)
+    with pytest.raises(ValueError, match="already in the model"):
+        model.add_items([5000], [["G0"]])
+    with pytest.raises(KeyError, match="unknown genre"):
+        model.add_items([6000], [["Nope"]])
+    with pytest.raises(ValueError, match="2 genre rows"):
+        model.add_items([6000], [["G0"], ["G1"]])
+
+
+def test_bpr_genre_prior_save_load_round_trip_and_all_or_none(planted, tmp_path):
+    from mfcore._persist import ModelFileError, load_arrays, save_arrays
+
+    R, genres = planted
+    model = BPR(**_bpr_prior_kw()).fit(R, item_genres=genres, show_progress=False)
+    back = BPR.load(model.save(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(back.genre_factors, model.genre_factors)
+    np.testing.assert_array_equal(back.genre_bias, model.genre_bias)
+    for a, b in zip(back.item_factors_from_genres(genres[:3]), model.item_factors_from_genres(genres[:3])):
+        np.testing.assert_array_equal(a, b)
+    assert back.genre_names == model.genre_names and back.get_params() == model.get_params()
+    back.add_items([R.shape[1]], genres[:1])                   # a loaded model adds items too
+    assert back.n_items == R.shape[1] + 1
+    plain = BPR(**_bpr_prior_kw(genre_share=0.0)).fit(R, item_genres=genres, show_progress=False)
+    again = BPR.load(plain.save(tmp_path / "p.npz"))
+    assert again.genre_factors is None and again._G is None
+    header, arrays = load_arrays(tmp_path / "m.npz")
+    for mutate, match in ((lambda a: a.pop("genre_bias"), "'genre_bias' is missing"),
+                          (lambda a: a.update(genre_factors=a["genre_factors"][:, :2].copy()), "genre_factors"),
+                          (lambda a: a.update(genre_bias=np.full_like(a["genre_bias"], np.nan)), "genre_bias")):
+        edited = dict(arrays)
+        mutate(edited)
+        bad = save_arrays(tmp_path / "bad.npz", model=header["model"], params=header["params"],
+                          attributes=header["attributes"], arrays=edited)
+        with pytest.raises(ModelFileError, match=match):
+            BPR.load(bad)
+    # a plain model's file with a stray year_edges array is refused too
+    header, arrays = load_arrays(tmp_path / "p.npz")
+    bad = save_arrays(tmp_path / "bad2.npz", model=header["model"], params=header["params"],
+                      attributes=header["attributes"], arrays=dict(arrays, year_edges=np.array([1990.0])))
+    with pytest.raises(ModelFileError, match="year_edges"):
+        BPR.load(bad)
+
+
+def test_bpr_genre_prior_early_stopping_restores_projection(implicit_data, rng):
+    R = implicit_data
+    genres = (rng.random((R.shape[1], 4)) < 0.4).astype(np.float32)
+    genres[:, 0] = 1
+    train, held = R.copy(), R.copy()
+    train.data[::5] = 0
+    train.eliminate_zeros()
+    held.data[1::5] = 0
+    held.eliminate_zeros()
+    held = (held - held.multiply(train)).tocsr()
+    held.eliminate_zeros()
+    kw = dict(factors=4, learning_rate=0.1, iterations=25, genre_share=0.9, random_state=0, num_threads=1,
+              positive_threshold=None)
+    model = BPR(**kw).fit(train, eval_set=held, item_genres=genres, early_stopping_rounds=2, show_progress=False)
+    best = model.best_epoch_
+    assert best is not None
+    refit = BPR(**dict(kw, iterations=best)).fit(train, item_genres=genres, show_progress=False)
+    np.testing.assert_array_equal(model.genre_factors, refit.genre_factors)
+    np.testing.assert_array_equal(model.item_factors, refit.item_factors)
+
+
+def test_bpr_release_years_from_titles():
+    from mfcore import make_movielens_like
+
+    data = make_movielens_like(n_users=60, n_items=50, n_ratings=1200, random_state=3)
+    kw = dict(factors=3, iterations=2, num_threads=1, random_state=0, genre_share=0.9)
+    with_years = BPR(**kw).fit(data, show_progress=False)
+    n_genres = len(data.genre_names)
+    assert with_years.genre_names[:n_genres] == list(data.genre_names)
+    assert len(with_years.genre_names) > n_genres and with_years.genre_names[-1].startswith("year")
+    assert with_years.year_edges_ is not None
+    passed = BPR(**kw).fit(data, item_genres=data.item_genres, show_progress=False)
+    assert passed.genre_factors.shape[0] == n_genres and passed.year_edges_ is None
+    vec, _ = with_years.item_factors_from_genres([[data.genre_names[0]]], titles=["New (1994)"])
+    assert vec.shape == (1, 3)

@@ -107,6 +107,22 @@ static TGT void mfc_##T##_update_##L(T *restrict u, T *restrict vi, T *restrict 
         vi[k] = vik + lr * (z * uk - ri * vik);                                      \
         vj[k] = vjk + lr * (-z * uk - ri * vjk);                                     \
     }                                                                                \
+}                                                                                    \
+/* The same step with a prior on the item vectors: each is pulled toward its row    \
+   of C (the genre centroid) with weight tc, on top of the pull ri toward 0.        \
+   NumPy: as above with vi += lr * tc * ci and vj += lr * tc * cj inside the step */ \
+static TGT void mfc_##T##_update_prior_##L(T *restrict u, T *restrict vi,            \
+                                           T *restrict vj, const T *restrict ci,     \
+                                           const T *restrict cj, int n, T lr, T z,   \
+                                           T ru, T ri, T tc) {                       \
+    int k;                                                                           \
+    _Pragma("omp simd")                                                              \
+    for (k = 0; k < n; k++) {                                                        \
+        T uk = u[k], vik = vi[k], vjk = vj[k];                                       \
+        u[k] = uk + lr * (z * (vik - vjk) - ru * uk);                                \
+        vi[k] = vik + lr * (z * uk - ri * vik + tc * ci[k]);                         \
+        vj[k] = vjk + lr * (-z * uk - ri * vjk + tc * cj[k]);                        \
+    }                                                                                \
 }
 MFC_BPR_BUILD(float, l0, )
 MFC_BPR_BUILD(double, l0, )
@@ -118,6 +134,8 @@ MFC_BPR_BUILD(double, l1, MFC_TARGET_FMA)
 #define mfc_double_dotdiff_l1 mfc_double_dotdiff_l0
 #define mfc_float_update_l1 mfc_float_update_l0
 #define mfc_double_update_l1 mfc_double_update_l0
+#define mfc_float_update_prior_l1 mfc_float_update_prior_l0
+#define mfc_double_update_prior_l1 mfc_double_update_prior_l0
 #endif
 
 /* Which build of the step functions above runs: 1 (the _l1 build, levels >= AVX2)
