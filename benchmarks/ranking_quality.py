@@ -189,7 +189,7 @@ def _setting(params, row=None):
 
         if row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
             sig = inspect.signature(ImplicitALS)
-            names = ("regularization", "alpha", "genre_share", "genre_regularization", "iterations")
+            names = ("regularization", "alpha", "genre_share", "genre_regularization", "popularity_bias", "iterations")
         else:
             sig = inspect.signature(ExplicitALS)
             names = ("regularization", "bias_regularization", "iterations")

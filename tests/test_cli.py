@@ -436,3 +436,16 @@ def test_train_implicit_als_genre_share(small_models, tmp_path):
                  "--genre-share", "0", "--out", str(out), "--quiet"]) == 0
     plain = ImplicitALS.load(out)
     assert plain.genre_share == 0.0 and plain.genre_factors is None
+
+
+def test_train_implicit_als_popularity_bias(small_models, tmp_path):
+    """--popularity-bias sets ImplicitALS's fixed item bias (saved with the model); 0 turns it off."""
+    from mfcore.models import ImplicitALS
+
+    data, paths = small_models
+    assert ImplicitALS.load(paths["implicit-als"]).item_bias.any()         # on by default
+    out = tmp_path / "nobias.npz"
+    assert main(["train", "--data", str(data), "--model", "implicit-als", "--iterations", "2", "--factors", "2",
+                 "--popularity-bias", "0", "--out", str(out), "--quiet"]) == 0
+    plain = ImplicitALS.load(out)
+    assert plain.popularity_bias == 0.0 and not plain.item_bias.any()
