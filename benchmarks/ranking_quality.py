@@ -40,6 +40,10 @@ way. ALS confidence is ``c = 1 + alpha`` on positives for both mfcore and
 implicit (implicit is given the values ``1 + alpha``; its own default on binary
 data is c = 1, i.e. ``alpha = 0`` here).
 
+mfcore's ImplicitALS rows score ``u.v + b_i`` with the model's own fixed item bias
+(``popularity_bias``: ``b_i = beta log(1 + n_i)``, n_i the item's training ratings; the
+class default applies in every row and grid); implicit's ALS has no item bias.
+
 Everything is seeded (``seed`` below) and runs with the same thread count for
 every library (``--threads``, default 1: results are then reproducible).
 
