@@ -743,7 +743,7 @@ def rank_mfcore_implicit_als(train, params, num_threads):
                         positive_threshold=params.get("positive_threshold", 4.0),
                         binarize=True, num_threads=num_threads, random_state=params.get("seed", 0))
     model.fit(train, show_progress=False)
-    return _factor_arrays(model.user_factors, model.item_factors)  # no item bias in the model
+    return _factor_arrays(model.user_factors, model.item_factors, model.item_bias)  # the popularity bias
 
 
 def rank_mfcore_implicit_als_genres(train, params, num_threads, item_genres=None):
@@ -753,12 +753,12 @@ def rank_mfcore_implicit_als_genres(train, params, num_threads, item_genres=None
 
     if item_genres is None:
         raise PeerUnavailable("ImplicitALS with the genre prior needs item_genres")
-    extra = {k: params[k] for k in ("regularization", "alpha", "iterations", "genre_share", "genre_regularization")
-             if k in params}
+    extra = {k: params[k] for k in ("regularization", "alpha", "iterations", "genre_share", "genre_regularization",
+                                    "popularity_bias") if k in params}
     model = ImplicitALS(factors=params["factors"], positive_threshold=params.get("positive_threshold", 4.0),
                         binarize=True, num_threads=num_threads, random_state=params.get("seed", 0), **extra)
     model.fit(train, item_genres=item_genres, show_progress=False)
-    return _factor_arrays(model.user_factors, model.item_factors)
+    return _factor_arrays(model.user_factors, model.item_factors, model.item_bias)
 
 
 def rank_mfcore_explicit(train, params, num_threads):

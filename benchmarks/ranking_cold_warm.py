@@ -7,9 +7,11 @@ Usage (from the repository root)::
 The test matrix is split by item: "cold" = test ratings on movies with no training rating at all,
 "warm" = the rest; each part is scored by ``mfcore.metrics.ranking_metrics`` (relevant: rating >= 4;
 candidates: every movie not in the user's training row) for ImplicitALS at its defaults without the
-prior (``genre_share=0``), with it, and with release-year buckets appended to the genres; then BPR
-at its defaults without the prior and with it (genres + release-year buckets, as ``BPR().fit`` builds
-them from an ``Interactions`` with titles; score ``u.v + b_i``). ``--models`` picks the models.
+prior (``genre_share=0``), with it, with release-year buckets appended to the genres, and the last
+configuration once more with ``popularity_bias=0`` (the others score ``u.v + b_i`` with the default
+popularity bias; the factors do not depend on it); then BPR at its defaults without the prior and
+with it (genres + release-year buckets, as ``BPR().fit`` builds them from an ``Interactions`` with
+titles; score ``u.v + b_i``). ``--models`` picks the models.
 
 Importing this module has no side effects (asv imports every module of ``benchmarks/``).
 """
@@ -54,11 +56,13 @@ def main(argv=None):
     models = {m.strip() for m in args.models.split(",") if m.strip()}
     runs = []
     if "ials" in models:
-        runs += [(f"ImplicitALS {name}", ImplicitALS(num_threads=args.threads, positive_threshold=4.0, binarize=True,
-                                                     **({} if share is None else {"genre_share": share})), features)
-                 for name, share, features in (("no prior (genre_share 0)", 0.0, data.item_genres),
-                                               ("genre prior (defaults)", None, data.item_genres),
-                                               ("genre prior, genres + years", None, with_years))]
+        for name, share, features in (("no prior (genre_share 0)", 0.0, data.item_genres),
+                                      ("genre prior (defaults)", None, data.item_genres),
+                                      ("genre prior, genres + years", None, with_years),
+                                      ("genre prior, genres + years, popularity_bias 0", -1.0, with_years)):
+            extra = ({} if share is None else {"popularity_bias": 0.0} if share < 0 else {"genre_share": share})
+            runs.append((f"ImplicitALS {name}", ImplicitALS(num_threads=args.threads, positive_threshold=4.0,
+                                                            binarize=True, **extra), features))
     if "bpr" in models:
         runs += [(f"BPR {name}", BPR(num_threads=args.threads, positive_threshold=4.0,
                                      **({} if share is None else {"genre_share": share})), features)
@@ -66,11 +70,10 @@ def main(argv=None):
                                                ("genre prior (defaults), genres + years", None, with_years))]
     for name, model, features in runs:
         model.fit(a, item_genres=features, show_progress=False)
-        bias = model.item_bias if isinstance(model, BPR) else None
         cells = []
         for label, t in parts:
-            r = ranking_metrics(model.user_factors, model.item_factors, a, t, k=10, threshold=4.0, item_bias=bias,
-                                num_threads=args.threads)
+            r = ranking_metrics(model.user_factors, model.item_factors, a, t, k=10, threshold=4.0,
+                                item_bias=model.item_bias, num_threads=args.threads)
             cells.append(f"{label}: AUC {r['auc']:.4f} NDCG@10 {r['ndcg']:.4f} P@10 {r['precision']:.4f} "
                          f"({r['n_users']} users)")
         print(f"{name} | " + " | ".join(cells), flush=True)

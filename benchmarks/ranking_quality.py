@@ -40,6 +40,10 @@ way. ALS confidence is ``c = 1 + alpha`` on positives for both mfcore and
 implicit (implicit is given the values ``1 + alpha``; its own default on binary
 data is c = 1, i.e. ``alpha = 0`` here).
 
+mfcore's ImplicitALS rows score ``u.v + b_i`` with the model's own fixed item bias
+(``popularity_bias``: ``b_i = beta log(1 + n_i)``, n_i the item's training ratings; the
+class default applies in every row and grid); implicit's ALS has no item bias.
+
 Everything is seeded (``seed`` below) and runs with the same thread count for
 every library (``--threads``, default 1: results are then reproducible).
 
@@ -195,7 +199,7 @@ def _setting(params, row=None):
             names = ("learning_rate", "regularization", "bias_regularization", "iterations", "genre_share")
         elif row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
             sig = inspect.signature(ImplicitALS)
-            names = ("regularization", "alpha", "genre_share", "genre_regularization", "iterations")
+            names = ("regularization", "alpha", "genre_share", "genre_regularization", "popularity_bias", "iterations")
         else:
             sig = inspect.signature(ExplicitALS)
             names = ("regularization", "bias_regularization", "iterations")

@@ -206,6 +206,8 @@ _MODEL_OPTIONS = (
     ("genre_bias_weight", float, "tau_b, weight of the genre prior on item biases"),
     ("genre_share", float, "share of the item regularization pulling item vectors toward their genres' centroid "
                            "(0: no genre prior)"),
+    ("popularity_bias", float, "beta: every item's score gains beta*log(1 + its number of training ratings) "
+                               "(0: off)"),
     ("dtype", str, "factor dtype: float32 or float64"),
 )
 

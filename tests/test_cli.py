@@ -450,3 +450,16 @@ def test_train_bpr_genre_share(small_models, tmp_path):
         model = BPR.load(out)
         assert model.genre_share == float(share)
         assert (model.genre_factors is not None) == has_prior
+
+
+def test_train_implicit_als_popularity_bias(small_models, tmp_path):
+    """--popularity-bias sets ImplicitALS's fixed item bias (saved with the model); 0 turns it off."""
+    from mfcore.models import ImplicitALS
+
+    data, paths = small_models
+    assert ImplicitALS.load(paths["implicit-als"]).item_bias.any()         # on by default
+    out = tmp_path / "nobias.npz"
+    assert main(["train", "--data", str(data), "--model", "implicit-als", "--iterations", "2", "--factors", "2",
+                 "--popularity-bias", "0", "--out", str(out), "--quiet"]) == 0
+    plain = ImplicitALS.load(out)
+    assert plain.popularity_bias == 0.0 and not plain.item_bias.any()

@@ -95,7 +95,8 @@ def test_mfcore_genre_prior_adapter_scores_unrated_items_from_genres(data):
     X.eliminate_zeros()
     params = {"factors": 4, "iterations": 2, "genre_share": 0.5, "seed": 0}
     U, V, b = _peers.rank_mfcore_implicit_als_genres(X, params, 1, item_genres=data.item_genres)
-    assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b is None
+    assert U.shape == (data.n_users, 4) and V.shape == (data.n_items, 4) and b.shape == (data.n_items,)
+    assert b[0] == 0.0 and b.max() > 0                     # the popularity bias: none for the unrated item
     assert np.all(np.isfinite(V)) and np.any(V[0] != 0)   # the genre centroid reaches the unrated item
     with pytest.raises(_peers.PeerUnavailable, match="item_genres"):
         _peers.rank_mfcore_implicit_als_genres(X, params, 1)

@@ -469,7 +469,9 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
         scale = float(model.init_scale) / np.sqrt(K)
         uf = (rng.standard_normal((n_users, K)) * scale).astype(dtype)
         vf = (rng.standard_normal((n_items, K)) * scale).astype(dtype)
-        model._set_state(user_factors=uf, item_factors=vf, user_map=umap, item_map=imap)
+        # the popularity bias from every rating of the item, as the local fit counts its stored entries
+        model._set_state(user_factors=uf, item_factors=vf, user_map=umap, item_map=imap,
+                         item_bias=(float(model.popularity_bias) * np.log1p(icount.astype(np.float64))).astype(dtype))
     else:
         model._set_state(user_factors=np.zeros((n_users, K), dtype),
                          item_factors=(rng.standard_normal((n_items, K)) * model.init_scale).astype(dtype),

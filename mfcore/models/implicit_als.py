@@ -126,6 +126,22 @@ class ImplicitALS(FactorModel):
         splits (lambda 30, alpha 4, s 0.9): AUC +0.012 temporal / +0.007
         random, NDCG@10 -0.0014 / +0.0028.
 
+    popularity_bias : float >= 0, default 0.005
+        beta: every item's score gains a fixed bias ``item_bias_i = beta * log(1 +
+        n_i)``, with n_i the item's stored entries in the training matrix (every rating,
+        also those below ``positive_threshold``: a rated movie was watched).
+        It is not trained (the factors are the same with any beta); it moves popular
+        movies up among items of similar fit, which mostly lifts AUC (computed over
+        every candidate, including never-rated long-tail movies). Scores u.v estimate
+        the preference p in [0, 1], so beta is in those units. 0 switches it off.
+        ``partial_fit_items`` recomputes it from the given rows; items added by
+        ``partial_fit_items`` without interactions get 0. Chosen on validation only
+        (module ``benchmarks/ranking_quality.py`` protocol; temporal and random 80/20
+        validation splits carved from train, defaults otherwise; beta in {0, 0.005,
+        0.01, ..., 0.03}, n_i counting every rating or only positives): the largest
+        AUC gain whose validation NDCG@10 stays within 0.001 of beta = 0 on both
+        splits: AUC 0.919 -> 0.928 temporal, 0.934 -> 0.942 random.
+
     Notes
     -----
     ``fit(X, eval_set=..., eval_k=10, early_stopping_rounds=r)`` logs AUC and
@@ -147,7 +163,7 @@ class ImplicitALS(FactorModel):
     def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_share=0.9,
-                 genre_regularization=1.0, release_years=True):
+                 genre_regularization=1.0, release_years=True, popularity_bias=0.005):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -166,6 +182,7 @@ class ImplicitALS(FactorModel):
         self.genre_share = genre_share
         self.genre_regularization = genre_regularization
         self.release_years = release_years
+        self.popularity_bias = popularity_bias
 
     def _validate_params(self):
         super()._validate_params()
@@ -185,6 +202,12 @@ class ImplicitALS(FactorModel):
         check_float(self.genre_regularization, "genre_regularization", min_value=0.0, min_inclusive=False)
         if not isinstance(self.release_years, (bool, np.bool_)):
             raise TypeError(f"release_years must be True or False, got {self.release_years!r}")
+        check_float(self.popularity_bias, "popularity_bias", min_value=0.0)
+
+    def _popularity_bias(self, rows, dtype):
+        """beta * log(1 + n) per row of ``rows`` (items x users CSR, raw values): n = the row's stored entries."""
+        counts = np.diff(rows.indptr)
+        return (float(self.popularity_bias) * np.log1p(counts.astype(np.float64))).astype(dtype)
 
     def _confidence_minus_one(self, r):
         """c - 1 (what the kernels take) of stored values ``r`` (already thresholded / binarized)."""
@@ -235,7 +258,8 @@ class ImplicitALS(FactorModel):
         K = int(self.factors)
         scale = float(self.init_scale) / np.sqrt(K)
         self._start_state(fit, user_factors=(rng.standard_normal((n_users, K)) * scale).astype(fit.dtype),
-                          item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype))
+                          item_factors=(rng.standard_normal((n_items, K)) * scale).astype(fit.dtype),
+                          item_bias=self._popularity_bias(user_items.T.tocsr(), fit.dtype))
         fit.solve = dict(reg=self.regularization, solver=self.solver, cg_steps=self.cg_steps,
                          num_threads=fit.num_threads)
         self._G = G
@@ -324,7 +348,9 @@ class ImplicitALS(FactorModel):
         """
         users, items, alpha_r = observed
         x = np.empty(len(users), dtype=self.item_factors.dtype)
-        _predict.predict_pairs(users, items, self.user_factors, self.user_bias, self.item_factors, self.item_bias,
+        # u . v only: the popularity bias is added to scores after training, it is not part of L
+        zeros = self._cached("zero_item_bias", lambda: np.zeros_like(self.item_bias))
+        _predict.predict_pairs(users, items, self.user_factors, self.user_bias, self.item_factors, zeros,
                                0.0, x, num_threads)
         x = x.astype(np.float64)
         U, V = self.user_factors.astype(np.float64), self.item_factors.astype(np.float64)
@@ -389,7 +415,8 @@ class ImplicitALS(FactorModel):
         if status >= 0:
             raise FloatingPointError(f"the {side} solve failed for row {status} of the given matrix; "
                                      "increase regularization")
-        return vecs, np.zeros(rows.shape[0], dtype)
+        bias = self._popularity_bias(rows, dtype) if side == "item" else np.zeros(rows.shape[0], dtype)
+        return vecs, bias
 
     # --------------------------------------------------------------- explain
     def explain(self, userid, user_items, itemid, user_weights=None, N=10):

@@ -63,12 +63,13 @@ def _configs():
                 (f"bpr_K{K}_{tag}", "BPR",
                  dict(common, learning_rate=0.05, regularization=0.01, bias_regularization=0.01, iterations=2,
                       n_samples=20000, positive_threshold=3.5, num_threads=1)),
+                # popularity_bias pinned to 0: recorded before it existed (a fixed log-count, no kernel result)
                 (f"ials_exact_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cholesky", positive_threshold=3.0,
-                      binarize=True, num_threads=2)),
+                      binarize=True, num_threads=2, popularity_bias=0.0)),
                 (f"ials_cg_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cg", cg_steps=3, positive_threshold=3.0,
-                      binarize=True, num_threads=2)),
+                      binarize=True, num_threads=2, popularity_bias=0.0)),
             ]
     return out
 

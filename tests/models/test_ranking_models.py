@@ -312,11 +312,12 @@ def test_implicit_als_batch_fold_in_is_the_dense_solve(implicit_data, confidence
     model.partial_fit_items(np.arange(10), counts.T.tocsr()[20:30])     # item factors change
     np.testing.assert_allclose(model.recalculate_user(np.arange(25), rows), dense(model.item_factors, rows),
                                rtol=1e-8, atol=1e-10)
-    # recommend(recalculate_user=True) ranks with those vectors
+    # recommend(recalculate_user=True) ranks with those vectors (and the popularity bias)
     ids, scores = model.recommend(np.arange(3), rows[:3], N=4, recalculate_user=True)
     U = dense(model.item_factors, rows[:3])
     np.testing.assert_allclose(scores[:, 0], [np.max(np.where(rows[u].toarray()[0] > 0, -np.inf,
-                                                               model.item_factors @ U[u])) for u in range(3)],
+                                                               model.item_factors @ U[u] + model.item_bias))
+                                               for u in range(3)],
                                rtol=1e-8)
 
 
@@ -723,3 +724,31 @@ def test_bpr_release_years_from_titles():
     assert passed.genre_factors.shape[0] == n_genres and passed.year_edges_ is None
     vec, _ = with_years.item_factors_from_genres([[data.genre_names[0]]], titles=["New (1994)"])
     assert vec.shape == (1, 3)
+
+
+def test_implicit_als_popularity_bias_is_log_counts_and_leaves_factors(implicit_data, tmp_path):
+    """item_bias = beta * log(1 + n_i) over every stored entry (also below the threshold); the factors do not
+    depend on beta; recommend ranks by u.v + b; partial_fit_items recounts; save/load keeps it."""
+    R = implicit_data.astype(np.float64)
+    R.data = 1.0 + np.arange(R.nnz) % 5                    # ratings 1..5: threshold 4 drops some, n_i counts all
+    kw = dict(factors=4, iterations=3, positive_threshold=4.0, binarize=True, num_threads=1, random_state=3)
+    on = ImplicitALS(popularity_bias=0.02, **kw).fit(R, show_progress=False)
+    off = ImplicitALS(popularity_bias=0.0, **kw).fit(R, show_progress=False)
+    counts = np.diff(R.tocsc().indptr)
+    np.testing.assert_allclose(on.item_bias, 0.02 * np.log1p(counts), rtol=1e-6)
+    assert not off.item_bias.any()
+    assert np.array_equal(on.user_factors, off.user_factors) and np.array_equal(on.item_factors, off.item_factors)
+    ids, scores = on.recommend(0, R[0], N=3)
+    s = on.item_factors @ on.user_factors[0] + on.item_bias
+    s[R[0].indices] = -np.inf
+    np.testing.assert_array_equal(ids, np.argsort(-s, kind="stable")[:3])
+    path = tmp_path / "m.npz"
+    on.save(path)
+    back = ImplicitALS.load(path)
+    assert back.popularity_bias == 0.02 and np.array_equal(back.item_bias, on.item_bias)
+    cols = R.T.tocsr()[:2]
+    cols = sp.csr_matrix((cols.data[:1], cols.indices[:1], [0, 1, 1]), shape=cols.shape)  # 1 and 0 entries
+    on.partial_fit_items([0, 1], cols)
+    np.testing.assert_allclose(on.item_bias[:2], [0.02 * np.log(2.0), 0.0], rtol=1e-6)
+    with pytest.raises(ValueError, match="popularity_bias"):
+        ImplicitALS(popularity_bias=-1.0, **kw).fit(R, show_progress=False)
