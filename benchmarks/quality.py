@@ -318,6 +318,13 @@ def cold_start(data, threads, log, item_fraction=0.1, seed=0, libs=()):
 
         tune("GenreALS as above with cold_bias='prior' (the cold bias from the genre prior, as before issue 12)",
              [{}], genre_years_prior)
+
+        def genre_years_no_offset(X, p):
+            return _genre_defaults_on_interactions(train if X is tr_csr else vtrain, threads,
+                                                   cold_user_bias=None).predict
+
+        tune("GenreALS at its defaults on the Interactions with cold_user_bias=None (no per-user offset for "
+             "unrated movies, as before)", [{}], genre_years_no_offset)
     for lib in libs:
         if lib not in COLD_PEER_GRIDS:
             continue
@@ -349,7 +356,7 @@ def _class_defaults():
 
     sig = inspect.signature(GenreALS)
     names = ("factors", "regularization", "bias_regularization", "genre_weight", "genre_bias_weight",
-             "genre_regularization", "iterations")
+             "genre_regularization", "iterations", "cold_user_bias")
     return ", ".join(f"{n} {sig.parameters[n].default}" for n in names)
 
 

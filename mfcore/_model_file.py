@@ -135,6 +135,14 @@ def _check_genre_arrays(chk, n_items, K, bias=True):
     if "genre_cold_bias" in chk.arrays:
         chk.array("genre_cold_bias", "<f8", (n_genres,))
         chk.finite("genre_cold_bias")
+    if ("user_cold_bias" in chk.arrays) != ("cold_items" in chk.arrays):
+        chk.fail("arrays 'user_cold_bias' and 'cold_items' must both be present or both absent")
+    if "user_cold_bias" in chk.arrays:  # GenreALS(cold_user_bias=...): per-user offsets for items without ratings
+        chk.array("user_cold_bias", "<f8", (chk.arrays["user_factors"].shape[0],))
+        chk.finite("user_cold_bias")
+        cold = chk.array("cold_items", "|u1", (n_items,))
+        if cold.size and cold.max() > 1:
+            chk.fail("array 'cold_items' must hold 0 or 1 per item")
     if "year_edges" in chk.arrays:      # release-year buckets: the last len(edges) + 1 feature columns
         edges = chk.array("year_edges", "<f8", (None,))
         chk.finite("year_edges")
@@ -150,7 +158,8 @@ _EXTRA_ARRAYS = {
 }
 
 #: Arrays a model class may add (checked by the class's checker when present).
-_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias"), "BPR": ("year_edges",)}
+_OPTIONAL_EXTRA_ARRAYS = {"GenreALS": ("year_edges", "genre_cold_bias", "user_cold_bias", "cold_items"),
+                          "BPR": ("year_edges",)}
 
 #: Groups of arrays a model class may add, all or none, in place of its extras, and their checker
 #: (ImplicitALS fitted with the genre prior: the prior's state).

@@ -43,6 +43,7 @@ __all__ = [
     "cold_item_prediction",
     "row_residual_sums",
     "genre_cold_bias",
+    "genre_cold_user_bias",
     "predict",
     "squared_error_sums",
     "bpr_sgd",
@@ -776,6 +777,35 @@ def genre_cold_bias(user_items, mu, user_factors, user_bias, G, cold_vectors, re
     y = R.data - mu - np.asarray(user_bias, dtype=np.float64)[R.row] - np.einsum("nk,nk->n", U[R.row], X[R.col])
     D = G[R.col]
     return np.linalg.solve(D.T @ D + float(reg_w) * np.eye(G.shape[1]), D.T @ y)
+
+
+def genre_cold_user_bias(user_items, mu, user_factors, user_bias, cold_vectors, cold_biases, shrinkage):
+    """GenreALS's per-user offsets for items without ratings (``cold_user_bias``)::
+
+        d_u = sum_(i rated by u) (r_ui - mu - b_u - u . x_i - c_i) / (n_u + shrinkage)
+
+    every training rating scored as if its item were new (cold vector x_i, cold bias c_i), one
+    rating at a time here (the model sums per user in its kernel).
+
+    Parameters
+    ----------
+    user_items : (n_users, n_items) ratings
+    mu : float; user_factors : (n_users, K); user_bias : (n_users,)
+    cold_vectors : (n_items, K) x_i; cold_biases : (n_items,) c_i
+    shrinkage : float > 0
+
+    Returns
+    -------
+    d : ndarray float64 (n_users,), 0 for users without ratings
+    """
+    R = _csr64(user_items, "user_items").tocoo()
+    U = np.asarray(user_factors, dtype=np.float64)
+    X = np.asarray(cold_vectors, dtype=np.float64)
+    c = np.asarray(cold_biases, dtype=np.float64)
+    e = R.data - mu - np.asarray(user_bias, dtype=np.float64)[R.row] - np.einsum("nk,nk->n", U[R.row], X[R.col]) \
+        - c[R.col]
+    n = R.shape[0]
+    return np.bincount(R.row, weights=e, minlength=n) / (np.bincount(R.row, minlength=n) + float(shrinkage))
 
 
 # --------------------------------------------------------------------------- BPR

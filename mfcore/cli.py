@@ -190,6 +190,11 @@ def _threshold(text):
     return float(text)
 
 
+def _float_or_none(text):
+    """A number, or 'none' (None: the option switched off)."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
 _MODEL_OPTIONS = (
     ("factors", int, "latent dimension K"),
     ("iterations", int, "epochs"),
@@ -204,6 +209,8 @@ _MODEL_OPTIONS = (
                                        "'auto': 4 for rated data)"),
     ("genre_weight", float, "tau, weight of the genre prior on item vectors"),
     ("genre_bias_weight", float, "tau_b, weight of the genre prior on item biases"),
+    ("cold_user_bias", _float_or_none, "shrinkage (ratings) of each user's offset for movies without training "
+                                       "ratings ('none': no offset)"),
     ("genre_share", float, "share of the item regularization pulling item vectors toward their genres' centroid "
                            "(0: no genre prior)"),
     ("popularity_bias", float, "beta: every item's score gains beta*log(1 + its number of training ratings) "

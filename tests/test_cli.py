@@ -463,3 +463,18 @@ def test_train_implicit_als_popularity_bias(small_models, tmp_path):
                  "--popularity-bias", "0", "--out", str(out), "--quiet"]) == 0
     plain = ImplicitALS.load(out)
     assert plain.popularity_bias == 0.0 and not plain.item_bias.any()
+
+
+def test_train_genre_als_cold_user_bias(small_models, tmp_path):
+    """GenreALS keeps per-user offsets for unrated movies by default; --cold-user-bias sets or ('none') drops them."""
+    from mfcore.models import GenreALS
+
+    data, _ = small_models
+    for value, expected in ((None, 5.0), ("none", None), ("2.5", 2.5)):
+        out = tmp_path / f"m{value}.npz"
+        extra = [] if value is None else ["--cold-user-bias", value]
+        assert main(["train", "--data", str(data), "--model", "genre-als", "--iterations", "2", "--factors", "2",
+                     *extra, "--out", str(out), "--quiet"]) == 0
+        model = GenreALS.load(out)
+        assert model.cold_user_bias == expected
+        assert (model.user_cold_bias_ is None) == (expected is None)

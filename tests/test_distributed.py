@@ -69,6 +69,11 @@ def assert_identical(dist, local):
     np.testing.assert_array_equal(dist._items.raw_ids, local._items.raw_ids)
     if hasattr(local, "genre_factors"):
         assert np.array_equal(dist.genre_factors, local.genre_factors)
+    if getattr(local, "user_cold_bias_", None) is not None:      # GenreALS's offsets for unrated items
+        assert np.array_equal(dist.user_cold_bias_, local.user_cold_bias_)
+        assert np.array_equal(dist.cold_items_, local.cold_items_)
+    else:
+        assert getattr(dist, "user_cold_bias_", None) is None
 
 
 # ----------------------------------------------------------------------------

@@ -435,11 +435,25 @@ class DummyUser:
     vector : numpy.ndarray (K,), float64
     bias : float
         The user's bias b_u (0 for models without biases).
+    cold_offset : float
+        GenreALS's ``d_u`` for movies without training ratings (``cold_user_bias``; 0 otherwise).
     """
 
     rated: pd.DataFrame
     vector: np.ndarray
     bias: float
+    cold_offset: float = 0.0
+
+
+def _cold_offset(model, items, ratings, vector, bias):
+    """GenreALS's offset d_u of a folded-in user for items without training ratings (0 for other models)."""
+    if getattr(model, "user_cold_bias_", None) is None:
+        return 0.0
+    import scipy.sparse as sp
+
+    row = sp.csr_matrix((np.asarray(ratings, dtype=np.float64), (np.zeros(len(items), np.int64), np.asarray(items))),
+                        shape=(1, model.n_items))
+    return float(model.user_cold_offsets(row, np.asarray(vector)[None, :], [bias])[0])
 
 
 def dummy_user(model, data, ratings=None):
@@ -475,7 +489,8 @@ def dummy_user(model, data, ratings=None):
         raise ValueError(f"ratings name the same movie more than once: {dup}")
     rated["rating"] = [check_float(v, f"rating of {q!r}") for q, v in ratings.items()]
     vector, bias = model.fold_in(data.item_ids[rated["item"].to_numpy()], rated["rating"].to_numpy())
-    return DummyUser(rated=rated, vector=np.asarray(vector, dtype=np.float64), bias=float(bias))
+    offset = _cold_offset(model, rated["item"].to_numpy(), rated["rating"].to_numpy(), vector, bias)
+    return DummyUser(rated=rated, vector=np.asarray(vector, dtype=np.float64), bias=float(bias), cold_offset=offset)
 
 
 def dummy_user_recommendations(model, data, ratings=None, bias_weights=(1.0, 0.05), N=10, user=None):
@@ -499,7 +514,8 @@ def dummy_user_recommendations(model, data, ratings=None, bias_weights=(1.0, 0.0
     -------
     pandas.DataFrame
         One row per (bias_weight, rank): ``bias_weight``, ``rank`` (1 = best),
-        ``item``, ``item_id``, ``title``, ``item_bias`` (b_i), ``weighted_bias``
+        ``item``, ``item_id``, ``title``, ``item_bias`` (b_i; for GenreALS's movies without training
+        ratings b_i + d_u, the user's ``cold_offset``), ``weighted_bias``
         (alpha b_i), ``dot`` (u . v_i), ``score`` (= weighted_bias + dot, the
         ranking score) and ``prediction`` (mu + b_u + b_i + u . v_i, the
         predicted rating). The frame's ``attrs["rated"]`` lists the folded-in
@@ -512,6 +528,9 @@ def dummy_user_recommendations(model, data, ratings=None, bias_weights=(1.0, 0.0
     V = np.asarray(model.item_factors, dtype=np.float64)
     b = np.asarray(model.item_bias, dtype=np.float64)
     dot = V @ user.vector
+    cold = getattr(model, "cold_items_", None)
+    if cold is not None and user.cold_offset:   # GenreALS: the user's offset is part of an unrated movie's bias
+        b = b + np.where(cold, user.cold_offset, 0.0)
     candidate = np.ones(V.shape[0], dtype=bool)
     candidate[user.rated["item"].to_numpy()] = False
     cand = np.flatnonzero(candidate)
@@ -588,7 +607,8 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
     -------
     ColdStart
         ``movies``: ``movie``, ``genres`` ("A|B"), ``dot`` (u . v, the paper's
-        cold-start score), ``item_bias`` (b), ``prediction`` (mu + b_u + b + u . v);
+        cold-start score), ``item_bias`` (b), ``cold_user_bias`` (GenreALS's ``d_u``, else 0),
+        ``prediction`` (mu + b_u + d_u + b + u . v);
         ``contributions``: ``movie``, ``genre``, ``dot`` and ``bias`` shares (they sum
         to the movie's ``dot`` and ``item_bias``).
     """
@@ -600,11 +620,12 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
         raise ValueError("new_movies is empty")
     if user is None or isinstance(user, DummyUser):
         user = dummy_user(model, data, ratings) if user is None else user
-        u_vec, u_bias = user.vector, user.bias
+        u_vec, u_bias, offset = user.vector, user.bias, user.cold_offset
     else:
         idx = model.user_index(user)
         u_vec = np.asarray(model.user_factors[idx], dtype=np.float64)
         u_bias = float(model.user_bias[idx])
+        offset = 0.0 if getattr(model, "user_cold_bias_", None) is None else float(model.user_cold_bias_[idx])
     names = list(model.genre_names)
     movie_rows, contrib_rows = [], []
     for title, genres in new_movies.items():
@@ -621,7 +642,8 @@ def cold_start(model, data, new_movies=None, ratings=None, user=None):
         contrib_rows += [{"movie": title, "genre": g, "dot": d, "bias": b} for g, d, b in zip(genres, dots, shares)]
         movie_rows.append({"movie": title, "genres": "|".join(genres), "dot": float(dots.sum()),
                            "item_bias": float(shares.sum()),
-                           "prediction": model.global_mean + u_bias + float(shares.sum()) + float(dots.sum())})
+                           "cold_user_bias": offset,
+                           "prediction": model.global_mean + u_bias + offset + float(shares.sum()) + float(dots.sum())})
     return ColdStart(pd.DataFrame(movie_rows), pd.DataFrame(contrib_rows))
 
 

@@ -282,6 +282,24 @@ class _Driver:
         counts = np.concatenate([r[1] for r in results])
         return sums, counts
 
+    def user_residual_sums(self, col_vectors, col_bias):
+        """GenreALS's cold-item user offsets: every user's sum of ``r - mu - x_i . u - c_i`` over its ratings
+        (``col_vectors`` / ``col_bias`` the items' cold vectors and biases, the model dtype) and its rating
+        count, from the user blocks; the local fit's numbers bit for bit."""
+        m, client = self.model, self.client
+        futures, payloads = [], []
+        for block, plan in zip(self.blocks["user"], self.plans["user"]):
+            lo, hi, need = plan["lo"], plan["hi"], plan["needed"]
+            payload = (np.ascontiguousarray(col_vectors[need]), np.ascontiguousarray(col_bias[need]),
+                       np.ascontiguousarray(m.user_factors[lo:hi], dtype=np.float64))
+            sent = client.scatter([payload], hash=False)[0]
+            payloads.append(sent)
+            futures.append(client.submit(_blocks.residual_sums_block, block, sent, self.mu, self.solve["num_threads"],
+                                         pure=False))
+        results = client.gather(futures)
+        client.cancel(payloads)
+        return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
+
     def _fail(self, side, index):
         ids = self.model._users if side == "user" else self.model._items
         raise FloatingPointError(f"the solve failed for {side} {ids.to_raw(np.array([index]))[0].item()!r} "
@@ -529,8 +547,17 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
                 _save_checkpoint(directory, model, epoch)
             if callback is not None and callback(epoch, record, model):
                 break
-    if kind == "genre" and model.cold_bias == "ratings":     # as GenreALS._end_fit after a local fit
-        model._set_cold_bias(*driver.item_residual_sums(model._cold_vectors()))
+    if kind == "genre":
+        model.user_cold_bias_ = model.cold_items_ = None
+    if kind == "genre" and (model.cold_bias == "ratings" or model.cold_user_bias is not None):
+        item_sums, item_counts = driver.item_residual_sums(model._cold_vectors())
+        if model.cold_bias == "ratings":     # as GenreALS._end_fit after a local fit
+            model._set_cold_bias(item_sums, item_counts)
+    if kind == "genre" and model.cold_user_bias is not None:     # as GenreALS._end_fit
+        dtype = model.item_factors.dtype
+        sums, counts = driver.user_residual_sums(model._cold_vectors().astype(dtype),
+                                                 model._cold_item_biases().astype(dtype))
+        model._set_user_cold_bias(sums, counts, item_counts == 0)
     if keep_seen:   # every rating (also ImplicitALS's non-positives), as the local fit's seen matrix
         if kind == "implicit":    # its blocks hold only the positives: split the partitions again
             pattern = dask.delayed(_blocks.block_pattern, pure=True)

@@ -53,6 +53,15 @@ def squared_error(model, pairs, num_threads, *, clip=False):
     lo, hi = -np.inf, np.inf
     if clip and model.rating_scale_ is not None:
         lo, hi = model.rating_scale_
+    hook = getattr(model, "_pair_offsets", None)
+    offsets = hook(users, items) if hook is not None else None
+    if offsets is not None:         # per-pair terms the kernel does not know (GenreALS's cold-item user offsets)
+        pred = np.empty(len(users), dtype=model.item_factors.dtype)
+        _predict.predict_pairs(np.asarray(users, np.int32), np.asarray(items, np.int32), model.user_factors,
+                               model.user_bias, model.item_factors, model.item_bias, model.global_mean, pred,
+                               num_threads)
+        err = np.asarray(ratings, np.float64) - np.clip(pred.astype(np.float64) + offsets, lo, hi)
+        return float(np.dot(err, err)), float(np.abs(err).sum())
     return _predict.squared_error_sums(users, items, ratings, model.user_factors, model.user_bias,
                                        model.item_factors, model.item_bias, model.global_mean, lo, hi,
                                        num_threads)

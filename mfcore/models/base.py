@@ -669,6 +669,9 @@ class FactorModel:
             self.item_factors, self.item_bias, self.global_mean, buf, self._threads(),
         )
         out[known] = buf
+        offsets = self._pair_offsets(u[known], i[known])
+        if offsets is not None:
+            out[known] += offsets
         if unknown == "baseline" and not known.all():
             fill = np.full(out.shape, self.global_mean)
             fill += np.where(u >= 0, self.user_bias[np.maximum(u, 0)], 0.0)
@@ -677,6 +680,12 @@ class FactorModel:
         if clip and self.rating_scale_ is not None:
             np.clip(out, self.rating_scale_[0], self.rating_scale_[1], out=out)
         return float(out[0]) if scalar else out
+
+    def _pair_offsets(self, users, items):
+        """Subclass hook: float64 terms (n,) added to ``mu + b_u + b_i + u . v_i`` of the (user index, item
+        index) pairs, or None (nothing added; the default). GenreALS adds its users' offsets for items
+        without training ratings."""
+        return None
 
     # ------------------------------------------------------------ recommend
     def _item_side(self):
@@ -789,13 +798,8 @@ class FactorModel:
             else:
                 ex_indptr, ex_indices = _csr_rows(self._seen.indptr, self._seen.indices, user_idx)
         mask = self._item_mask(items, filter_items)
-        item_norm, bias_max, item_bias = self._item_side()
-        check_user_side(user_vecs, item_norm, bias_max, bias_weight)
-        pack = self._item_pack("items", self.item_factors, item_bias)
-        with _blas_guard(pack, N):
-            idx, scores = top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
-                                        ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
-                                        16384, self._threads(), pack)
+        idx, scores = self._top_n(user_vecs, user_bias, user_idx, user_items, ex_indptr, ex_indices, mask, N,
+                                  bias_weight)
         scores = scores.astype(np.float64) + (self.global_mean + user_bias.astype(np.float64))[:, None]
         scores[idx < 0] = -np.inf
         out_ids = self._items.to_raw(idx)
@@ -803,6 +807,18 @@ class FactorModel:
             keep = idx[0] >= 0
             return out_ids[0][keep], scores[0][keep]
         return out_ids, scores
+
+    def _top_n(self, user_vecs, user_bias, user_idx, user_items, ex_indptr, ex_indices, mask, N, bias_weight):
+        """(item indices, scores ``bias_weight * b_i + u . v_i``) of :meth:`recommend`'s checked users, best
+        first; ``mask`` the uint8 candidate mask or None. ``user_idx`` (stored users) or ``user_items``
+        (re-solved users, their rows) say whose vectors these are, for subclasses that need it."""
+        item_norm, bias_max, item_bias = self._item_side()
+        check_user_side(user_vecs, item_norm, bias_max, bias_weight)
+        pack = self._item_pack("items", self.item_factors, item_bias)
+        with _blas_guard(pack, N):
+            return top_n_checked(np.ascontiguousarray(user_vecs), self.item_factors, item_bias, bias_weight,
+                                 ex_indptr, ex_indices, mask, min(N, self.item_factors.shape[0]), None,
+                                 16384, self._threads(), pack)
 
     def recommend_frame(self, userids, user_items=None, N=10, **options):
         """:meth:`recommend` for many users as a tidy pandas DataFrame.
