@@ -146,6 +146,11 @@ class BPR(FactorModel):
     year_edges_ = None
     _G = None
 
+    @property
+    def _snapshot_arrays(self):
+        base = FactorModel._snapshot_arrays
+        return base + ("genre_factors", "genre_bias") if self._G is not None else base
+
     def __init__(self, factors=64, learning_rate=0.05, regularization=0.005, bias_regularization=0.001,
                  iterations=400, n_samples=None, learning_rate_decay=1.0, positive_threshold="auto",
                  eval_threshold="auto", init_scale=0.1, dtype="float32", num_threads=0, random_state=0,
