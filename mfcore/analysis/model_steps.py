@@ -55,7 +55,7 @@ PAPER = {"bias_rmse": 0.856, "als_rmse": 0.779, "als_factors": 13, "als_regulari
 BUDGETS = {
     False: {"epochs": 15, "patience": 2, "lambda_grid": [0.3, 1, 2, 3, 5, 8, 12, 20, 35, 60],
             "random_trials": 16, "random_2d_trials": 24, "grid_factors": [5, 10, 20, 40, 64],
-            "grid_lambdas": [1, 3, 5, 10, 20], "bpr_epochs": 100, "max_k": 100, "map_items": 5000,
+            "grid_lambdas": [1, 3, 5, 10, 20], "bpr_epochs": 400, "max_k": 100, "map_items": 5000,
             "gap_epochs": 25},
     True: {"epochs": 8, "patience": 2, "lambda_grid": [0.5, 2, 5, 12, 30], "random_trials": 6,
            "random_2d_trials": 8, "grid_factors": [5, 20], "grid_lambdas": [2, 10], "bpr_epochs": 40,
