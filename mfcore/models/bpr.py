@@ -45,7 +45,7 @@ from ._implicit_data import check_some_positive, check_threshold, positive_entri
 from ._kernels import bpr_fold_in_rows, bpr_sgd_epoch
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
-from .genre_als import GenreALS, normalised_genres
+from .genre_als import GenreALS, normalised_genres, saved_genre_state
 
 
 @register_model
@@ -379,15 +379,8 @@ class BPR(FactorModel):
     def _restore_extra(self, arrays, attributes):
         if "genre_factors" not in arrays:
             return
-        n_items = self.item_factors.shape[0]
-        names = [str(x) for x in arrays["genre_names"]]
-        G = sp.csr_matrix((arrays["genre_data"], arrays["genre_indices"], arrays["genre_indptr"]),
-                          shape=(n_items, len(names)))
-        self.genre_names = names
-        edges = arrays.get("year_edges")
-        self.year_edges_ = None if edges is None else [int(e) if float(e).is_integer() else float(e) for e in edges]
-        self._genre_matrix = G
-        self._G = normalised_genres(G, n_items, np.float64)
+        self.genre_names, self._genre_matrix, self._G, self.year_edges_ = saved_genre_state(
+            arrays, self.item_factors.shape[0])
         self.genre_factors = arrays["genre_factors"]
         self.genre_bias = arrays["genre_bias"]
 

@@ -47,6 +47,32 @@ def normalised_genres(item_genres, n_items, dtype):
     return sp.csr_matrix(sp.diags(scale) @ G, dtype=dtype)
 
 
+
+def saved_genre_state(arrays, n_items):
+    """The genre features of a saved genre prior, as a model's ``_restore_extra`` needs them.
+
+    Parameters
+    ----------
+    arrays : mapping of str to ndarray
+        A model file's arrays, already checked by ``mfcore._model_file`` (``genre_names``,
+        ``genre_indptr``, ``genre_indices``, ``genre_data``, optional ``year_edges``).
+    n_items : int
+
+    Returns
+    -------
+    names : list of str, (n_features,)
+    features : scipy.sparse.csr_matrix, (n_items, n_features), as saved
+    normalised : scipy.sparse.csr_matrix of float64, (n_items, n_features), rows summing to 1 or empty
+    year_edges : list of int/float or None
+        Release-year bucket edges (years), None when the file has none.
+    """
+    names = [str(x) for x in arrays["genre_names"]]
+    features = sp.csr_matrix((arrays["genre_data"], arrays["genre_indices"], arrays["genre_indptr"]),
+                             shape=(n_items, len(names)))
+    edges = arrays.get("year_edges")
+    year_edges = None if edges is None else [int(e) if float(e).is_integer() else float(e) for e in edges]
+    return names, features, normalised_genres(features, n_items, np.float64), year_edges
+
 @register_model
 class GenreALS(ExplicitALS):
     """ExplicitALS with a genre prior on item vectors and (optionally) item biases.
@@ -616,15 +642,8 @@ calculate_training_loss
         return out
 
     def _restore_extra(self, arrays, attributes):
-        n_items = self.item_factors.shape[0]
-        names = [str(x) for x in arrays["genre_names"]]
-        G = sp.csr_matrix((arrays["genre_data"], arrays["genre_indices"], arrays["genre_indptr"]),
-                          shape=(n_items, len(names)))
-        self.genre_names = names
-        edges = arrays.get("year_edges")
-        self.year_edges_ = None if edges is None else [int(e) if float(e).is_integer() else float(e) for e in edges]
-        self._genre_matrix = G
-        self._G = normalised_genres(G, n_items, np.float64)
+        self.genre_names, self._genre_matrix, self._G, self.year_edges_ = saved_genre_state(
+            arrays, self.item_factors.shape[0])
         self.genre_factors = arrays["genre_factors"]
         self.genre_bias = arrays["genre_bias"]
         self.genre_cold_bias_ = arrays.get("genre_cold_bias")      # None in files of the "prior" rule

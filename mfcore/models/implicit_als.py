@@ -54,7 +54,7 @@ from ._kernels import SOLVERS, solve_implicit_rows
 from ._training import RankingEvaluation
 from .base import FactorModel, register_model
 from .._item_features import DEFAULT_YEAR_EDGES, append_year_buckets
-from .genre_als import normalised_genres
+from .genre_als import normalised_genres, saved_genre_state
 
 
 @register_model
@@ -505,11 +505,5 @@ class ImplicitALS(FactorModel):
     def _restore_extra(self, arrays, attributes):
         if "genre_factors" not in arrays:
             return
-        n_items = self.item_factors.shape[0]
-        names = [str(x) for x in arrays["genre_names"]]
-        G = sp.csr_matrix((arrays["genre_data"], arrays["genre_indices"], arrays["genre_indptr"]),
-                          shape=(n_items, len(names)))
-        self.genre_names = names
-        self._genre_matrix = G
-        self._G = normalised_genres(G, n_items, np.float64)
+        self.genre_names, self._genre_matrix, self._G, _ = saved_genre_state(arrays, self.item_factors.shape[0])
         self.genre_factors = arrays["genre_factors"]
