@@ -345,16 +345,15 @@ class BPR(FactorModel):
         if rows.shape[0] != len(new_ids):
             raise ValueError(f"got {len(new_ids)} item ids but {rows.shape[0]} genre rows")
         if self._items.uses_raw_ids:
-            if len(np.unique(new_ids)) != len(new_ids):
-                raise ValueError("item_ids lists an id twice")
             known = self._items.lookup(new_ids, missing="mask")
             if (known >= 0).any():
                 raise ValueError(f"item {new_ids[np.flatnonzero(known >= 0)[0]]!r} is already in the model")
+        items = self._items.extend(new_ids)     # checks the new ids before any state changes
         Gn = normalised_genres(rows, rows.shape[0], np.float64)
         vec, bias = self._from_genre_rows(Gn)
         self.item_factors = as_aligned(np.vstack([self.item_factors, vec]))
         self.item_bias = np.concatenate([self.item_bias, bias])
-        self._items = self._items.extend(new_ids)
+        self._items = items
         self._G = sp.vstack([self._G, Gn]).tocsr()
         self._genre_matrix = sp.vstack([self._genre_matrix, sp.csr_matrix(rows, dtype=np.float32)]).tocsr()
         if self._seen is not None:

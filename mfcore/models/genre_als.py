@@ -509,10 +509,11 @@ calculate_training_loss
             known = self._items.lookup(new_ids, missing="mask")
             if (known >= 0).any():
                 raise ValueError(f"item {new_ids[np.flatnonzero(known >= 0)[0]]!r} is already in the model")
+        items = self._items.extend(new_ids)     # checks the new ids before any state changes
         vec, bias = self.item_factors_from_genres(rows)
         self.item_factors = as_aligned(np.vstack([self.item_factors, vec]))
         self.item_bias = np.concatenate([self.item_bias, bias])
-        self._items = self._items.extend(new_ids)
+        self._items = items
         self._G = sp.vstack([self._G, normalised_genres(rows, rows.shape[0], np.float64)]).tocsr()
         self._fitted_changed()
         self._genre_matrix = sp.vstack([self._genre_matrix, sp.csr_matrix(rows, dtype=np.float32)]).tocsr()

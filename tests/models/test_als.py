@@ -276,6 +276,12 @@ def test_genre_als_cold_items(planted_with_ids):
         model.item_factors_from_genres([["Nope"]])
     with pytest.raises(ValueError, match="already in the model"):
         model.add_items([9001], [["G0"]])
+    # a refused call leaves the model as it was (the ids are checked before anything grows)
+    n = model.n_items
+    with pytest.raises(ValueError, match="must be unique"):
+        model.add_items([9003, 9003], [["G0"], ["G1"]])
+    assert model.n_items == n and model.item_factors.shape[0] == n and model.item_bias.shape[0] == n
+    assert model._G.shape[0] == n
 
 
 @pytest.mark.parametrize("cold_bias", ["prior", "ratings"])

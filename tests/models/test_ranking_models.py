@@ -649,6 +649,10 @@ def test_bpr_add_items_scores_new_movies_from_their_genres(planted_with_ids):
     assert s_new == pytest.approx(float(u @ vec[0] + bias[0]), rel=1e-6)
     with pytest.raises(ValueError, match="already in the model"):
         model.add_items([5000], [["G0"]])
+    n = model.n_items
+    with pytest.raises(ValueError, match="must be unique"):
+        model.add_items([6001, 6001], [["G0"], ["G1"]])
+    assert model.n_items == n and model.item_factors.shape[0] == n and model._G.shape[0] == n
     with pytest.raises(KeyError, match="unknown genre"):
         model.add_items([6000], [["Nope"]])
     with pytest.raises(ValueError, match="2 genre rows"):
