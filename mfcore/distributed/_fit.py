@@ -350,7 +350,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     model : ExplicitALS, GenreALS or ImplicitALS
         Unfitted or fitted (refitted from scratch); its parameters are used as in ``model.fit``.
         ImplicitALS is fitted without genres (its ``genre_share`` prior is not distributed): the
-        result equals a local fit on the ratings alone.
+        result equals a local fit on the ratings alone. Its ``regularization_exponent`` is not
+        distributed either (a nonzero value is refused).
     ddf : dask.dataframe.DataFrame
         Columns ``userId``, ``movieId`` (integer raw ids), ``rating`` (finite numbers) and
         optionally ``timestamp`` (ignored), e.g. ``dask.dataframe.read_csv("ml-32m/ratings.csv")``
@@ -399,6 +400,10 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
 
     kind = _model_kind(model)
     model._validate_params()
+    if kind == "implicit" and any(model._exponents()):
+        raise ValueError("mfcore.distributed.fit does not distribute ImplicitALS's frequency-scaled regularization: "
+                         "set regularization_exponent=0 and item_regularization_exponent=None (or fit on one "
+                         "machine)")
     if client is None:
         client = get_client()
     for name in _blocks.REQUIRED:

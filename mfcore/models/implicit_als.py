@@ -36,6 +36,19 @@ movies are ranked by their genres. (Parametrised as a share so that one
 unchanged by rescaling U up and V down, under which only the product of the
 user and item penalties matters, and a separate absolute weight tau would
 have moved the best user regularization.)
+
+Frequency-scaled regularization (``regularization_exponent`` nu, Rendle et al.,
+"Revisiting the Performance of iALS on Item Recommendation Benchmarks", 2022):
+row r's whole penalty (``reg``, and on the item side with the prior both
+``reg (1 - s)`` and ``tau``) is multiplied by::
+
+    s_r = ((n_r + 1) / (nbar + 1)) ** nu
+
+with n_r the row's positives (a user's liked items, an item's users) and nbar
+their mean over that side's rows in the training data (stored at ``fit``, so a
+folded-in user or a ``partial_fit`` row is scaled the same way). nu = 0 is the
+plain model; the normalisation keeps ``regularization`` the weight of an
+average row whatever nu.
 """
 
 from __future__ import annotations
@@ -116,6 +129,14 @@ class ImplicitALS(FactorModel):
         validation AUC rises from 0.892 / 0.914 (no prior) to 0.907 / 0.927.
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projection W.
+    regularization_exponent : float in [-4, 4], default 0.0
+        nu: frequency-scaled regularization (module docstring): a row with n
+        positives has its penalty multiplied by ((n + 1) / (nbar + 1)) ** nu, nbar
+        the side's mean count (users, and items unless
+        ``item_regularization_exponent`` is given). 0 is the plain model
+        (bit-identical to the model without the option).
+    item_regularization_exponent : float in [-4, 4] or None, default None
+        nu of the item rows; None: ``regularization_exponent``.
     release_years : bool, default True
         With the genre prior on, fitted on an ``Interactions`` with genres and
         titles ending in "(YYYY)" (MovieLens), append one-hot release-year
@@ -151,6 +172,7 @@ class ImplicitALS(FactorModel):
     """
 
     _progress_fields = ("objective",)
+    _count_means = (0.0, 0.0)   # mean positives per user and per item in the training data (fit)
     genre_factors = None
     genre_names = None
     _G = None
@@ -163,7 +185,8 @@ class ImplicitALS(FactorModel):
     def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_share=0.9,
-                 genre_regularization=1.0, release_years=True, popularity_bias=0.005):
+                 genre_regularization=1.0, release_years=True, popularity_bias=0.005, regularization_exponent=0.0,
+                 item_regularization_exponent=None):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -183,6 +206,8 @@ class ImplicitALS(FactorModel):
         self.genre_regularization = genre_regularization
         self.release_years = release_years
         self.popularity_bias = popularity_bias
+        self.regularization_exponent = regularization_exponent
+        self.item_regularization_exponent = item_regularization_exponent
 
     def _validate_params(self):
         super()._validate_params()
@@ -203,6 +228,25 @@ class ImplicitALS(FactorModel):
         if not isinstance(self.release_years, (bool, np.bool_)):
             raise TypeError(f"release_years must be True or False, got {self.release_years!r}")
         check_float(self.popularity_bias, "popularity_bias", min_value=0.0)
+        self._exponents()
+
+    def _exponents(self):
+        """(nu_user, nu_item), checked."""
+        nu = check_float(self.regularization_exponent, "regularization_exponent", min_value=-4.0, max_value=4.0)
+        if self.item_regularization_exponent is None:
+            return nu, nu
+        return nu, check_float(self.item_regularization_exponent, "item_regularization_exponent", min_value=-4.0,
+                               max_value=4.0)
+
+    def _reg_scale(self, side, counts):
+        """Per-row penalty factors ((n + 1) / (nbar + 1)) ** nu (float64) for rows with ``counts`` positives
+        on ``side``, or None when nu = 0 there (the kernel's unscaled path)."""
+        nu = self._exponents()[0 if side == "user" else 1]
+        if nu == 0:
+            return None
+        nbar = self._count_means[0 if side == "user" else 1]
+        counts = np.asarray(counts, dtype=np.float64)
+        return np.ascontiguousarray(((counts + 1.0) / (nbar + 1.0)) ** nu, dtype=np.float64)
 
     def _popularity_bias(self, rows, dtype):
         """beta * log(1 + n) per row of ``rows`` (items x users CSR, raw values): n = the row's stored entries."""
@@ -262,6 +306,9 @@ class ImplicitALS(FactorModel):
                           item_bias=self._popularity_bias(user_items.T.tocsr(), fit.dtype))
         fit.solve = dict(reg=self.regularization, solver=self.solver, cg_steps=self.cg_steps,
                          num_threads=fit.num_threads)
+        counts = (np.diff(fit.conf_ui.indptr), np.diff(fit.conf_iu.indptr))
+        self._count_means = (float(np.mean(counts[0])), float(np.mean(counts[1])))
+        fit.reg_scale = {"user": self._reg_scale("user", counts[0]), "item": self._reg_scale("item", counts[1])}
         self._G = G
         self.genre_factors = self.genre_names = self._genre_matrix = None
         if G is not None:
@@ -270,7 +317,7 @@ class ImplicitALS(FactorModel):
             names = (list(names) if names is not None
                      else [f"genre_{g}" for g in range(G.shape[1] - len(year_names))])
             self.genre_names = names + list(year_names)
-            self._update_projection()
+            self._update_projection(fit.reg_scale["item"])
         # the observed cells as (user, item, c - 1) for the training loss
         fit.observed = ((row_of_entry(fit.conf_ui.indptr), fit.conf_ui.indices, fit.conf_ui.data)
                         if self.calculate_training_loss else None)
@@ -282,13 +329,13 @@ class ImplicitALS(FactorModel):
             if side == "item" and self._G is not None:
                 reg_item, tau = self._item_penalties()
                 solve = dict(solve, reg=reg_item, prior=self._centroids(self.item_factors.dtype), prior_weight=tau)
-            status = solve_implicit_rows(conf, fixed, solved, **solve)
+            status = solve_implicit_rows(conf, fixed, solved, reg_scale=fit.reg_scale[side], **solve)
             if status >= 0:
                 raise FloatingPointError(f"epoch {epoch}: the solve failed for {side} "
                                          f"{ids.to_raw(np.array([status]))[0].item()!r} (index {status}); "
                                          "increase regularization")
         if self._G is not None:
-            self._update_projection()
+            self._update_projection(fit.reg_scale["item"])
         return {}
 
     # ------------------------------------------------------------ genre prior
@@ -297,11 +344,17 @@ class ImplicitALS(FactorModel):
         reg, share = float(self.regularization), float(self.genre_share)
         return reg * (1.0 - share), reg * share
 
-    def _update_projection(self):
-        """W = (G^T G + gamma I)^-1 G^T V: the ridge regression of the item vectors on the genres (float64)."""
+    def _update_projection(self, weights=None):
+        """W = (G^T G + gamma I)^-1 G^T V: the ridge regression of the item vectors on the genres (float64).
+
+        ``weights`` (n_items,) or None: the items' penalty factors s_i (``regularization_exponent``); the
+        regression is then weighted, W = (G^T S G + gamma I)^-1 G^T S V, the minimiser of the prior's terms
+        tau (sum_i s_i ||v_i - (G W)_i||^2 + gamma ||W||^2).
+        """
         G = self._G
-        gram = (G.T @ G).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
-        self.genre_factors = np.linalg.solve(gram, G.T @ self.item_factors.astype(np.float64))
+        SG = G if weights is None else sp.diags(weights) @ G
+        gram = (G.T @ SG).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
+        self.genre_factors = np.linalg.solve(gram, SG.T @ self.item_factors.astype(np.float64))
 
     def _centroids(self, dtype=np.float64):
         """c = G W, (n_items, K), C-contiguous, of ``dtype``."""
@@ -327,6 +380,9 @@ class ImplicitALS(FactorModel):
         if rows.shape[1] != self.genre_factors.shape[0]:
             raise ValueError(f"genres must have {self.genre_factors.shape[0]} columns, got {rows.shape[1]}")
         reg_item, tau = self._item_penalties()
+        scale = self._reg_scale("item", [0])              # an item without positives: n = 0
+        if scale is not None:
+            reg_item, tau = reg_item * scale[0], tau * scale[0]
         U = self.user_factors.astype(np.float64)
         A = U.T @ U + (reg_item + tau) * np.eye(U.shape[1])
         return np.linalg.solve(A, tau * (rows @ self.genre_factors).T).T.astype(self.item_factors.dtype)
@@ -334,9 +390,9 @@ class ImplicitALS(FactorModel):
     def _epoch_metrics(self, fit, record):
         if fit.observed is None:
             return {}
-        return {"objective": self._objective(fit.observed, fit.num_threads)}
+        return {"objective": self._objective(fit.observed, fit.num_threads, fit.reg_scale)}
 
-    def _objective(self, observed, num_threads) -> float:
+    def _objective(self, observed, num_threads, reg_scale=None) -> float:
         """The objective L at the current factors, float64, without a pass over all users x items.
 
         With x = U V^T, p = 1 and c = 1 + alpha r on the observed cells O (0 and 1 elsewhere)::
@@ -344,7 +400,8 @@ class ImplicitALS(FactorModel):
             L = sum_all x^2 - sum_O x^2 + sum_O c (1 - x)^2 + reg (||U||^2 + ||V||^2)
             sum_all x^2 = sum((U^T U) * (V^T V))
 
-        so one pass over the observed cells (x from the prediction kernel) suffices.
+        so one pass over the observed cells (x from the prediction kernel) suffices. ``reg_scale``
+        ({"user": s or None, "item": s or None}): each row's penalty terms times its s_r.
         """
         users, items, alpha_r = observed
         x = np.empty(len(users), dtype=self.item_factors.dtype)
@@ -356,12 +413,18 @@ class ImplicitALS(FactorModel):
         U, V = self.user_factors.astype(np.float64), self.item_factors.astype(np.float64)
         all_cells = float(np.sum((U.T @ U) * (V.T @ V)))
         observed_cells = float(np.sum((1.0 + alpha_r) * np.square(1.0 - x) - np.square(x)))
+        su, si = (None, None) if reg_scale is None else (reg_scale["user"], reg_scale["item"])
+
+        def sq(M, s):     # sum_r s_r ||M_r||^2 (s None: every s_r = 1)
+            rows = np.sum(M * M, axis=1)
+            return float(np.sum(rows if s is None else s * rows))
+
         if self._G is None:
-            penalty = float(self.regularization) * (float(np.sum(U * U)) + float(np.sum(V * V)))
+            penalty = float(self.regularization) * (sq(U, su) + sq(V, si))
         else:
             reg_item, tau = self._item_penalties()
-            penalty = (float(self.regularization) * float(np.sum(U * U)) + reg_item * float(np.sum(V * V))
-                       + tau * (float(np.sum((V - self._centroids()) ** 2))
+            penalty = (float(self.regularization) * sq(U, su) + reg_item * sq(V, si)
+                       + tau * (sq(V - self._centroids(), si)
                                 + float(self.genre_regularization) * float(np.sum(self.genre_factors ** 2))))
         return all_cells + observed_cells + penalty
 
@@ -386,8 +449,13 @@ class ImplicitALS(FactorModel):
             r = np.ones(len(idx))
         Yu = self.item_factors[idx].astype(np.float64)
         c1 = self._confidence_minus_one(r)
-        A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Yu.shape[1])
+        A = self._item_gram() + (Yu.T * c1) @ Yu + self._user_reg(len(idx)) * np.eye(Yu.shape[1])
         return np.linalg.solve(A, Yu.T @ (1.0 + c1)), 0.0
+
+    def _user_reg(self, n_positives):
+        """The L2 weight of a user row with ``n_positives`` positives (regularization_exponent applied)."""
+        scale = self._reg_scale("user", [n_positives])
+        return float(self.regularization) * (1.0 if scale is None else float(scale[0]))
 
     def _solve_rows(self, side, rows, index=None):
         """Every row of ``rows`` solved exactly (Cholesky) in one half-sweep kernel call, other side fixed.
@@ -411,7 +479,7 @@ class ImplicitALS(FactorModel):
         with blas_limited():
             status = solve_implicit_rows(conf, fixed, vecs, reg=reg, solver="cholesky",
                                          cg_steps=int(self.cg_steps), num_threads=self._threads(), gram=gram,
-                                         **prior)
+                                         reg_scale=self._reg_scale(side, np.diff(conf.indptr)), **prior)
         if status >= 0:
             raise FloatingPointError(f"the {side} solve failed for row {status} of the given matrix; "
                                      "increase regularization")
@@ -472,7 +540,7 @@ class ImplicitALS(FactorModel):
         Y = self.item_factors
         Yu = Y[idx].astype(np.float64)
         if user_weights is None:
-            A = self._item_gram() + (Yu.T * c1) @ Yu + float(self.regularization) * np.eye(Y.shape[1])
+            A = self._item_gram() + (Yu.T * c1) @ Yu + self._user_reg(len(idx)) * np.eye(Y.shape[1])
             user_weights = scipy.linalg.cho_factor(A)
         weighted = scipy.linalg.cho_solve(user_weights, Y[self._items.lookup(itemid)].astype(np.float64))
         contributions = (Yu @ weighted) * (1.0 + c1)          # s_j = (y_i^T W_u y_j) c_uj
@@ -494,6 +562,10 @@ class ImplicitALS(FactorModel):
         super()._check_can_grow(side, n_new)
 
     # ------------------------------------------------------------ persistence
+    def _extra_attributes(self):
+        # only a model that uses them carries them (a default model's file is as before)
+        return {"positive_count_means": list(self._count_means)} if any(self._exponents()) else {}
+
     def _extra_arrays(self):
         if self._G is None:
             return {}
@@ -503,6 +575,10 @@ class ImplicitALS(FactorModel):
                 "genre_names": np.asarray(self.genre_names, dtype=str)}
 
     def _restore_extra(self, arrays, attributes):
+        means = attributes.get("positive_count_means")     # checked by mfcore._model_file
+        if means is None and any(self._exponents()):
+            raise ValueError("regularization_exponent is not 0 but the file has no positive_count_means")
+        self._count_means = (0.0, 0.0) if means is None else (float(means[0]), float(means[1]))
         if "genre_factors" not in arrays:
             return
         self.genre_names, self._genre_matrix, self._G, _ = saved_genre_state(arrays, self.item_factors.shape[0])
