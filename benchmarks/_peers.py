@@ -754,7 +754,8 @@ def rank_mfcore_implicit_als_genres(train, params, num_threads, item_genres=None
     if item_genres is None:
         raise PeerUnavailable("ImplicitALS with the genre prior needs item_genres")
     extra = {k: params[k] for k in ("regularization", "alpha", "iterations", "genre_share", "genre_regularization",
-                                    "popularity_bias") if k in params}
+                                    "popularity_bias", "regularization_exponent", "item_regularization_exponent")
+             if k in params}
     model = ImplicitALS(factors=params["factors"], positive_threshold=params.get("positive_threshold", 4.0),
                         binarize=True, num_threads=num_threads, random_state=params.get("seed", 0), **extra)
     model.fit(train, item_genres=item_genres, show_progress=False)

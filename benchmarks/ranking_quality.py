@@ -199,7 +199,8 @@ def _setting(params, row=None):
             names = ("learning_rate", "regularization", "bias_regularization", "iterations", "genre_share")
         elif row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
             sig = inspect.signature(ImplicitALS)
-            names = ("regularization", "alpha", "genre_share", "genre_regularization", "popularity_bias", "iterations")
+            names = ("regularization", "alpha", "genre_share", "genre_regularization", "popularity_bias",
+                     "regularization_exponent", "item_regularization_exponent", "iterations")
         else:
             sig = inspect.signature(ExplicitALS)
             names = ("regularization", "bias_regularization", "iterations")

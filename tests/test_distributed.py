@@ -274,13 +274,6 @@ def test_bad_partitions_fail_before_training(client, tmp_path, case):
     assert model.item_factors is None
 
 
-def test_implicit_regularization_exponent_stays_single_machine(client, synthetic):
-    _, df = synthetic
-    for kw in ({"regularization_exponent": 0.25}, {"item_regularization_exponent": -0.5}):
-        with pytest.raises(ValueError, match="regularization_exponent"):
-            mdist.fit(mfcore.ImplicitALS(factors=4, iterations=1, num_threads=1, **kw), frame(df, 2), client=client)
-
-
 def test_bpr_stays_single_machine(client, synthetic):
     with pytest.raises(TypeError, match="BPR.*one machine"):
         mdist.fit(mfcore.BPR(), frame(synthetic[1], 2), client=client)

@@ -70,6 +70,15 @@ from .._item_features import DEFAULT_YEAR_EDGES, append_year_buckets
 from .genre_als import normalised_genres, saved_genre_state
 
 
+def frequency_scale(counts, nbar, nu):
+    """Per-row penalty factors ((n + 1) / (nbar + 1)) ** nu (float64, C-contiguous) of rows with ``counts``
+    positives, or None when nu = 0 (the kernel's unscaled path). Shared by the model and the distributed fit."""
+    if nu == 0:
+        return None
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.ascontiguousarray(((counts + 1.0) / (float(nbar) + 1.0)) ** float(nu), dtype=np.float64)
+
+
 @register_model
 class ImplicitALS(FactorModel):
     """Weighted matrix factorization for implicit feedback, trained by ALS.
@@ -241,12 +250,8 @@ class ImplicitALS(FactorModel):
     def _reg_scale(self, side, counts):
         """Per-row penalty factors ((n + 1) / (nbar + 1)) ** nu (float64) for rows with ``counts`` positives
         on ``side``, or None when nu = 0 there (the kernel's unscaled path)."""
-        nu = self._exponents()[0 if side == "user" else 1]
-        if nu == 0:
-            return None
-        nbar = self._count_means[0 if side == "user" else 1]
-        counts = np.asarray(counts, dtype=np.float64)
-        return np.ascontiguousarray(((counts + 1.0) / (nbar + 1.0)) ** nu, dtype=np.float64)
+        k = 0 if side == "user" else 1
+        return frequency_scale(counts, self._count_means[k], self._exponents()[k])
 
     def _popularity_bias(self, rows, dtype):
         """beta * log(1 + n) per row of ``rows`` (items x users CSR, raw values): n = the row's stored entries."""

@@ -133,3 +133,27 @@ def test_bad_exponent_is_refused(planted, name, bad, error):
     R, _ = planted
     with pytest.raises(error, match=name):
         ImplicitALS(**{name: bad}).fit(R, show_progress=False)
+
+
+def test_distributed_block_solve_applies_the_scale(planted):
+    """mfcore.distributed's implicit block solve (no Dask needed to call it) scales its rows' penalty from the
+    block's own positives and the side's (nu, nbar), as the local fit does."""
+    from mfcore.distributed import _blocks
+
+    R, _ = planted
+    conf = (R.astype(np.float64) * 2.0).tocsr()
+    rng = np.random.default_rng(3)
+    Y = rng.standard_normal((R.shape[1], 4))
+    lo, hi = 10, 35
+    part = conf[lo:hi]
+    block = {"lo": lo, "hi": hi, "indptr": part.indptr.astype(np.int64), "indices": part.indices.astype(np.int32),
+             "data": part.data}
+    nbar = conf.nnz / conf.shape[0]
+    solve = dict(reg=0.3, solver="cholesky", cg_steps=3, num_threads=1)
+    got, _, status = _blocks.solve_implicit_block(block, (Y, Y.T @ Y, None), 0.0, dict(solve, count_scale=(0.5, nbar)))
+    assert status == -1
+    expected = ref.implicit_als_half_sweep(part, Y, 0.3, reg_scale=_scales(np.diff(part.indptr), nbar, 0.5))
+    np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
+    plain, _, _ = _blocks.solve_implicit_block(block, (Y, Y.T @ Y, None), 0.0, solve)     # no count_scale: as before
+    np.testing.assert_allclose(plain, ref.implicit_als_half_sweep(part, Y, 0.3), rtol=1e-8, atol=1e-10)
+    assert np.abs(plain - got).max() > 1e-4
