@@ -138,14 +138,25 @@ class ImplicitALS(FactorModel):
         validation AUC rises from 0.892 / 0.914 (no prior) to 0.907 / 0.927.
     genre_regularization : float, default 1.0
         gamma, ridge penalty of the genre projection W.
-    regularization_exponent : float in [-4, 4], default 0.0
+    regularization_exponent : float in [-4, 4], default 0.5
         nu: frequency-scaled regularization (module docstring): a row with n
         positives has its penalty multiplied by ((n + 1) / (nbar + 1)) ** nu, nbar
         the side's mean count (users, and items unless
-        ``item_regularization_exponent`` is given). 0 is the plain model
-        (bit-identical to the model without the option).
-    item_regularization_exponent : float in [-4, 4] or None, default None
-        nu of the item rows; None: ``regularization_exponent``.
+        ``item_regularization_exponent`` is given). 0 (with the item exponent 0
+        or None) is the plain model, bit for bit.
+    item_regularization_exponent : float in [-4, 4] or None, default 0.125
+        nu of the item rows; None: ``regularization_exponent``. The defaults
+        (0.5 users, 0.125 items, with lambda 30 kept) were chosen on validation
+        only, with the protocol of ``regularization`` above (ml-latest-small,
+        K = 64, genre prior + release years, popularity bias; validation splits
+        carved from the train part of the temporal and the random 80/20 split),
+        mean validation NDCG@10 over seeds 0-2, grid nu_user {0, 0.25, 0.375,
+        0.5, 0.625, 0.75, 1} x nu_item {0, 0.0625, 0.125, 0.25} x lambda {27.5,
+        30, 32.5}: the smallest worst-case gap to each split's best (0.0012;
+        0.0107 for nu = 0). Validation NDCG@10 0.1339 -> 0.1347 temporal (within
+        seed noise), 0.2145 -> 0.2240 random; AUC 0.929 -> 0.930, 0.942 ->
+        0.946. Without the genre prior the same setting gives 0.1332 -> 0.1321
+        temporal, 0.2108 -> 0.2189 random.
     release_years : bool, default True
         With the genre prior on, fitted on an ``Interactions`` with genres and
         titles ending in "(YYYY)" (MovieLens), append one-hot release-year
@@ -194,8 +205,8 @@ class ImplicitALS(FactorModel):
     def __init__(self, factors=64, regularization=30.0, alpha=4.0, iterations=15, solver="cg", cg_steps=3,
                  positive_threshold="auto", binarize="auto", eval_threshold="auto", init_scale=0.1, dtype="float32",
                  num_threads=0, random_state=0, calculate_training_loss=False, confidence="linear", genre_share=0.9,
-                 genre_regularization=1.0, release_years=True, popularity_bias=0.005, regularization_exponent=0.0,
-                 item_regularization_exponent=None):
+                 genre_regularization=1.0, release_years=True, popularity_bias=0.005, regularization_exponent=0.5,
+                 item_regularization_exponent=0.125):
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha

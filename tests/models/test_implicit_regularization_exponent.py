@@ -17,7 +17,7 @@ def _scales(counts, nbar, nu):
 
 def _exponent_kw(nu):
     if np.isscalar(nu):
-        return dict(regularization_exponent=nu)
+        return dict(regularization_exponent=nu, item_regularization_exponent=None)
     return dict(regularization_exponent=nu[0], item_regularization_exponent=nu[1])
 
 
@@ -100,12 +100,12 @@ def test_fit_equals_reference_with_genre_prior(planted):
 def test_zero_exponent_is_the_plain_model_bit_for_bit(planted, solver, dtype):
     R, genres = planted
     kw = dict(factors=6, iterations=3, solver=solver, dtype=dtype, num_threads=1, positive_threshold=3.0)
-    plain = ImplicitALS(**kw).fit(R, item_genres=genres, show_progress=False)
+    plain = ImplicitALS(**_exponent_kw((0.0, 0.0)), **kw).fit(R, item_genres=genres, show_progress=False)
     for nu in (0.0, (0.0, 0.0), (0, None)):
         zero = ImplicitALS(**_exponent_kw(nu), **kw).fit(R, item_genres=genres, show_progress=False)
         assert np.array_equal(zero.user_factors, plain.user_factors)
         assert np.array_equal(zero.item_factors, plain.item_factors)
-    scaled = ImplicitALS(regularization_exponent=0.5, **kw).fit(R, item_genres=genres, show_progress=False)
+    scaled = ImplicitALS(**kw).fit(R, item_genres=genres, show_progress=False)      # the defaults: 0.5 / 0.125
     assert np.abs(scaled.item_factors - plain.item_factors).max() > 1e-3
 
 
@@ -121,8 +121,8 @@ def test_save_load_keeps_the_scaling(planted):
     assert loaded._count_means == model._count_means
     row = R[5]
     np.testing.assert_array_equal(loaded.fold_in(row.indices, row.data)[0], model.fold_in(row.indices, row.data)[0])
-    # a default model's file carries no count means (as before the option)
-    plain = ImplicitALS(factors=4, iterations=1, num_threads=1).fit(R, show_progress=False)
+    # a plain model's file carries no count means (as before the option)
+    plain = ImplicitALS(factors=4, iterations=1, num_threads=1, **_exponent_kw(0.0)).fit(R, show_progress=False)
     assert "positive_count_means" not in plain._extra_attributes()
 
 

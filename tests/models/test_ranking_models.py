@@ -174,6 +174,10 @@ def test_bpr_bad_hyperparameters(planted, kwargs, match):
         BPR(**kwargs).fit(planted[0], show_progress=False)
 
 
+#: the plain model (no frequency-scaled regularization): what the reference checks below are written for
+PLAIN = dict(regularization_exponent=0.0, item_regularization_exponent=None)
+
+
 def _initial(model, n_users, n_items):
     rng = np.random.default_rng(model.random_state)
     scale = model.init_scale / np.sqrt(model.factors)
@@ -183,7 +187,8 @@ def _initial(model, n_users, n_items):
 def test_implicit_als_cholesky_equals_reference(planted):
     R, _ = planted
     model = ImplicitALS(factors=5, regularization=0.3, alpha=2.0, iterations=2, solver="cholesky",
-                        dtype="float64", binarize=False, positive_threshold=None, random_state=2).fit(R, show_progress=False)
+                        dtype="float64", binarize=False, positive_threshold=None, random_state=2,
+                        **PLAIN).fit(R, show_progress=False)
     _, V = _initial(model, *R.shape)
     conf = R.astype(np.float64) * 2.0
     for _ in range(2):
@@ -247,7 +252,8 @@ def test_implicit_als_confidence_conventions(implicit_data, confidence):
     counts.data = 1.0 + np.arange(counts.nnz) % 4
     alpha, reg = 3.0, 0.7
     model = ImplicitALS(factors=5, iterations=1, solver="cholesky", alpha=alpha, regularization=reg,
-                        confidence=confidence, dtype="float64", num_threads=1).fit(counts, show_progress=False)
+                        confidence=confidence, dtype="float64", num_threads=1, **PLAIN).fit(counts,
+                                                                                             show_progress=False)
     U, V = model.user_factors, model.item_factors
     R = counts.toarray()
     C = np.where(R > 0, (1.0 if confidence == "linear" else 0.0) + alpha * R, 1.0)
@@ -272,7 +278,7 @@ def _dense_implicit_objective(model, conf, reg):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_implicit_als_training_loss_is_the_objective(planted, dtype):
     R, _ = planted
-    kw = dict(factors=4, regularization=0.5, alpha=3.0, iterations=5, solver="cholesky", binarize=False,
+    kw = dict(PLAIN, factors=4, regularization=0.5, alpha=3.0, iterations=5, solver="cholesky", binarize=False,
               positive_threshold=None, dtype=dtype, num_threads=1, random_state=4)
     on = ImplicitALS(calculate_training_loss=True, **kw).fit(R, show_progress=False)
     off = ImplicitALS(**kw).fit(R, show_progress=False)
@@ -382,7 +388,7 @@ def _ridge(G, V, gamma):
 
 def _genre_prior_kw(**extra):
     # regularization 2 with genre_share 0.75: users 2, items 0.5 toward 0 and tau = 1.5 toward the centroid
-    return {**dict(factors=5, regularization=2.0, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
+    return {**dict(PLAIN, factors=5, regularization=2.0, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
                    binarize=False, positive_threshold=None, random_state=2, genre_share=0.75,
                    genre_regularization=0.5, num_threads=1), **extra}
 
