@@ -335,7 +335,7 @@ class ImplicitALS(FactorModel):
             names = (list(names) if names is not None
                      else [f"genre_{g}" for g in range(G.shape[1] - len(year_names))])
             self.genre_names = names + list(year_names)
-            self._update_projection(fit.reg_scale["item"])
+            self._update_projection(fit.reg_scale["item"], fit)
         # the observed cells as (user, item, c - 1) for the training loss
         fit.observed = ((row_of_entry(fit.conf_ui.indptr), fit.conf_ui.indices, fit.conf_ui.data)
                         if self.calculate_training_loss else None)
@@ -353,7 +353,7 @@ class ImplicitALS(FactorModel):
                                          f"{ids.to_raw(np.array([status]))[0].item()!r} (index {status}); "
                                          "increase regularization")
         if self._G is not None:
-            self._update_projection(fit.reg_scale["item"])
+            self._update_projection(fit.reg_scale["item"], fit)
         return {}
 
     # ------------------------------------------------------------ genre prior
@@ -362,16 +362,22 @@ class ImplicitALS(FactorModel):
         reg, share = float(self.regularization), float(self.genre_share)
         return reg * (1.0 - share), reg * share
 
-    def _update_projection(self, weights=None):
+    def _update_projection(self, weights=None, fit=None):
         """W = (G^T G + gamma I)^-1 G^T V: the ridge regression of the item vectors on the genres (float64).
 
         ``weights`` (n_items,) or None: the items' penalty factors s_i (``regularization_exponent``); the
         regression is then weighted, W = (G^T S G + gamma I)^-1 G^T S V, the minimiser of the prior's terms
-        tau (sum_i s_i ||v_i - (G W)_i||^2 + gamma ||W||^2).
+        tau (sum_i s_i ||v_i - (G W)_i||^2 + gamma ||W||^2). ``fit``: the fit's state, where S G and the
+        Gram are kept between epochs (they do not change during a fit).
         """
-        G = self._G
-        SG = G if weights is None else sp.diags(weights) @ G
-        gram = (G.T @ SG).toarray() + float(self.genre_regularization) * np.eye(G.shape[1])
+        terms = getattr(fit, "projection_terms", None)
+        if terms is None:
+            G = self._G
+            SG = G if weights is None else sp.diags(weights) @ G
+            terms = (SG, (G.T @ SG).toarray() + float(self.genre_regularization) * np.eye(G.shape[1]))
+            if fit is not None:
+                fit.projection_terms = terms
+        SG, gram = terms
         self.genre_factors = np.linalg.solve(gram, SG.T @ self.item_factors.astype(np.float64))
 
     def _centroids(self, dtype=np.float64):
