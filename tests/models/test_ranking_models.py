@@ -362,8 +362,9 @@ def test_implicit_als_explain_splits_the_score(implicit_data, confidence):
 def test_implicit_als_explain_and_fold_in_agree_with_implicit(implicit_data):
     """With confidence="raw" the maths is implicit's: same explanation, same recalculated users."""
     implicit_als = pytest.importorskip("implicit.cpu.als")
+    # the exponents 0: implicit's single lambda (the recalculated users below have different lengths)
     model = ImplicitALS(factors=5, iterations=2, alpha=1.0, regularization=0.3, confidence="raw",
-                        dtype="float32", num_threads=1).fit(implicit_data, show_progress=False)
+                        dtype="float32", num_threads=1, **PLAIN).fit(implicit_data, show_progress=False)
     peer = implicit_als.AlternatingLeastSquares(factors=5, regularization=0.3, alpha=1.0, num_threads=1)
     peer.user_factors, peer.item_factors = model.user_factors.copy(), model.item_factors.copy()
     total, top, _ = model.explain(3, implicit_data[3], 11, N=4)
@@ -371,8 +372,11 @@ def test_implicit_als_explain_and_fold_in_agree_with_implicit(implicit_data):
     assert total == pytest.approx(p_total, rel=1e-4)
     assert [i for i, _ in top] == [i for i, _ in p_top]
     np.testing.assert_allclose([s for _, s in top], [s for _, s in p_top], rtol=1e-4)
-    counts = implicit_data.copy()
-    counts.data = (1 + np.arange(counts.nnz) % 4).astype(np.float32)
+    counts = implicit_data.tocoo()
+    keep = (counts.row * 7 + counts.col) % 5 != 0                     # users of different lengths
+    counts = sp.csr_matrix(((1 + np.arange(keep.sum()) % 4).astype(np.float32), (counts.row[keep], counts.col[keep])),
+                           shape=implicit_data.shape)
+    assert len(set(np.diff(counts.indptr[:31]))) > 3
     users = np.arange(30)
     np.testing.assert_allclose(model.recalculate_user(users, counts[:30]), peer.recalculate_user(users, counts[:30]),
                                rtol=1e-3, atol=1e-5)
