@@ -42,7 +42,9 @@ data is c = 1, i.e. ``alpha = 0`` here).
 
 mfcore's ImplicitALS rows score ``u.v + b_i`` with the model's own fixed item bias
 (``popularity_bias``: ``b_i = beta log(1 + n_i)``, n_i the item's training ratings; the
-class default applies in every row and grid); implicit's ALS has no item bias.
+class default applies in every row and grid); implicit's ALS has no item bias. Likewise every mfcore
+ImplicitALS row and grid point uses the class's frequency-scaled regularization
+(``regularization_exponent`` / ``item_regularization_exponent``) unless the row's parameters set it.
 
 Everything is seeded (``seed`` below) and runs with the same thread count for
 every library (``--threads``, default 1: results are then reproducible).
@@ -199,7 +201,8 @@ def _setting(params, row=None):
             names = ("learning_rate", "regularization", "bias_regularization", "iterations", "genre_share")
         elif row in ("mfcore-ials-genres", "mfcore-ials-genres-years"):
             sig = inspect.signature(ImplicitALS)
-            names = ("regularization", "alpha", "genre_share", "genre_regularization", "popularity_bias", "iterations")
+            names = ("regularization", "alpha", "genre_share", "genre_regularization", "popularity_bias",
+                     "regularization_exponent", "item_regularization_exponent", "iterations")
         else:
             sig = inspect.signature(ExplicitALS)
             names = ("regularization", "bias_regularization", "iterations")

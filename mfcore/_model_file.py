@@ -40,8 +40,9 @@ _FLOAT_DTYPES = {"float32": "<f4", "float64": "<f8"}
 _BASE_ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias")
 _OPTIONAL_ARRAYS = ("user_ids", "item_ids", "seen_indptr", "seen_indices")
 _ATTRIBUTES = ("global_mean",)
-#: rating_scale: [low, high] of a rating model's training ratings; input_kind: what fit got
-_OPTIONAL_ATTRIBUTES = ("rating_scale", "input_kind")
+#: rating_scale: [low, high] of a rating model's training ratings; input_kind: what fit got;
+#: positive_count_means: [users, items], ImplicitALS's mean positives per row (regularization_exponent != 0)
+_OPTIONAL_ATTRIBUTES = ("rating_scale", "input_kind", "positive_count_means")
 
 
 class _Checker:
@@ -208,6 +209,12 @@ def check_model_state(path, header, arrays):
             isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in scale)
             and scale[0] <= scale[1]):
         chk.fail(f"attribute 'rating_scale' must be [low, high], two finite numbers with low <= high, got {scale!r:.80}")
+    means = attributes.get("positive_count_means")
+    if means is not None and not (isinstance(means, list) and len(means) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            for v in means)):
+        chk.fail(f"attribute 'positive_count_means' must be [users, items], two finite numbers >= 0, "
+                 f"got {means!r:.80}")
     if attributes.get("input_kind", "ratings") not in ("ratings", "interactions", "sparse"):
         chk.fail(f"attribute 'input_kind' must be 'ratings', 'interactions' or 'sparse', "
                  f"got {attributes['input_kind']!r:.80}")

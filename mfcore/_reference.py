@@ -1011,7 +1011,7 @@ def bpr_sample(user_items, n_samples, rng):
 # --------------------------------------------------------------------------- implicit ALS
 
 
-def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prior_weight=0.0):
+def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prior_weight=0.0, reg_scale=None):
     """One implicit-ALS half-sweep (Hu, Koren & Volinsky 2008), exact solve per row.
 
     ``confidence_csr`` stores ``c_rj - 1 = alpha * r_rj`` for the observed
@@ -1026,7 +1026,9 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prio
 
         (Y^T Y + sum_j (c_rj - 1) y_j y_j^T + (reg + tau) I) x_r = sum_j c_rj y_j + tau c_r
 
-    for every row, rows without entries included.
+    for every row, rows without entries included. With ``reg_scale`` (s_r > 0 per row:
+    ImplicitALS's frequency-scaled regularization) row r's whole penalty is scaled,
+    ``reg -> s_r reg`` and ``tau -> s_r tau`` (in the system and the right-hand side).
 
     Parameters
     ----------
@@ -1036,6 +1038,7 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prio
     prior : (n_rows, K) or None
         c_r per row; ``prior_weight`` is ignored when None.
     prior_weight : float >= 0, tau
+    reg_scale : (n_rows,) positive finite floats or None (every s_r = 1)
 
     Returns
     -------
@@ -1053,7 +1056,13 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prio
         if prior.shape != (C1.shape[0], K):
             raise ValueError(f"prior must have shape ({C1.shape[0]}, {K}), got {prior.shape}")
         tau = check_float(prior_weight, "prior_weight", min_value=0.0)
-    YtY_reg = Y.T @ Y + (reg + tau) * np.eye(K)
+    if reg_scale is None:
+        scale = np.ones(C1.shape[0])
+    else:
+        scale = _as_1d(reg_scale, "reg_scale", C1.shape[0])
+        if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise ValueError("reg_scale must be positive and finite")
+    YtY = Y.T @ Y
     out = np.zeros((C1.shape[0], K))
     for r in range(C1.shape[0]):
         start, end = C1.indptr[r], C1.indptr[r + 1]
@@ -1061,10 +1070,10 @@ def implicit_als_half_sweep(confidence_csr, other_factors, reg, prior=None, prio
             continue
         Yr = Y[C1.indices[start:end]]
         cm1 = C1.data[start:end]
-        A = YtY_reg + (Yr * cm1[:, None]).T @ Yr
+        A = YtY + (scale[r] * (reg + tau)) * np.eye(K) + (Yr * cm1[:, None]).T @ Yr
         rhs = Yr.T @ (1.0 + cm1)
         if prior is not None:
-            rhs = rhs + tau * prior[r]
+            rhs = rhs + scale[r] * tau * prior[r]
         try:
             out[r] = np.linalg.solve(A, rhs)
         except np.linalg.LinAlgError as exc:

@@ -215,6 +215,9 @@ _MODEL_OPTIONS = (
                            "(0: no genre prior)"),
     ("popularity_bias", float, "beta: every item's score gains beta*log(1 + its number of training ratings) "
                                "(0: off)"),
+    ("regularization_exponent", float, "nu: each row's L2 penalty times ((n + 1) / (mean n + 1))^nu, n its "
+                                       "positives (frequency-scaled regularization; 0: off)"),
+    ("item_regularization_exponent", _float_or_none, "nu of the item rows ('none': --regularization-exponent)"),
     ("dtype", str, "factor dtype: float32 or float64"),
 )
 

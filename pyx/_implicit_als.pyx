@@ -15,6 +15,12 @@ genre prior of ImplicitALS's item side) the row minimises the loss above plus
 tau ||x_u - c_u||^2, i.e. A_u gains tau I and b_u gains tau c_u; a row with no
 entries then gets x_u = (YtY + (reg + tau) I)^-1 tau c_u instead of 0.
 
+With ``reg_scale`` (one positive float64 s_u per row; ImplicitALS's
+frequency-scaled regularization) row u uses reg s_u and tau s_u in place of
+reg and tau: its whole penalty is scaled. Without it (None) the arithmetic is
+exactly that of s_u = 1 never being applied (no multiplication), so the
+default path is bit-identical to the kernel without the argument.
+
 Solvers
 -------
 0, Cholesky: A_u is formed explicitly (BLAS gemm on gathered blocks of Y_u)
@@ -54,6 +60,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t, uintptr_t
+from libc.math cimport INFINITY
 
 cimport cython
 from cython cimport floating
@@ -198,7 +205,7 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
                             floating[:, ::1] factors,
                             const floating[:, ::1] YtY,
                             double reg, int solver, int cg_steps, int num_threads,
-                            long gather_rows=-1, prior=None, double prior_weight=0.0):
+                            long gather_rows=-1, prior=None, double prior_weight=0.0, reg_scale=None):
     """Update every row of ``factors`` for implicit-feedback ALS (one half-sweep).
 
     Parameters
@@ -231,6 +238,10 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
         ``prior_weight`` is ignored when None.
     prior_weight : float >= 0
         tau: the row's system gains tau I and its right-hand side tau c_r.
+    reg_scale : float64 (n_rows,), IN, or None
+        Per-row factor s_r > 0 (finite) of the penalty: row r uses ``reg * s_r``
+        and ``prior_weight * s_r``. None: every row uses ``reg`` and ``prior_weight``
+        (the arithmetic of the kernel without this argument, bit for bit).
 
     Returns
     -------
@@ -255,7 +266,9 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
     cdef const floating *Yp
     cdef const floating[:, ::1] prior_mv
     cdef const floating *prior_ptr = NULL
-    cdef double tau = prior_weight
+    cdef double tau = prior_weight, reg_r, tau_r
+    cdef const double[::1] scale_mv
+    cdef const double *scale_ptr = NULL
 
     if n_rows < 0:
         raise ValueError("indptr must have at least one entry")
@@ -286,6 +299,18 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
             prior_ptr = &prior_mv[0, 0]
     if prior_ptr == NULL:
         tau = 0
+    if reg_scale is not None:
+        try:
+            scale_mv = reg_scale
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"reg_scale must be a contiguous float64 array: {exc}") from None
+        if scale_mv.shape[0] != n_rows:
+            raise ValueError(f"reg_scale must have {n_rows} entries (one per row), got {scale_mv.shape[0]}")
+        for r in range(n_rows):
+            if not (0 < scale_mv[r] < INFINITY):
+                raise ValueError(f"reg_scale must be positive and finite, got {scale_mv[r]} at row {r}")
+        if n_rows > 0:
+            scale_ptr = &scale_mv[0]
     nnz = indptr[n_rows]
     if indices.shape[0] < nnz or confidence.shape[0] < nnz:
         raise ValueError(f"indices/confidence have lengths {indices.shape[0]}/"
@@ -339,20 +364,26 @@ def implicit_als_half_sweep(const int32_t[::1] indptr, const int32_t[::1] indice
             buf = scratch + t * per_thread
             for r in prange(n_rows, schedule='dynamic', chunksize=16):
                 ln = ip[r + 1] - ip[r]
+                if scale_ptr == NULL:
+                    reg_r = reg
+                    tau_r = tau
+                else:
+                    reg_r = reg * scale_ptr[r]
+                    tau_r = tau * scale_ptr[r]
                 if solver == 0:
                     status = _cholesky_row(&factors[r, 0], Yp, ix + ip[r], cf + ip[r], ln,
-                                           &YtY[0, 0], reg, K, cap,
+                                           &YtY[0, 0], reg_r, K, cap,
                                            buf, buf + cap * K, buf + 2 * cap * K,
                                            buf + 2 * cap * K + K * K,
-                                           prior_ptr + r * K if prior_ptr != NULL else NULL, tau)
+                                           prior_ptr + r * K if prior_ptr != NULL else NULL, tau_r)
                 else:
                     # gather Y_u into buf when it fits, else read Y in place
                     status = _cg_row(isa, &factors[r, 0], Yp, ix + ip[r] if ln > 0 else NULL,
                                      buf if 0 < ln <= cap else NULL,
                                      cf + ip[r] if ln > 0 else NULL, ln,
-                                     &YtY[0, 0], reg + tau, K, cg_steps,
+                                     &YtY[0, 0], reg_r + tau_r, K, cg_steps,
                                      buf + gsize, buf + gsize + vsize, buf + gsize + 2 * vsize,
-                                     prior_ptr + r * K if prior_ptr != NULL else NULL, tau)
+                                     prior_ptr + r * K if prior_ptr != NULL else NULL, tau_r)
                 if status != 0:
                     if first_fail[t] < 0 or r < first_fail[t]:
                         first_fail[t] = <int>r

@@ -465,6 +465,27 @@ def test_train_implicit_als_popularity_bias(small_models, tmp_path):
     assert plain.popularity_bias == 0.0 and not plain.item_bias.any()
 
 
+def test_train_implicit_als_regularization_exponent(small_models, tmp_path):
+    """--regularization-exponent / --item-regularization-exponent reach ImplicitALS and are saved with it."""
+    from mfcore.models import ImplicitALS
+
+    data, paths = small_models
+    default = ImplicitALS.load(paths["implicit-als"])
+    out = tmp_path / "freq.npz"
+    assert main(["train", "--data", str(data), "--model", "implicit-als", "--iterations", "2", "--factors", "2",
+                 "--regularization-exponent", "0.5",
+                 "--item-regularization-exponent", "0.25", "--out", str(out), "--quiet"]) == 0
+    model = ImplicitALS.load(out)
+    assert (model.regularization_exponent, model.item_regularization_exponent) == (0.5, 0.25)
+    assert model._count_means[0] > 0 and model._count_means[1] > 0
+    assert default.regularization_exponent == ImplicitALS().regularization_exponent
+    assert not np.array_equal(model.user_factors, default.user_factors)
+    out = tmp_path / "same.npz"
+    assert main(["train", "--data", str(data), "--model", "implicit-als", "--item-regularization-exponent", "none",
+                 "--out", str(out), "--quiet"]) == 0
+    assert ImplicitALS.load(out).item_regularization_exponent is None
+
+
 def test_train_genre_als_cold_user_bias(small_models, tmp_path):
     """GenreALS keeps per-user offsets for unrated movies by default; --cold-user-bias sets or ('none') drops them."""
     from mfcore.models import GenreALS

@@ -291,12 +291,17 @@ def solve_implicit_block(block, payload, mu, solve):
     from .._threads import blas_limited, resolve_num_threads
     from ..models._kernels import solve_implicit_rows
 
+    from ..models.implicit_als import frequency_scale
+
     fixed_factors, gram, warm = payload
     n, K = block["hi"] - block["lo"], fixed_factors.shape[1]
     dtype = fixed_factors.dtype
     factors = np.zeros((n, K), dtype) if warm is None else np.array(warm, dtype=dtype, order="C")
     solve = dict(solve)
     solve["num_threads"] = resolve_num_threads(solve["num_threads"])
+    # frequency-scaled regularization: (nu, nbar) of this side; the block holds its rows' positives whole
+    nu, nbar = solve.pop("count_scale", (0.0, 0.0))
+    solve["reg_scale"] = frequency_scale(np.diff(block["indptr"]), nbar, nu)
     with blas_limited():
         status = solve_implicit_rows(_csr(block, fixed_factors.shape[0]), fixed_factors, factors, gram=gram, **solve)
     return factors, None, int(status)

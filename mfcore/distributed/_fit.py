@@ -247,7 +247,8 @@ class _Driver:
             try:   # whatever fails here is the cluster's, e.g. the scheduler's KeyError for a worker just lost
                 sent = client.scatter([payload], workers=where, hash=False)[0]
                 payloads.append(sent)
-                futures.append(client.submit(fn, block, sent, self.mu, self.solve, workers=where,
+                solve = self.solve if kind != "implicit" else dict(self.solve, count_scale=self.count_scale[side])
+                futures.append(client.submit(fn, block, sent, self.mu, solve, workers=where,
                                              allow_other_workers=where is not None, pure=False))
             except Exception as exc:
                 raise _ClusterError(f"routing to {side} block [{lo}, {hi}) failed: {exc!r}") from exc
@@ -350,7 +351,8 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
     model : ExplicitALS, GenreALS or ImplicitALS
         Unfitted or fitted (refitted from scratch); its parameters are used as in ``model.fit``.
         ImplicitALS is fitted without genres (its ``genre_share`` prior is not distributed): the
-        result equals a local fit on the ratings alone.
+        result equals a local fit on the ratings alone (its frequency-scaled regularization,
+        ``regularization_exponent``, included).
     ddf : dask.dataframe.DataFrame
         Columns ``userId``, ``movieId`` (integer raw ids), ``rating`` (finite numbers) and
         optionally ``timestamp`` (ignored), e.g. ``dask.dataframe.read_csv("ml-32m/ratings.csv")``
@@ -533,6 +535,11 @@ def fit(model, ddf, client=None, n_user_blocks=None, n_item_blocks=None, checkpo
         _atomic_json(directory / "fit.json", fingerprint)
 
     driver = _Driver(model, kind, client, blocks, plans, solve, stats, dtype)
+    if kind == "implicit":
+        # positives per user / item, as ImplicitALS._begin_fit computes them (nnz: the positives here)
+        model._count_means = (nnz / n_users, nnz / n_items)
+        nu_user, nu_item = model._exponents()
+        driver.count_scale = {"user": (nu_user, model._count_means[0]), "item": (nu_item, model._count_means[1])}
     driver.mu = mu
     with blas_limited():
         for epoch in range(start + 1, int(model.iterations) + 1):

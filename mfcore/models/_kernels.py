@@ -75,7 +75,7 @@ def implicit_gram(fixed_factors):
 
 
 def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_steps, num_threads,
-                        gram=None, prior=None, prior_weight=0.0) -> int:
+                        gram=None, prior=None, prior_weight=0.0, reg_scale=None) -> int:
     """One implicit-ALS half-sweep: re-solve every row of ``factors``, the other side fixed.
 
     Row u solves ``(Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u`` with Y the
@@ -98,6 +98,9 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
         ImplicitALS's genre prior: row r also minimises ``prior_weight * ||x_r - prior[r]||^2``
         (the system gains ``prior_weight * I``, the right-hand side ``prior_weight * prior[r]``).
     prior_weight : float >= 0
+    reg_scale : float64 (n_rows,) or None
+        Per-row factor of the penalty (frequency-scaled regularization): row r uses
+        ``reg * reg_scale[r]`` and ``prior_weight * reg_scale[r]``. None: no scaling.
 
     Returns
     -------
@@ -110,7 +113,7 @@ def solve_implicit_rows(confidence, fixed_factors, factors, *, reg, solver, cg_s
         indptr=confidence.indptr, indices=confidence.indices, confidence=confidence.data,
         other_factors=fixed_factors, factors=factors, YtY=gram, reg=float(reg),
         solver=SOLVERS[solver], cg_steps=int(cg_steps), num_threads=int(num_threads),
-        prior=prior, prior_weight=float(prior_weight),
+        prior=prior, prior_weight=float(prior_weight), reg_scale=reg_scale,
     )
 
 

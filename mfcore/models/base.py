@@ -34,7 +34,9 @@ Change the import; the calls stay::
     model.user_factors, model.item_factors
 
 Differences: ImplicitALS's default confidence is Hu et al.'s ``c = 1 + alpha * r``
-(``confidence="linear"``); ``similar_items`` never returns the query item itself
+(``confidence="linear"``); its L2 penalty grows with a row's number of positives
+(``regularization_exponent`` 0.5 for users, ``item_regularization_exponent`` 0.125; both 0
+give implicit's single lambda); ``similar_items`` never returns the query item itself
 (implicit lists it first); ``recommend`` filters the training items by default without
 ``user_items``. An ``mfcore.Interactions`` with MovieLens ratings keeps the ratings
 threshold (``positive_threshold="auto"`` = 4.0: only liked movies are positives).

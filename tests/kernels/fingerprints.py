@@ -20,6 +20,9 @@ with the extensions built in place::
     python -m tests.kernels.fingerprints                       # every configuration
     python -m tests.kernels.fingerprints ials_exact_K64_f32 ...  # only these, the rest kept
 
+Added later (recorded when added): ``ials_freq_*``, ImplicitALS with frequency-scaled
+regularization (``regularization_exponent``).
+
 Re-recorded on purpose so far: the four ``ials_exact_*`` configurations, when ImplicitALS's
 Cholesky path moved to ``_linalg.lapack_cholesky_solve`` (uplo 'U' -> 'L' on the full
 matrix: the factors changed in their last bits, max relative difference 2.9e-5 in float32
@@ -44,6 +47,9 @@ FINGERPRINTS = Path(__file__).with_name("fingerprints.json")
 ARRAYS = ("user_factors", "item_factors", "user_bias", "item_bias", "genre_factors", "genre_bias")
 
 
+_PLAIN = dict(regularization_exponent=0.0, item_regularization_exponent=None)
+
+
 def _configs():
     out = []
     for dt, tag in (("float32", "f32"), ("float64", "f64")):
@@ -63,14 +69,22 @@ def _configs():
                 (f"bpr_K{K}_{tag}", "BPR",
                  dict(common, learning_rate=0.05, regularization=0.01, bias_regularization=0.01, iterations=2,
                       n_samples=20000, positive_threshold=3.5, num_threads=1)),
-                # popularity_bias pinned to 0: recorded before it existed (a fixed log-count, no kernel result)
+                # popularity_bias pinned to 0: recorded before it existed (a fixed log-count, no kernel result);
+                # the regularization exponents pinned to 0 likewise (the kernel's unscaled path, bit for bit)
                 (f"ials_exact_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cholesky", positive_threshold=3.0,
-                      binarize=True, num_threads=2, popularity_bias=0.0)),
+                      binarize=True, num_threads=2, popularity_bias=0.0, **_PLAIN)),
                 (f"ials_cg_K{K}_{tag}", "ImplicitALS",
                  dict(common, regularization=1.0, alpha=2.0, solver="cg", cg_steps=3, positive_threshold=3.0,
-                      binarize=True, num_threads=2, popularity_bias=0.0)),
+                      binarize=True, num_threads=2, popularity_bias=0.0, **_PLAIN)),
             ]
+    # ImplicitALS's frequency-scaled regularization (the kernel's reg_scale path), at the class's exponents
+    for name, dt, K, solver in (("ials_freq_cg_K64_f32", "float32", 64, "cg"),
+                                ("ials_freq_exact_K13_f64", "float64", 13, "cholesky")):
+        out.append((name, "ImplicitALS",
+                    dict(factors=K, dtype=dt, iterations=2, random_state=7 + K, regularization=1.0, alpha=2.0,
+                         solver=solver, cg_steps=3, positive_threshold=3.0, binarize=True, num_threads=2,
+                         popularity_bias=0.0, regularization_exponent=0.5, item_regularization_exponent=0.125)))
     return out
 
 

@@ -297,3 +297,94 @@ def test_prior_argument_errors(rng):
         implicit_als_half_sweep(*args, prior=np.zeros((3, 40)).T, prior_weight=1.0)
     with pytest.raises(ValueError, match="prior_weight must be >= 0"):
         implicit_als_half_sweep(*args, prior=np.zeros((40, 3)), prior_weight=-1.0)
+
+
+# --------------------------------------------------------------------------- per-row penalty (reg_scale)
+# ImplicitALS's frequency-scaled regularization: row r uses reg * s_r and tau * s_r. Scales in [0.3, 3] keep
+# the systems at least as well conditioned as reg * 0.3 alone; the per-dtype table applies unchanged.
+
+
+def _scale(rng, n_rows):
+    return rng.uniform(0.3, 3.0, n_rows)
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+@pytest.mark.parametrize("K", [1, 6, 17, 64])
+def test_reg_scale_cholesky_matches_reference(rng, dtype, tol, K, with_prior):
+    C, Y, X = _problem(rng, K=K, dtype=dtype)
+    s = _scale(rng, X.shape[0])
+    prior = dict(prior=_prior(rng, X, dtype), prior_weight=2.5) if with_prior else {}
+    expected = ref.implicit_als_half_sweep(C, Y, 0.3, reg_scale=s, **prior)
+    status, got = _run(C, Y, X, 0.3, CHOLESKY, reg_scale=s, **prior)
+    assert status == -1 and got.dtype == dtype
+    np.testing.assert_allclose(got, expected, **tol)
+    # the scale matters: the unscaled reference differs on every non-empty row
+    plain = ref.implicit_als_half_sweep(C, Y, 0.3, **prior)
+    rows = np.diff(C.indptr) > 0 if not with_prior else np.ones(X.shape[0], bool)
+    assert (np.abs(plain - expected).max(axis=1)[rows] > 1e-6).all()
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+@pytest.mark.parametrize("K", [1, 5, 17, 64])
+def test_reg_scale_cg_builds_match_reference(rng, dtype, tol, cg_build, K, with_prior):
+    """Every CG build: enough steps reach the reference's exact solution with per-row scales; builds agree."""
+    C, Y, X = _problem(rng, n_rows=30, n_cols=40, K=K, density=0.5, dtype=dtype)
+    Y *= 0.5
+    s = _scale(rng, X.shape[0])
+    prior = dict(prior=_prior(rng, X, dtype), prior_weight=3.0) if with_prior else {}
+    exact = ref.implicit_als_half_sweep(C, Y, 1.0, reg_scale=s, **prior)
+    three = {}
+    for level in _cg_levels():
+        assert cg_build(level) == level
+        status, three[level] = _run(C, Y, X, 1.0, CG, cg_steps=3, reg_scale=s, **prior)
+        assert status == -1
+        status, converged = _run(C, Y, X, 1.0, CG, cg_steps=K + 10, reg_scale=s, **prior)
+        assert status == -1
+        np.testing.assert_allclose(converged, exact, rtol=tol["rtol"] * 10, atol=tol["atol"] * 10)
+        np.testing.assert_array_equal(_run(C, Y, X, 1.0, CG, cg_steps=3, gather_rows=0, reg_scale=s,
+                                           **prior)[1], three[level])
+    for level, got in three.items():
+        np.testing.assert_allclose(got, three[0], **tol)
+
+
+@pytest.mark.parametrize("solver", [CHOLESKY, CG])
+def test_reg_scale_none_and_ones_match_plain(rng, dtype, solver):
+    """reg_scale=None is the old path bit for bit; all-ones gives the same numbers (x * 1.0 is exact)."""
+    C, Y, X = _problem(rng, K=8, dtype=dtype)
+    c = _prior(rng, X, dtype)
+    for prior in ({}, dict(prior=c, prior_weight=2.0)):
+        _, plain = _run(C, Y, X, 0.3, solver, **prior)
+        _, none = _run(C, Y, X, 0.3, solver, reg_scale=None, **prior)
+        _, ones = _run(C, Y, X, 0.3, solver, reg_scale=np.ones(X.shape[0]), **prior)
+        np.testing.assert_array_equal(none, plain)
+        np.testing.assert_array_equal(ones, plain)
+        # a uniform scale s is the same as reg * s and tau * s
+        _, scaled = _run(C, Y, X, 0.3, solver, reg_scale=np.full(X.shape[0], 2.0), **prior)
+        _, direct = _run(C, Y, X, 0.6, solver, **({} if not prior else dict(prior=c, prior_weight=4.0)))
+        np.testing.assert_array_equal(scaled, direct)
+
+
+@pytest.mark.parametrize("solver", [CHOLESKY, CG])
+def test_reg_scale_thread_count_invariance(rng, dtype, solver):
+    C, Y, X = _problem(rng, n_rows=300, n_cols=40, K=8, dtype=dtype)
+    s = _scale(rng, X.shape[0])
+    _, one = _run(C, Y, X, 0.3, solver, reg_scale=s)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(_run(C, Y, X, 0.3, solver, threads=threads, reg_scale=s)[1], one)
+
+
+def test_reg_scale_argument_errors(rng):
+    C, Y, X = _problem(rng, K=3)
+    YtY = Y.T @ Y
+    args = (C.indptr, C.indices, C.data, Y, X.copy(), YtY, 0.1, CG, 3, 1)
+    with pytest.raises(ValueError, match=r"reg_scale must have 40 entries"):
+        implicit_als_half_sweep(*args, reg_scale=np.ones(39))
+    with pytest.raises(TypeError, match="reg_scale must be a contiguous float64"):
+        implicit_als_half_sweep(*args, reg_scale=np.ones(40, np.float32))
+    for bad in (0.0, -1.0, np.inf, np.nan):
+        s = np.ones(40)
+        s[7] = bad
+        with pytest.raises(ValueError, match="reg_scale must be positive and finite"):
+            implicit_als_half_sweep(*args, reg_scale=s)
+    with pytest.raises(ValueError, match="reg_scale must be positive and finite"):
+        ref.implicit_als_half_sweep(C, Y, 0.1, reg_scale=np.zeros(40))

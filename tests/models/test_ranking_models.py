@@ -174,6 +174,10 @@ def test_bpr_bad_hyperparameters(planted, kwargs, match):
         BPR(**kwargs).fit(planted[0], show_progress=False)
 
 
+#: the plain model (no frequency-scaled regularization): what the reference checks below are written for
+PLAIN = dict(regularization_exponent=0.0, item_regularization_exponent=None)
+
+
 def _initial(model, n_users, n_items):
     rng = np.random.default_rng(model.random_state)
     scale = model.init_scale / np.sqrt(model.factors)
@@ -183,7 +187,8 @@ def _initial(model, n_users, n_items):
 def test_implicit_als_cholesky_equals_reference(planted):
     R, _ = planted
     model = ImplicitALS(factors=5, regularization=0.3, alpha=2.0, iterations=2, solver="cholesky",
-                        dtype="float64", binarize=False, positive_threshold=None, random_state=2).fit(R, show_progress=False)
+                        dtype="float64", binarize=False, positive_threshold=None, random_state=2,
+                        **PLAIN).fit(R, show_progress=False)
     _, V = _initial(model, *R.shape)
     conf = R.astype(np.float64) * 2.0
     for _ in range(2):
@@ -247,7 +252,8 @@ def test_implicit_als_confidence_conventions(implicit_data, confidence):
     counts.data = 1.0 + np.arange(counts.nnz) % 4
     alpha, reg = 3.0, 0.7
     model = ImplicitALS(factors=5, iterations=1, solver="cholesky", alpha=alpha, regularization=reg,
-                        confidence=confidence, dtype="float64", num_threads=1).fit(counts, show_progress=False)
+                        confidence=confidence, dtype="float64", num_threads=1, **PLAIN).fit(counts,
+                                                                                             show_progress=False)
     U, V = model.user_factors, model.item_factors
     R = counts.toarray()
     C = np.where(R > 0, (1.0 if confidence == "linear" else 0.0) + alpha * R, 1.0)
@@ -272,7 +278,7 @@ def _dense_implicit_objective(model, conf, reg):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_implicit_als_training_loss_is_the_objective(planted, dtype):
     R, _ = planted
-    kw = dict(factors=4, regularization=0.5, alpha=3.0, iterations=5, solver="cholesky", binarize=False,
+    kw = dict(PLAIN, factors=4, regularization=0.5, alpha=3.0, iterations=5, solver="cholesky", binarize=False,
               positive_threshold=None, dtype=dtype, num_threads=1, random_state=4)
     on = ImplicitALS(calculate_training_loss=True, **kw).fit(R, show_progress=False)
     off = ImplicitALS(**kw).fit(R, show_progress=False)
@@ -356,8 +362,9 @@ def test_implicit_als_explain_splits_the_score(implicit_data, confidence):
 def test_implicit_als_explain_and_fold_in_agree_with_implicit(implicit_data):
     """With confidence="raw" the maths is implicit's: same explanation, same recalculated users."""
     implicit_als = pytest.importorskip("implicit.cpu.als")
+    # the exponents 0: implicit's single lambda (the recalculated users below have different lengths)
     model = ImplicitALS(factors=5, iterations=2, alpha=1.0, regularization=0.3, confidence="raw",
-                        dtype="float32", num_threads=1).fit(implicit_data, show_progress=False)
+                        dtype="float32", num_threads=1, **PLAIN).fit(implicit_data, show_progress=False)
     peer = implicit_als.AlternatingLeastSquares(factors=5, regularization=0.3, alpha=1.0, num_threads=1)
     peer.user_factors, peer.item_factors = model.user_factors.copy(), model.item_factors.copy()
     total, top, _ = model.explain(3, implicit_data[3], 11, N=4)
@@ -365,8 +372,11 @@ def test_implicit_als_explain_and_fold_in_agree_with_implicit(implicit_data):
     assert total == pytest.approx(p_total, rel=1e-4)
     assert [i for i, _ in top] == [i for i, _ in p_top]
     np.testing.assert_allclose([s for _, s in top], [s for _, s in p_top], rtol=1e-4)
-    counts = implicit_data.copy()
-    counts.data = (1 + np.arange(counts.nnz) % 4).astype(np.float32)
+    counts = implicit_data.tocoo()
+    keep = (counts.row * 7 + counts.col) % 5 != 0                     # users of different lengths
+    counts = sp.csr_matrix(((1 + np.arange(keep.sum()) % 4).astype(np.float32), (counts.row[keep], counts.col[keep])),
+                           shape=implicit_data.shape)
+    assert len(set(np.diff(counts.indptr[:31]))) > 3
     users = np.arange(30)
     np.testing.assert_allclose(model.recalculate_user(users, counts[:30]), peer.recalculate_user(users, counts[:30]),
                                rtol=1e-3, atol=1e-5)
@@ -382,7 +392,7 @@ def _ridge(G, V, gamma):
 
 def _genre_prior_kw(**extra):
     # regularization 2 with genre_share 0.75: users 2, items 0.5 toward 0 and tau = 1.5 toward the centroid
-    return {**dict(factors=5, regularization=2.0, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
+    return {**dict(PLAIN, factors=5, regularization=2.0, alpha=2.0, iterations=3, solver="cholesky", dtype="float64",
                    binarize=False, positive_threshold=None, random_state=2, genre_share=0.75,
                    genre_regularization=0.5, num_threads=1), **extra}
 
